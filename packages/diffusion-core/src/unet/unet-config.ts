@@ -1,0 +1,148 @@
+/**
+ * Configuration of the class-conditional U-Net: plain JSON, validated up front, with every error
+ * naming the field, the value and what is accepted.
+ */
+
+export interface UNetConfig {
+  /** Height and width of the (square) images. Must be divisible by 2^(blockChannels.length-1). */
+  sampleSize: number;
+  /** Image channels in (1 for grayscale). */
+  inChannels: number;
+  /** Channels out (usually = inChannels: the predicted noise). */
+  outChannels: number;
+  /** Channels of each resolution level, top (full resolution) to bottom. */
+  blockChannels: number[];
+  /** Res-blocks per level on the down path (the up path has one more, as in Stable Diffusion). */
+  layersPerBlock: number;
+  /** Groups of every GroupNorm. Every channel count must divide by it. */
+  normGroups: number;
+  normEps: number;
+  /** Levels (0-based) whose res-blocks are followed by a transformer block. */
+  attentionLevels: number[];
+  /** Attention heads; must divide the channels of every attention level. */
+  attentionHeads: number;
+  /** Whether there is a mid block (res-block, [transformer], res-block). */
+  midBlock: boolean;
+  /** Whether the mid block has a transformer block. */
+  midAttention: boolean;
+  /** Width of the sinusoidal timestep embedding. */
+  timeEmbeddingDim: number;
+  /** Width of the MLP on the timestep embedding. */
+  timeEmbeddingHiddenDim: number;
+  /** Number of classes for label conditioning, or 0 for an unconditional model. */
+  numClasses: number;
+  /** Adds a learned null class (index numClasses) for classifier-free guidance. */
+  nullClass: boolean;
+  /** Width of the conditioning tokens (class embeddings or user-supplied encoder states). */
+  crossAttentionDim: number;
+}
+
+export const DEFAULT_UNET_CONFIG: UNetConfig = {
+  sampleSize: 64,
+  inChannels: 1,
+  outChannels: 1,
+  blockChannels: [32, 64, 128],
+  layersPerBlock: 2,
+  normGroups: 8,
+  normEps: 1e-5,
+  attentionLevels: [2],
+  attentionHeads: 4,
+  midBlock: true,
+  midAttention: true,
+  timeEmbeddingDim: 128,
+  timeEmbeddingHiddenDim: 512,
+  numClasses: 8,
+  nullClass: true,
+  crossAttentionDim: 128,
+};
+
+/**
+ * Named configurations. `reference` is the project's benchmark workload (bench/README and
+ * shared/bench/reference_workload.py): 6,161,473 parameters, 5.07 GFLOP per 64x64 image.
+ */
+export const UNET_PRESETS = {
+  reference: { ...DEFAULT_UNET_CONFIG, nullClass: false },
+  histology64: { ...DEFAULT_UNET_CONFIG },
+  tiny: {
+    ...DEFAULT_UNET_CONFIG,
+    sampleSize: 16,
+    blockChannels: [8, 16],
+    layersPerBlock: 1,
+    normGroups: 4,
+    attentionLevels: [1],
+    attentionHeads: 2,
+    timeEmbeddingDim: 16,
+    timeEmbeddingHiddenDim: 32,
+    numClasses: 4,
+    crossAttentionDim: 16,
+  },
+} satisfies Record<string, UNetConfig>;
+
+const KEYS = Object.keys(DEFAULT_UNET_CONFIG) as Array<keyof UNetConfig>;
+
+function fail(field: string, expected: string, got: unknown): never {
+  throw new RangeError(`UNetConfig.${field} must be ${expected}, got ${JSON.stringify(got)}`);
+}
+
+function posInt(field: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) fail(field, 'a positive integer', v);
+  return v;
+}
+
+/** Fills defaults and validates. Throws a RangeError naming the first bad field. */
+export function resolveUNetConfig(partial: Partial<UNetConfig> = {}): UNetConfig {
+  if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) {
+    throw new TypeError(`UNetConfig must be an object, got ${JSON.stringify(partial)}`);
+  }
+  for (const k of Object.keys(partial)) {
+    if (!(KEYS as string[]).includes(k)) {
+      throw new RangeError(`UNetConfig: unknown field "${k}"; accepted fields: ${KEYS.join(', ')}`);
+    }
+  }
+  const c: UNetConfig = { ...DEFAULT_UNET_CONFIG, ...partial };
+  posInt('sampleSize', c.sampleSize);
+  posInt('inChannels', c.inChannels);
+  posInt('outChannels', c.outChannels);
+  posInt('layersPerBlock', c.layersPerBlock);
+  posInt('normGroups', c.normGroups);
+  posInt('attentionHeads', c.attentionHeads);
+  posInt('timeEmbeddingHiddenDim', c.timeEmbeddingHiddenDim);
+  posInt('crossAttentionDim', c.crossAttentionDim);
+  if (!Array.isArray(c.blockChannels) || c.blockChannels.length === 0) {
+    fail('blockChannels', 'a non-empty array of positive integers', c.blockChannels);
+  }
+  c.blockChannels.forEach((ch, i) => {
+    posInt(`blockChannels[${i}]`, ch);
+    if (ch % c.normGroups !== 0) {
+      fail(`blockChannels[${i}]`, `divisible by normGroups (${c.normGroups})`, ch);
+    }
+  });
+  if (typeof c.timeEmbeddingDim !== 'number' || !Number.isInteger(c.timeEmbeddingDim) || c.timeEmbeddingDim < 2 || c.timeEmbeddingDim % 2 !== 0) {
+    fail('timeEmbeddingDim', 'an even integer >= 2', c.timeEmbeddingDim);
+  }
+  if (!(typeof c.normEps === 'number' && c.normEps > 0)) fail('normEps', 'a positive number', c.normEps);
+  const levels = c.blockChannels.length;
+  const factor = 2 ** (levels - 1);
+  if (c.sampleSize % factor !== 0) {
+    fail('sampleSize', `divisible by 2^(levels-1) = ${factor} for ${levels} levels`, c.sampleSize);
+  }
+  if (!Array.isArray(c.attentionLevels)) fail('attentionLevels', 'an array of level indices', c.attentionLevels);
+  c.attentionLevels.forEach((l, i) => {
+    if (!Number.isInteger(l) || l < 0 || l >= levels) {
+      fail(`attentionLevels[${i}]`, `a level index in 0..${levels - 1}`, l);
+    }
+    if (c.blockChannels[l] % c.attentionHeads !== 0) {
+      fail('attentionHeads', `a divisor of blockChannels[${l}] (${c.blockChannels[l]}) at attention level ${l}`, c.attentionHeads);
+    }
+  });
+  if (typeof c.midBlock !== 'boolean') fail('midBlock', 'a boolean', c.midBlock);
+  if (typeof c.midAttention !== 'boolean') fail('midAttention', 'a boolean', c.midAttention);
+  if (c.midBlock && c.midAttention && c.blockChannels[levels - 1] % c.attentionHeads !== 0) {
+    fail('attentionHeads', `a divisor of the mid block's channels (${c.blockChannels[levels - 1]})`, c.attentionHeads);
+  }
+  if (!Number.isInteger(c.numClasses) || c.numClasses < 0) {
+    fail('numClasses', 'an integer >= 0 (0 for an unconditional model)', c.numClasses);
+  }
+  if (typeof c.nullClass !== 'boolean') fail('nullClass', 'a boolean', c.nullClass);
+  return { ...c, blockChannels: [...c.blockChannels], attentionLevels: [...c.attentionLevels] };
+}
