@@ -1,2 +1,25 @@
 // Explicit barrel: every public name is listed here.
-export { PACKAGE_NAME, PACKAGE_STATUS } from './package-info';
+
+// Inputs and errors
+export { MetricInputError } from './metric-input';
+export type { ArrayInput, FeatureInput, LabelInput, NumericArray, ShapedArray } from './metric-input';
+
+// Image similarity
+export { ssim } from './ssim';
+export type { SsimOptions, SsimParams, SsimResult } from './ssim';
+export { MS_SSIM_WEIGHTS, msSsim, msSsimMinSize } from './ms-ssim';
+export type { MsSsimParams } from './ms-ssim';
+export { diversity } from './diversity';
+export type { DiversityParams, DiversityResult, DiversityStats } from './diversity';
+
+// Classification
+export { accuracy, classificationReport, confusionMatrix } from './classification-metrics';
+export type { ClassScores, ClassificationParams, ClassificationReport } from './classification-metrics';
+export { generationAccuracy } from './generation-accuracy';
+export type { GenerationAccuracyParams, GenerationAccuracyResult, GenerationClassAccuracy } from './generation-accuracy';
+
+// Feature distributions
+export { featureStatistics, frechetDistance, frechetDistanceFromStatistics } from './frechet-distance';
+export type { FeatureStatistics, FrechetDistanceParams, FrechetDistanceResult, StatisticsInput } from './frechet-distance';
+export { kernelInceptionDistance, mmd2Unbiased } from './kernel-inception-distance';
+export type { KernelInceptionDistanceParams, KernelInceptionDistanceResult } from './kernel-inception-distance';
