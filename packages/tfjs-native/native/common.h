@@ -1,0 +1,156 @@
+// Shared helpers of the tfjs-native addon: the oneDNN engine/stream, the user scratchpad,
+// an LRU cache for primitives, argument parsing and activation post-ops.
+//
+// Threading model: every entry point is called synchronously from the JS main thread (the
+// tfjs cpu backend is synchronous), and oneDNN parallelises inside each call with OpenMP.
+// Nothing here is therefore guarded by locks.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+namespace tfn {
+
+dnnl::engine& cpuEngine();
+dnnl::stream& cpuStream();
+
+// One scratchpad buffer shared by all primitives (they run one at a time). Grows, never
+// shrinks. Returns a 64-byte aligned pointer to at least `bytes` bytes.
+void* scratchpad(size_t bytes);
+
+// Memory object over the shared scratchpad for a primitive descriptor (user scratchpad
+// mode), so oneDNN does not malloc/free a scratchpad on every execution.
+template <class PD>
+dnnl::memory scratchpadMemory(const PD& pd) {
+  const dnnl::memory::desc sd = pd.scratchpad_desc();
+  return dnnl::memory(sd, cpuEngine(), scratchpad(sd.get_size()));
+}
+
+// Small LRU cache: string key -> value. Primitive creation in oneDNN costs 0.1-10 ms, so
+// every primitive is cached by everything that determines it (shapes, strides, attrs).
+template <class V>
+class Lru {
+ public:
+  explicit Lru(size_t capacity) : capacity_(capacity) {}
+
+  V* get(const std::string& key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) {
+      ++misses_;
+      return nullptr;
+    }
+    ++hits_;
+    items_.splice(items_.begin(), items_, it->second);  // move to front
+    return &it->second->second;
+  }
+
+  V* put(const std::string& key, V value) {
+    items_.emplace_front(key, std::move(value));
+    index_[key] = items_.begin();
+    while (items_.size() > capacity_) {
+      index_.erase(items_.back().first);
+      items_.pop_back();
+    }
+    return &items_.front().second;
+  }
+
+  void clear() {
+    items_.clear();
+    index_.clear();
+  }
+  size_t size() const { return items_.size(); }
+  size_t hits() const { return hits_; }
+  size_t misses() const { return misses_; }
+  const std::list<std::pair<std::string, V>>& items() const { return items_; }
+
+ private:
+  size_t capacity_;
+  size_t hits_ = 0, misses_ = 0;
+  std::list<std::pair<std::string, V>> items_;
+  std::unordered_map<std::string, typename std::list<std::pair<std::string, V>>::iterator> index_;
+};
+
+constexpr size_t kCacheCapacity = 256;
+
+// A Float32Array argument: pointer into the JS ArrayBuffer (zero-copy) and its length.
+struct F32 {
+  float* data = nullptr;
+  size_t length = 0;
+};
+
+// Throws a JS TypeError unless `v` is a Float32Array of exactly `expected` elements.
+F32 f32Arg(const Napi::Value& v, const char* name, size_t expected);
+// Reads an Int32Array parameter block of exactly `n` entries.
+const int32_t* intsArg(const Napi::Value& v, const char* name, size_t n);
+
+// Fused activations, numbered as in src/addon.ts (ACTIVATION_CODES).
+enum Activation : int32_t {
+  kLinear = 0,
+  kRelu = 1,
+  kRelu6 = 2,
+  kLeakyRelu = 3,
+  kSigmoid = 4,
+  kElu = 5,
+};
+
+// Primitive attributes: user scratchpad plus the activation as an eltwise post-op.
+dnnl::primitive_attr makeAttr(int32_t activation, float alpha);
+
+// Appends the shape/attr fields to a cache key.
+inline void keyAppend(std::string& key, int64_t v) {
+  key += std::to_string(v);
+  key += ',';
+}
+// Floats go in by bit pattern, so that nearby values never share a primitive.
+inline void keyAppendFloat(std::string& key, float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  keyAppend(key, bits);
+}
+
+// The caches and the scratchpad are process-wide; this lock makes concurrent use from
+// several worker_threads safe (it is uncontended in the usual single-threaded case).
+std::mutex& globalLock();
+
+// Which weights layout the conv primitives are asked to use: 0 = let oneDNN choose
+// (format_tag::any, then reorder from/to HWIO each call), 1 = plain HWIO (no reorder).
+int weightsMode();
+void setWeightsMode(int mode);
+
+// Clears the primitive caches (needed after a thread-count change: oneDNN plans the
+// parallel decomposition when a primitive is created).
+void clearConvCache();
+void clearMatmulCache();
+Napi::Value convCacheInfo(Napi::Env env);
+Napi::Value matmulCacheInfo(Napi::Env env);
+
+// Turns oneDNN's C++ exceptions into JS errors (node-addon-api only converts Napi::Error).
+template <class F>
+Napi::Value guarded(const Napi::CallbackInfo& info, const char* what, F&& body) {
+  try {
+    std::lock_guard<std::mutex> lock(globalLock());
+    body();
+  } catch (const dnnl::error& e) {
+    throw Napi::Error::New(info.Env(), std::string("tfjs-native ") + what + ": oneDNN error: " + e.what() +
+                                           " (status " + std::to_string(int(e.status)) + ")");
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(info.Env(), std::string("tfjs-native ") + what + ": out of memory");
+  }
+  return info.Env().Undefined();
+}
+
+// Entry points (see conv.cc / matmul.cc for argument layouts).
+Napi::Value Conv2D(const Napi::CallbackInfo& info);
+Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info);
+Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info);
+Napi::Value MatMul(const Napi::CallbackInfo& info);
+
+}  // namespace tfn

@@ -1,0 +1,271 @@
+// 2-D convolution kernels (NHWC activations, HWIO filters, as tfjs stores them) on oneDNN:
+// forward (with optional bias + activation), backward-data and backward-weights.
+//
+// Every entry point takes a parameter block (Int32Array, 15 entries):
+//   [N, IH, IW, IC, KH, KW, OC, OH, OW, SH, SW, DH, DW, padTop, padLeft]
+// DH/DW are tfjs dilation rates (1 = dense). The bottom/right paddings are derived here
+// from the output size: out[o] = sum_k in[o*S - padTop + k*D] * w[k] with out-of-range
+// inputs reading as zero is fully determined by padTop and OH, which is exactly the
+// semantics of tfjs's computeConv2DInfo for 'same', 'valid' and explicit paddings.
+#include "common.h"
+
+namespace tfn {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::memory;
+using dnnl::prop_kind;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+struct ConvGeom {
+  int64_t N, IH, IW, IC, KH, KW, OC, OH, OW, SH, SW, DH, DW, PT, PL, PB, PR;
+
+  size_t srcSize() const { return size_t(N) * IH * IW * IC; }
+  size_t dstSize() const { return size_t(N) * OH * OW * OC; }
+  size_t wSize() const { return size_t(KH) * KW * IC * OC; }
+
+  // oneDNN logical dims are always (N, C, H, W) / (O, I, H, W); the format tags below say
+  // that the memory is physically NHWC / HWIO.
+  memory::desc srcMd() const { return memory::desc({N, IC, IH, IW}, dt::f32, tag::nhwc); }
+  memory::desc dstMd() const { return memory::desc({N, OC, OH, OW}, dt::f32, tag::nhwc); }
+  memory::desc userWMd() const { return memory::desc({OC, IC, KH, KW}, dt::f32, tag::hwio); }
+  memory::desc wMd() const {
+    return weightsMode() == 0 ? memory::desc({OC, IC, KH, KW}, dt::f32, tag::any) : userWMd();
+  }
+  memory::dims strides() const { return {SH, SW}; }
+  memory::dims dilates() const { return {DH - 1, DW - 1}; }  // oneDNN counts dilation from 0
+  memory::dims padL() const { return {PT, PL}; }
+  memory::dims padR() const { return {PB, PR}; }
+
+  std::string key(char kind) const {
+    std::string k(1, kind);
+    k += '|';
+    for (int64_t v : {N, IH, IW, IC, KH, KW, OC, OH, OW, SH, SW, DH, DW, PT, PL}) keyAppend(k, v);
+    keyAppend(k, weightsMode());
+    return k;
+  }
+};
+
+ConvGeom parseGeom(const Napi::Value& v) {
+  const int32_t* p = intsArg(v, "params", 15);
+  ConvGeom g{p[0], p[1], p[2],  p[3],  p[4],  p[5],  p[6], p[7], p[8],
+             p[9], p[10], p[11], p[12], p[13], p[14], 0,    0};
+  for (int i = 0; i < 13; ++i) {
+    if (p[i] < 1) {
+      throw Napi::RangeError::New(v.Env(), "tfjs-native conv: every size, stride and dilation must be >= 1");
+    }
+  }
+  if (g.PT < 0 || g.PL < 0) throw Napi::RangeError::New(v.Env(), "tfjs-native conv: negative padding");
+  g.PB = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1 - g.IH - g.PT;
+  g.PR = (g.OW - 1) * g.SW + (g.KW - 1) * g.DW + 1 - g.IW - g.PL;
+  // oneDNN accepts a negative right padding (unused trailing input) only down to -(stride-1).
+  if (g.PB <= -g.SH || g.PR <= -g.SW) {
+    throw Napi::RangeError::New(v.Env(), "tfjs-native conv: output size inconsistent with input/filter/stride/padding");
+  }
+  return g;
+}
+
+// Forward descriptor shared by the forward kernel and (as the hint) by the backward ones.
+dnnl::convolution_forward::desc fwdDesc(const ConvGeom& g, bool withBias) {
+  if (withBias) {
+    return dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                           g.srcMd(), g.wMd(), memory::desc({g.OC}, dt::f32, tag::x),
+                                           g.dstMd(), g.strides(), g.dilates(), g.padL(), g.padR());
+  }
+  return dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, g.srcMd(),
+                                         g.wMd(), g.dstMd(), g.strides(), g.dilates(), g.padL(), g.padR());
+}
+
+// Reorder between the user's HWIO weights and the primitive's preferred layout. Holds the
+// buffer in the primitive's layout; it is rewritten on every call (weights change every
+// training step, so nothing is reused across calls except the allocation).
+struct WeightsReorder {
+  bool needed = false;
+  memory internal;
+  dnnl::reorder prim;
+
+  void init(const memory::desc& user, const memory::desc& wanted, bool toUser) {
+    needed = user != wanted;
+    if (!needed) return;
+    internal = memory(wanted, cpuEngine());
+    prim = toUser ? dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), wanted, cpuEngine(), user))
+                  : dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), user, cpuEngine(), wanted));
+  }
+};
+
+struct FwdEntry {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+  WeightsReorder w;
+};
+struct BwdDataEntry {
+  dnnl::convolution_backward_data::primitive_desc pd;
+  dnnl::convolution_backward_data prim;
+  WeightsReorder w;
+};
+struct BwdWeightsEntry {
+  dnnl::convolution_backward_weights::primitive_desc pd;
+  dnnl::convolution_backward_weights prim;
+  WeightsReorder w;  // for the diff weights: primitive layout -> user HWIO
+};
+
+Lru<FwdEntry>& fwdCache() {
+  static Lru<FwdEntry> c(kCacheCapacity);
+  return c;
+}
+Lru<BwdDataEntry>& bwdDataCache() {
+  static Lru<BwdDataEntry> c(kCacheCapacity);
+  return c;
+}
+Lru<BwdWeightsEntry>& bwdWeightsCache() {
+  static Lru<BwdWeightsEntry> c(kCacheCapacity);
+  return c;
+}
+
+}  // namespace
+
+// conv2d(x, w, bias | null, y, params, activation, alpha): y = act(conv(x, w) + bias)
+Napi::Value Conv2D(const Napi::CallbackInfo& info) {
+  if (info.Length() != 7) throw Napi::TypeError::New(info.Env(), "conv2d: expected 7 arguments");
+  const ConvGeom g = parseGeom(info[4]);
+  const F32 x = f32Arg(info[0], "x", g.srcSize());
+  const F32 w = f32Arg(info[1], "filter", g.wSize());
+  const bool withBias = !info[2].IsNull() && !info[2].IsUndefined();
+  const F32 bias = withBias ? f32Arg(info[2], "bias", size_t(g.OC)) : F32{};
+  const F32 y = f32Arg(info[3], "y", g.dstSize());
+  const int32_t act = info[5].As<Napi::Number>().Int32Value();
+  const float alpha = info[6].As<Napi::Number>().FloatValue();
+
+  return guarded(info, "conv2d", [&] {
+    std::string key = g.key('F');
+    keyAppend(key, withBias);
+    keyAppend(key, act);
+    keyAppendFloat(key, alpha);
+    FwdEntry* e = fwdCache().get(key);
+    if (!e) {
+      dnnl::convolution_forward::primitive_desc pd(fwdDesc(g, withBias), makeAttr(act, alpha), cpuEngine());
+      FwdEntry entry{pd, dnnl::convolution_forward(pd), {}};
+      entry.w.init(g.userWMd(), pd.weights_desc(), /*toUser=*/false);
+      e = fwdCache().put(key, std::move(entry));
+    }
+    dnnl::stream& s = cpuStream();
+    memory userW(g.userWMd(), cpuEngine(), w.data);
+    if (e->w.needed) e->w.prim.execute(s, {{DNNL_ARG_FROM, userW}, {DNNL_ARG_TO, e->w.internal}});
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, memory(g.srcMd(), cpuEngine(), x.data)},
+        {DNNL_ARG_WEIGHTS, e->w.needed ? e->w.internal : userW},
+        {DNNL_ARG_DST, memory(g.dstMd(), cpuEngine(), y.data)},
+        {DNNL_ARG_SCRATCHPAD, scratchpadMemory(e->pd)},
+    };
+    if (withBias) args[DNNL_ARG_BIAS] = memory(memory::desc({g.OC}, dt::f32, tag::x), cpuEngine(), bias.data);
+    e->prim.execute(s, args);
+    s.wait();
+  });
+}
+
+// conv2dBackpropInput(dy, w, dx, params): dx = gradient of conv wrt its input.
+Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info) {
+  if (info.Length() != 4) throw Napi::TypeError::New(info.Env(), "conv2dBackpropInput: expected 4 arguments");
+  const ConvGeom g = parseGeom(info[3]);
+  const F32 dy = f32Arg(info[0], "dy", g.dstSize());
+  const F32 w = f32Arg(info[1], "filter", g.wSize());
+  const F32 dx = f32Arg(info[2], "dx", g.srcSize());
+
+  return guarded(info, "conv2dBackpropInput", [&] {
+    const std::string key = g.key('D');
+    BwdDataEntry* e = bwdDataCache().get(key);
+    if (!e) {
+      dnnl::convolution_forward::primitive_desc hint(fwdDesc(g, false), cpuEngine());
+      dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, g.srcMd(), g.wMd(), g.dstMd(),
+                                              g.strides(), g.dilates(), g.padL(), g.padR());
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      dnnl::convolution_backward_data::primitive_desc pd(d, attr, cpuEngine(), hint);
+      BwdDataEntry entry{pd, dnnl::convolution_backward_data(pd), {}};
+      entry.w.init(g.userWMd(), pd.weights_desc(), /*toUser=*/false);
+      e = bwdDataCache().put(key, std::move(entry));
+    }
+    dnnl::stream& s = cpuStream();
+    memory userW(g.userWMd(), cpuEngine(), w.data);
+    if (e->w.needed) e->w.prim.execute(s, {{DNNL_ARG_FROM, userW}, {DNNL_ARG_TO, e->w.internal}});
+    e->prim.execute(s, {
+                           {DNNL_ARG_DIFF_DST, memory(g.dstMd(), cpuEngine(), dy.data)},
+                           {DNNL_ARG_WEIGHTS, e->w.needed ? e->w.internal : userW},
+                           {DNNL_ARG_DIFF_SRC, memory(g.srcMd(), cpuEngine(), dx.data)},
+                           {DNNL_ARG_SCRATCHPAD, scratchpadMemory(e->pd)},
+                       });
+    s.wait();
+  });
+}
+
+// conv2dBackpropFilter(x, dy, dw, params): dw = gradient of conv wrt its filter (HWIO).
+Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
+  if (info.Length() != 4) throw Napi::TypeError::New(info.Env(), "conv2dBackpropFilter: expected 4 arguments");
+  const ConvGeom g = parseGeom(info[3]);
+  const F32 x = f32Arg(info[0], "x", g.srcSize());
+  const F32 dy = f32Arg(info[1], "dy", g.dstSize());
+  const F32 dw = f32Arg(info[2], "dw", g.wSize());
+
+  return guarded(info, "conv2dBackpropFilter", [&] {
+    const std::string key = g.key('W');
+    BwdWeightsEntry* e = bwdWeightsCache().get(key);
+    if (!e) {
+      dnnl::convolution_forward::primitive_desc hint(fwdDesc(g, false), cpuEngine());
+      dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, g.srcMd(), g.wMd(), g.dstMd(),
+                                                 g.strides(), g.dilates(), g.padL(), g.padR());
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      dnnl::convolution_backward_weights::primitive_desc pd(d, attr, cpuEngine(), hint);
+      BwdWeightsEntry entry{pd, dnnl::convolution_backward_weights(pd), {}};
+      entry.w.init(g.userWMd(), pd.diff_weights_desc(), /*toUser=*/true);
+      e = bwdWeightsCache().put(key, std::move(entry));
+    }
+    dnnl::stream& s = cpuStream();
+    memory userDw(g.userWMd(), cpuEngine(), dw.data);
+    e->prim.execute(s, {
+                           {DNNL_ARG_SRC, memory(g.srcMd(), cpuEngine(), x.data)},
+                           {DNNL_ARG_DIFF_DST, memory(g.dstMd(), cpuEngine(), dy.data)},
+                           {DNNL_ARG_DIFF_WEIGHTS, e->w.needed ? e->w.internal : userDw},
+                           {DNNL_ARG_SCRATCHPAD, scratchpadMemory(e->pd)},
+                       });
+    if (e->w.needed) e->w.prim.execute(s, {{DNNL_ARG_FROM, e->w.internal}, {DNNL_ARG_TO, userDw}});
+    s.wait();
+  });
+}
+
+void clearConvCache() {
+  fwdCache().clear();
+  bwdDataCache().clear();
+  bwdWeightsCache().clear();
+}
+
+// {size, hits, misses, entries: [{key, impl}]} for debugging and the benchmark.
+Napi::Value convCacheInfo(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  Napi::Array entries = Napi::Array::New(env);
+  uint32_t i = 0;
+  size_t size = 0, hits = 0, misses = 0;
+  auto add = [&](auto& cache) {
+    size += cache.size();
+    hits += cache.hits();
+    misses += cache.misses();
+    for (const auto& kv : cache.items()) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("key", kv.first);
+      o.Set("impl", kv.second.pd.impl_info_str());
+      o.Set("weightsReorder", kv.second.w.needed);
+      entries.Set(i++, o);
+    }
+  };
+  add(fwdCache());
+  add(bwdDataCache());
+  add(bwdWeightsCache());
+  out.Set("size", double(size));
+  out.Set("hits", double(hits));
+  out.Set("misses", double(misses));
+  out.Set("entries", entries);
+  return out;
+}
+
+}  // namespace tfn

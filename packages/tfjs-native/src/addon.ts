@@ -1,0 +1,147 @@
+// Loading the compiled Node-API addon (build/Release/tfjs_native.node). Loading never
+// throws: callers get `{ ok: false, reason }` with a one-line reason and fall back to the
+// pure-JS cpu backend.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Fused activations understood by the addon, by tfjs name. `prelu` is not fused (falls back). */
+export const ACTIVATION_CODES = {
+  linear: 0,
+  relu: 1,
+  relu6: 2,
+  leakyrelu: 3,
+  sigmoid: 4,
+  elu: 5,
+} as const;
+
+/** Name of a fused activation the addon implements. */
+export type NativeActivation = keyof typeof ACTIVATION_CODES;
+
+/** What `info()` of the addon reports. */
+export interface NativeAddonInfo {
+  /** oneDNN version, e.g. "2.6.3". */
+  dnnlVersion: string;
+  dnnlHash: string;
+  /** oneDNN's CPU threading runtime ("omp" for Debian's build). */
+  dnnlCpuRuntime: string;
+  /** Instruction set oneDNN dispatches to, e.g. "avx512_core". */
+  isa: string;
+  /** OpenMP threads oneDNN uses. */
+  threads: number;
+  /** Processors OpenMP sees. */
+  cores: number;
+  /** _OPENMP date of the OpenMP spec the addon was compiled against. */
+  openmp: number;
+  /** 0: oneDNN chooses the filter layout (reorder per call); 1: plain HWIO. */
+  weightsMode: number;
+  napiVersion: number;
+}
+
+/** One cached oneDNN primitive: its cache key and the implementation oneDNN picked. */
+export interface NativeCacheEntry {
+  key: string;
+  impl: string;
+  weightsReorder?: boolean;
+}
+
+/** Statistics of one primitive cache. */
+export interface NativeCacheStats {
+  size: number;
+  hits: number;
+  misses: number;
+  entries: NativeCacheEntry[];
+}
+
+/**
+ * The raw addon. All arrays are read and written in place (zero-copy); shapes travel as an
+ * Int32Array parameter block. Prefer the `native` tfjs backend over calling this directly.
+ */
+export interface NativeAddon {
+  /**
+   * y = act(conv2d(x, w) + bias), NHWC / HWIO.
+   * params: [N, IH, IW, IC, KH, KW, OC, OH, OW, strideH, strideW, dilationH, dilationW, padTop, padLeft]
+   */
+  conv2d(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    y: Float32Array,
+    params: Int32Array,
+    activation: number,
+    alpha: number,
+  ): void;
+  /** dx = gradient of conv2d wrt x, given dy and w (same params as conv2d). */
+  conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, params: Int32Array): void;
+  /** dw = gradient of conv2d wrt w (HWIO), given x and dy (same params as conv2d). */
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, params: Int32Array): void;
+  /**
+   * c = act(a @ b + bias). params: [batchA, batchB, M, N, K, transposeA, transposeB]; the
+   * batches are equal or one of them is 1 (broadcast); bias has N entries.
+   */
+  matmul(
+    a: Float32Array,
+    b: Float32Array,
+    bias: Float32Array | null,
+    c: Float32Array,
+    params: Int32Array,
+    activation: number,
+    alpha: number,
+  ): void;
+  /** Sets the OpenMP thread count (drops cached primitives); returns the count in force. */
+  setThreads(n: number): number;
+  getThreads(): number;
+  /** 0: let oneDNN choose the filter layout (default, faster); 1: force plain HWIO. */
+  setWeightsMode(mode: 0 | 1): void;
+  info(): NativeAddonInfo;
+  cacheInfo(): { conv: NativeCacheStats; matmul: NativeCacheStats };
+  clearCache(): void;
+}
+
+/** Result of {@link loadNativeAddon}. */
+export type LoadNativeAddonResult = { ok: true; addon: NativeAddon; path: string } | { ok: false; reason: string };
+
+const BUILD_HINT = 'run `npm run build:native -w @fad/tfjs-native` (needs g++ and libdnnl-dev)';
+
+/** Directory of this package (src/ and dist/ both sit one level below it). */
+function packageDir(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+let cached: LoadNativeAddonResult | undefined;
+
+/**
+ * Loads the compiled addon once and returns it, or why it is not available. Never throws.
+ *
+ * Environment: `FAD_TFJS_NATIVE_DISABLE=1` pretends the addon is missing (to test the
+ * fallback); `FAD_TFJS_NATIVE_PATH=/path/to/tfjs_native.node` loads another build.
+ */
+export function loadNativeAddon(): LoadNativeAddonResult {
+  if (cached) return cached;
+  cached = tryLoad();
+  return cached;
+}
+
+function tryLoad(): LoadNativeAddonResult {
+  try {
+    if (process.env.FAD_TFJS_NATIVE_DISABLE === '1') {
+      return { ok: false, reason: 'native addon disabled by FAD_TFJS_NATIVE_DISABLE=1' };
+    }
+    const dir = packageDir();
+    const candidates = process.env.FAD_TFJS_NATIVE_PATH
+      ? [resolve(process.env.FAD_TFJS_NATIVE_PATH)]
+      : [join(dir, 'build', 'Release', 'tfjs_native.node'), join(dir, 'build', 'Debug', 'tfjs_native.node')];
+    const path = candidates.find((p) => existsSync(p));
+    if (!path) return { ok: false, reason: `native addon not built: ${BUILD_HINT}` };
+    const addon = createRequire(import.meta.url)(path) as NativeAddon;
+    if (typeof addon?.conv2d !== 'function' || typeof addon.matmul !== 'function') {
+      return { ok: false, reason: `native addon at ${path} is incomplete (stale build?): ${BUILD_HINT}` };
+    }
+    return { ok: true, addon, path };
+  } catch (err) {
+    // Typically "libdnnl.so.2: cannot open shared object file" when the runtime library is gone.
+    const first = String((err as Error)?.message ?? err).split('\n')[0];
+    return { ok: false, reason: `native addon failed to load (${first}): install libdnnl2 or ${BUILD_HINT}` };
+  }
+}

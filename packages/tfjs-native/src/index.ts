@@ -1,0 +1,22 @@
+// @fad/tfjs-native: a TensorFlow.js backend named 'native' = the pure-JS cpu backend with
+// the conv2d and matmul kernels replaced by oneDNN (Node-API addon). Explicit barrel.
+export {
+  ACTIVATION_CODES,
+  loadNativeAddon,
+  type LoadNativeAddonResult,
+  type NativeActivation,
+  type NativeAddon,
+  type NativeAddonInfo,
+  type NativeCacheEntry,
+  type NativeCacheStats,
+} from './addon';
+export {
+  NATIVE_BACKEND_NAME,
+  NativeBackend,
+  nativeInfo,
+  registerNativeBackend,
+  setNativeThreads,
+  type NativeInfo,
+  type RegisterNativeBackendOptions,
+} from './backend';
+export { NATIVE_KERNEL_NAMES } from './kernels';
