@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Generator } from '../random';
+import { conv2dSymmetric } from './conv2d-op';
 import { fanInUniform } from './init';
 import { Module } from './module';
 
@@ -95,15 +96,8 @@ export class Conv2d extends Module {
     if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
       throw new Error(`Conv2d: expected NHWC input with ${this.inChannels} channels, got shape [${x.shape}]`);
     }
-    const p = this.padding;
-    const pad: [[number, number], [number, number], [number, number], [number, number]] = [
-      [0, 0],
-      [p, p],
-      [p, p],
-      [0, 0],
-    ];
     return tf.tidy(() => {
-      const y = tf.conv2d(x, this.weight as tf.Tensor4D, this.stride, p === 0 ? 'valid' : pad);
+      const y = conv2dSymmetric(x, this.weight as tf.Tensor4D, this.stride, this.padding);
       return this.bias ? tf.add(y, this.bias) : y;
     });
   }

@@ -4,6 +4,7 @@
  * are the keys of saved weight files (safetensors), so they are part of the public format.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import '../register-gradients';
 
 export abstract class Module {
   private readonly params = new Map<string, tf.Variable>();

@@ -35,7 +35,16 @@ export interface UNetConfig {
   nullClass: boolean;
   /** Width of the conditioning tokens (class embeddings or user-supplied encoder states). */
   crossAttentionDim: number;
+  /**
+   * Where the conditioning enters: through the transformer blocks' cross-attention (Stable
+   * Diffusion, the default), added to the timestep embedding through a linear map (`class_to_time`,
+   * as diffusers' `class_embed_type`), or both. Attention-free configs need `time-embedding`.
+   */
+  classConditioning: ClassConditioning;
 }
+
+export type ClassConditioning = 'cross-attention' | 'time-embedding' | 'both';
+export const CLASS_CONDITIONINGS: readonly ClassConditioning[] = ['cross-attention', 'time-embedding', 'both'];
 
 export const DEFAULT_UNET_CONFIG: UNetConfig = {
   sampleSize: 64,
@@ -54,6 +63,7 @@ export const DEFAULT_UNET_CONFIG: UNetConfig = {
   numClasses: 8,
   nullClass: true,
   crossAttentionDim: 128,
+  classConditioning: 'cross-attention',
 };
 
 /**
@@ -144,5 +154,16 @@ export function resolveUNetConfig(partial: Partial<UNetConfig> = {}): UNetConfig
     fail('numClasses', 'an integer >= 0 (0 for an unconditional model)', c.numClasses);
   }
   if (typeof c.nullClass !== 'boolean') fail('nullClass', 'a boolean', c.nullClass);
+  if (!CLASS_CONDITIONINGS.includes(c.classConditioning)) {
+    fail('classConditioning', `one of ${CLASS_CONDITIONINGS.join(', ')}`, c.classConditioning);
+  }
+  const hasAttention = c.attentionLevels.length > 0 || (c.midBlock && c.midAttention);
+  if (c.classConditioning === 'cross-attention' && !hasAttention) {
+    fail(
+      'classConditioning',
+      '"time-embedding" or "both" when the config has no attention layer (attentionLevels is empty and there is no mid attention), or labels would be ignored',
+      c.classConditioning,
+    );
+  }
   return { ...c, blockChannels: [...c.blockChannels], attentionLevels: [...c.attentionLevels] };
 }

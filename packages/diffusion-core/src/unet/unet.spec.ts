@@ -85,6 +85,17 @@ describe('UNet2DConditional', () => {
     m.dispose();
   });
 
+  it('conditions an attention-free model through the timestep embedding', () => {
+    const m = new UNet2DConditional({ ...tiny, attentionLevels: [], midAttention: false, classConditioning: 'time-embedding' });
+    const x = new Generator(8).normal([1, 16, 16, 1]) as tf.Tensor4D;
+    const a = m.forward({ sample: x, timesteps: [10], classLabels: [0] }).sample;
+    const b = m.forward({ sample: x, timesteps: [10], classLabels: [1] }).sample;
+    expect(relMaxError(a.dataSync(), b.dataSync())).toBeGreaterThan(1e-4);
+    expect(m.namedParameters().some(([n]) => n === 'class_to_time.weight')).toBe(true);
+    tf.dispose([x, a, b]);
+    m.dispose();
+  });
+
   it('initialises identically from the same seed, differently from another', () => {
     const a = new UNet2DConditional(tiny, { seed: 9 });
     const b = new UNet2DConditional(tiny, { seed: 9 });
@@ -124,6 +135,8 @@ describe('UNet config validation', () => {
     expect(() => resolveUNetConfig({ layersPerBlock: 0 })).toThrow(/layersPerBlock must be a positive integer, got 0/);
     expect(() => resolveUNetConfig({ timeEmbeddingDim: 7 })).toThrow(/timeEmbeddingDim must be an even integer/);
     expect(() => new UNet2DConditional({ normGroups: 5 })).toThrow(/blockChannels\[0\] must be divisible by normGroups \(5\)/);
+    expect(() => resolveUNetConfig({ attentionLevels: [], midAttention: false })).toThrow(/classConditioning must be "time-embedding" or "both" when the config has no attention layer/);
+    expect(() => resolveUNetConfig({ classConditioning: 'film' as never })).toThrow(/classConditioning must be one of cross-attention, time-embedding, both/);
   });
 
   it('round-trips through JSON', () => {

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d, Embedding, GroupNorm, Linear, silu } from '../nn/layers';
 import { Module } from '../nn/module';
+import { upsampleNearest2x } from '../nn/upsample';
 import { Generator } from '../random';
 import { ResBlock, TransformerBlock } from './blocks';
 import { timestepEmbedding } from './timestep-embedding';
@@ -55,6 +56,7 @@ export class UNet2DConditional extends Module implements DiffusionModel {
   private readonly timeMlp1: Linear;
   private readonly timeMlp2: Linear;
   private readonly classEmb: Embedding | null;
+  private readonly classToTime: Linear | null;
   private readonly convIn: Conv2d;
   private readonly downRes: ResBlock[] = [];
   private readonly downAttn: Array<TransformerBlock | null> = [];
@@ -89,6 +91,10 @@ export class UNet2DConditional extends Module implements DiffusionModel {
     this.timeMlp2 = this.addModule('time_mlp2', new Linear({ inFeatures: td, outFeatures: td, generator: gen }));
     const rows = c.numClasses + (c.nullClass ? 1 : 0);
     this.classEmb = rows > 0 ? this.addModule('class_emb', new Embedding({ numEmbeddings: rows, dim: c.crossAttentionDim, generator: gen })) : null;
+    this.classToTime =
+      c.classConditioning !== 'cross-attention'
+        ? this.addModule('class_to_time', new Linear({ inFeatures: c.crossAttentionDim, outFeatures: td, generator: gen }))
+        : null;
     const ch = c.blockChannels;
     this.convIn = this.addModule('conv_in', new Conv2d({ inChannels: c.inChannels, outChannels: ch[0], kernelSize: 3, generator: gen }));
 
@@ -157,7 +163,8 @@ export class UNet2DConditional extends Module implements DiffusionModel {
 
     const out = tf.tidy(() => {
       const context = this.context(params, b);
-      const temb = this.timeMlp2.forward(silu(this.timeMlp1.forward(timestepEmbedding(ts, c.timeEmbeddingDim))));
+      let temb = this.timeMlp2.forward(silu(this.timeMlp1.forward(timestepEmbedding(ts, c.timeEmbeddingDim))));
+      if (this.classToTime) temb = tf.add(temb, this.classToTime.forward(tf.mean(context, 1)));
       const tembAct = silu(temb) as tf.Tensor2D;
       let h = this.convIn.forward(sample);
       keep('conv_in', h);
@@ -193,9 +200,7 @@ export class UNet2DConditional extends Module implements DiffusionModel {
           if (attn) h = attn.forward(h, context);
         }
         if (lvl !== 0) {
-          const [bb, hh, ww, cc] = h.shape;
-          h = tf.image.resizeNearestNeighbor(h, [hh * 2, ww * 2]);
-          h = this.upsample[u++].forward(tf.reshape(h, [bb, hh * 2, ww * 2, cc]) as tf.Tensor4D);
+          h = this.upsample[u++].forward(upsampleNearest2x(h));
         }
         keep(`up.${levels - 1 - lvl}`, h);
       }

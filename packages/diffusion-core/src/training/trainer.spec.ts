@@ -1,0 +1,171 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Generator } from '../random';
+import { DDPMScheduler } from '../schedulers';
+import { leakedTensors, relMaxError, useCpuBackend } from '../testing/setup-cpu';
+import { UNet2DConditional } from '../unet/unet';
+import { UNET_PRESETS } from '../unet/unet-config';
+import { type TrainingObjective, DiffusionTrainer } from './trainer';
+
+beforeAll(useCpuBackend);
+
+/** A small, attention-free U-Net at 8x8: cheap enough to train for hundreds of steps on cpu. */
+const small = { ...UNET_PRESETS.tiny, sampleSize: 8, attentionLevels: [], midAttention: false, classConditioning: 'time-embedding' as const };
+const scheduler = () => new DDPMScheduler({ betaSchedule: 'squaredcos_cap_v2' });
+
+/** Eight smooth 8x8 patterns in [-0.8, 0.8]. */
+function patterns(s = 8): tf.Tensor4D {
+  const d = new Float32Array(8 * s * s);
+  for (let n = 0; n < 8; n++)
+    for (let y = 0; y < s; y++)
+      for (let x = 0; x < s; x++)
+        d[(n * s + y) * s + x] = 0.8 * Math.sin((((n % 4) + 1) * x * Math.PI) / s + n) * Math.cos(((Math.floor(n / 4) + 1) * y * Math.PI) / s);
+  return tf.tensor4d(d, [8, s, s, 1]);
+}
+const labels = [0, 1, 2, 3, 0, 1, 2, 3];
+
+const disposables: Array<{ dispose(): void }> = [];
+afterEach(() => disposables.splice(0).forEach((d) => d.dispose()));
+
+describe('DiffusionTrainer', () => {
+  it('overfits 8 fixed images: the loss on a fixed noise draw drops more than 10x in 300 steps', () => {
+    const model = new UNet2DConditional(small, { seed: 1 });
+    const sched = scheduler();
+    const trainer = new DiffusionTrainer({
+      model, scheduler: sched, seed: 1,
+      optimizer: { learningRate: 1e-2 },
+      lrSchedule: { type: 'cosine', totalSteps: 300, warmupSteps: 10, minLearningRate: 1e-2 / 30 },
+    });
+    disposables.push(model, trainer);
+    const x0 = patterns();
+    const g = new Generator(7);
+    // A fixed evaluation draw: 4 noise samples and timesteps per image.
+    const x0e = tf.concat([x0, x0, x0, x0]) as tf.Tensor4D;
+    const le = [...labels, ...labels, ...labels, ...labels];
+    const noise = g.normal([32, 8, 8, 1]);
+    const t = g.integers(32, 0, 1000);
+    const evalLoss = () =>
+      tf.tidy(() => {
+        const xt = sched.addNoise(x0e, noise, t) as tf.Tensor4D;
+        return tf.mean(tf.squaredDifference(model.forward({ sample: xt, timesteps: t, classLabels: le }).sample, noise)).dataSync()[0];
+      });
+    const before = evalLoss();
+    let last = 0;
+    for (let i = 0; i < 300; i++) last = trainer.step({ x0, classLabels: labels }).loss;
+    const after = evalLoss();
+    expect(before / after).toBeGreaterThan(10);
+    expect(last).toBeLessThan(before / 4);
+    tf.dispose([x0, x0e, noise]);
+  }, 300_000);
+
+  it('leaks no tensors in a train step (with EMA, clipping, micro-batches and an objective)', () => {
+    const model = new UNet2DConditional(small, { seed: 2 });
+    const w = tf.variable(tf.scalar(0.5));
+    const objective: TrainingObjective = {
+      name: 'probe',
+      activations: ['down_out'],
+      trainableVariables: () => [w],
+      loss: ({ activations }) => {
+        const v = tf.mean(tf.square(tf.sub(tf.mean(activations.down_out), w))) as tf.Scalar;
+        return { total: v, terms: { v } };
+      },
+    };
+    const trainer = new DiffusionTrainer({ model, scheduler: scheduler(), emaDecay: 0.99, gradClipNorm: 1, microBatchSize: 3, objectives: [objective] });
+    disposables.push(model, trainer, w);
+    const x0 = patterns();
+    trainer.step({ x0, classLabels: labels });
+    expect(leakedTensors(() => trainer.step({ x0, classLabels: labels }))).toBe(0);
+    x0.dispose();
+  });
+
+  it('gives the same update with micro-batches as with the whole batch', () => {
+    const run = (micro: number | null) => {
+      const model = new UNet2DConditional(small, { seed: 3 });
+      const trainer = new DiffusionTrainer({ model, scheduler: scheduler(), seed: 5, microBatchSize: micro });
+      const x0 = patterns();
+      const r = trainer.step({ x0, classLabels: labels });
+      const weights = model.namedParameters().map(([, v]) => Array.from(v.dataSync()));
+      x0.dispose();
+      trainer.dispose();
+      model.dispose();
+      return { r, weights };
+    };
+    const whole = run(null);
+    const split = run(3);
+    expect(split.r.loss).toBeCloseTo(whole.r.loss, 5);
+    expect(split.r.gradNorm).toBeCloseTo(whole.r.gradNorm, 3);
+    const flat = (w: number[][]) => w.flat();
+    // Adam's first step moves each weight by ~lr*sign(g); compare relative to that scale.
+    expect(relMaxError(flat(split.weights), flat(whole.weights))).toBeLessThan(1e-4);
+  });
+
+  it('resumes from getState/setState to exactly the uninterrupted result', () => {
+    const make = () => {
+      const model = new UNet2DConditional(small, { seed: 4 });
+      const trainer = new DiffusionTrainer({ model, scheduler: scheduler(), seed: 9, emaDecay: 0.9, condDropProb: 0.3 });
+      return { model, trainer };
+    };
+    const x0 = patterns();
+    const a = make();
+    for (let i = 0; i < 3; i++) a.trainer.step({ x0, classLabels: labels });
+    const losses = [a.trainer.step({ x0, classLabels: labels }).loss, a.trainer.step({ x0, classLabels: labels }).loss];
+
+    const b = make();
+    for (let i = 0; i < 3; i++) b.trainer.step({ x0, classLabels: labels });
+    const state = JSON.parse(JSON.stringify(b.trainer.getState(), (_, v) => (v instanceof Float32Array ? Array.from(v) : v)));
+    const weights = b.model.stateDict();
+    const c = make(); // a fresh process, as after a crash
+    c.model.loadStateDict(weights);
+    c.trainer.setState({ ...state, optimizer: { step: state.optimizer.step, m: state.optimizer.m.map((x: number[]) => Float32Array.from(x)), v: state.optimizer.v.map((x: number[]) => Float32Array.from(x)) }, ema: state.ema.map((x: number[]) => Float32Array.from(x)) });
+    const resumed = [c.trainer.step({ x0, classLabels: labels }).loss, c.trainer.step({ x0, classLabels: labels }).loss];
+    expect(resumed).toEqual(losses);
+    expect(c.trainer.stepCount).toBe(5);
+    [a, b, c].forEach((m) => { m.trainer.dispose(); m.model.dispose(); });
+    x0.dispose();
+  });
+
+  it('passes noisy input, activations and dropped labels to objectives, and trains their variables', () => {
+    const model = new UNet2DConditional(small, { seed: 6 });
+    const w = tf.variable(tf.scalar(3));
+    const seen: { labels?: number[]; keys: string[]; noisyShape: number[] }[] = [];
+    const objective: TrainingObjective = {
+      name: 'pull',
+      activations: ['down_out', 'mid'],
+      trainableVariables: () => [w],
+      loss: (ctx) => {
+        seen.push({ labels: ctx.classLabels, keys: Object.keys(ctx.activations), noisyShape: ctx.noisy.shape });
+        const v = tf.square(w) as tf.Scalar;
+        return { total: tf.mul(v, 2) as tf.Scalar, terms: { wsq: v } };
+      },
+    };
+    const trainer = new DiffusionTrainer({ model, scheduler: scheduler(), objectives: [objective], condDropProb: 0.5, seed: 1, optimizer: { learningRate: 0.1 } });
+    disposables.push(model, trainer, w);
+    const x0 = patterns();
+    const r = trainer.step({ x0, classLabels: labels });
+    expect(r.terms['pull.wsq']).toBeCloseTo(9, 5);
+    expect(r.loss).toBeCloseTo(r.terms.diffusion + 18, 4);
+    expect(w.dataSync()[0]).toBeCloseTo(2.9, 5); // Adam's first step: lr * sign(grad)
+    expect(seen[0].keys.sort()).toEqual(['down_out', 'mid']);
+    expect(seen[0].noisyShape).toEqual([8, 8, 8, 1]);
+    expect(seen[0].labels).toContain(small.numClasses); // some labels dropped to the null class
+    expect(seen[0].labels?.some((l) => l < small.numClasses)).toBe(true);
+    x0.dispose();
+  });
+
+  it('validates its inputs', () => {
+    const model = new UNet2DConditional(small);
+    disposables.push(model);
+    expect(() => new DiffusionTrainer({ model, scheduler: scheduler(), condDropProb: 1 })).toThrow(/condDropProb must be in \[0, 1\)/);
+    expect(() => new DiffusionTrainer({ model, scheduler: scheduler(), gradClipNorm: -1 })).toThrow(/gradClipNorm must be > 0/);
+    const noNull = new UNet2DConditional({ ...small, nullClass: false });
+    disposables.push(noNull);
+    expect(() => new DiffusionTrainer({ model: noNull, scheduler: scheduler(), condDropProb: 0.1 })).toThrow(/needs a model with a null class/);
+    const t = new DiffusionTrainer({ model, scheduler: scheduler() });
+    disposables.push(t);
+    const x = tf.zeros([2, 8, 8, 3]) as tf.Tensor4D;
+    expect(() => t.step({ x0: x })).toThrow(/x0 must be \[B,H,W,1\], got \[2,8,8,3\]/);
+    const y = tf.zeros([2, 8, 8, 1]) as tf.Tensor4D;
+    expect(() => t.step({ x0: y, classLabels: [1] })).toThrow(/1 class labels for a batch of 2/);
+    tf.dispose([x, y]);
+  });
+});

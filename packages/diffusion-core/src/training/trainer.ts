@@ -1,0 +1,288 @@
+/**
+ * The diffusion training step: sample t and noise, noise the images (forward process), predict,
+ * regress onto the target of the scheduler's prediction type, plus any extra objectives (such as
+ * feature alignment), then clip, step Adam, update the EMA.
+ *
+ * Extra objectives plug in through `TrainingObjective`: they name the U-Net activations they need,
+ * bring their own trainable variables (e.g. a projection), and return loss terms. This keeps
+ * diffusion-core independent of the packages that build on it (`@fad/feature-align`).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '../register-gradients';
+import { Generator, type GeneratorState } from '../random';
+import type { NoiseScheduler, PredictionType } from '../schedulers/scheduler';
+import type { DiffusionModel } from '../unet/unet';
+import { Adam, type AdamConfig, type AdamState } from './adam';
+import { EmaWeights } from './ema';
+import { clipByGlobalNorm, globalNorm } from './grad-clip';
+import { type LrScheduleConfig, learningRateAt, resolveLrSchedule } from './lr-schedule';
+
+/** What an extra objective sees of one training step (all tensors belong to the step). */
+export interface ObjectiveContext {
+  /** Clean images x_0 [B,H,W,C]. */
+  x0: tf.Tensor4D;
+  /** Noisy images x_t [B,H,W,C], what the U-Net saw. */
+  noisy: tf.Tensor4D;
+  noise: tf.Tensor4D;
+  timesteps: number[];
+  /** Labels as given to the model (after label dropout), if any. */
+  classLabels?: number[];
+  modelOutput: tf.Tensor4D;
+  /** The activations named in the objective's `activations`. */
+  activations: Record<string, tf.Tensor4D>;
+}
+
+export interface TrainingObjective {
+  /** Short name, used as a prefix of logged terms. */
+  readonly name: string;
+  /** U-Net activations the objective needs (see UNet2DConditional's activation names). */
+  readonly activations: readonly string[];
+  /** Extra trainable variables (e.g. a projection head), optimised with the model. */
+  trainableVariables(): tf.Variable[];
+  /**
+   * Returns `total`, the scalar added to the loss (already weighted), and named terms for logging.
+   * Called inside the gradient tape.
+   */
+  loss(ctx: ObjectiveContext): { total: tf.Scalar; terms: Record<string, tf.Scalar> };
+}
+
+type TrainableScheduler = Pick<NoiseScheduler, 'addNoise' | 'getVelocity'> & {
+  readonly config: { readonly numTrainTimesteps: number; readonly predictionType: PredictionType };
+};
+
+export interface DiffusionTrainerParams {
+  model: DiffusionModel;
+  scheduler: TrainableScheduler;
+  optimizer?: Partial<AdamConfig>;
+  lrSchedule?: Partial<LrScheduleConfig>;
+  /** Clip the global gradient norm to this value; null/undefined disables clipping. */
+  gradClipNorm?: number | null;
+  /** Keep an exponential moving average of the model weights with this decay (e.g. 0.999). */
+  emaDecay?: number | null;
+  /** Probability of replacing a label with the null class (classifier-free guidance training). */
+  condDropProb?: number;
+  /** Weight of the diffusion MSE (lambda_1 in the paper). Default 1. */
+  diffusionLossWeight?: number;
+  objectives?: TrainingObjective[];
+  /** Split each batch into chunks of this size and add up their gradients (saves memory). */
+  microBatchSize?: number;
+  /** Seed of timestep, noise and label-dropout sampling. */
+  seed?: number;
+}
+
+export interface TrainStepParams {
+  /** Clean images in the model's value range (usually [-1, 1]), [B,H,W,C]. */
+  x0: tf.Tensor4D;
+  classLabels?: ArrayLike<number>;
+}
+
+export interface TrainStepResult {
+  /** The step number just completed (1-based). */
+  step: number;
+  /** The total loss. */
+  loss: number;
+  /** `diffusion` plus every objective's terms as `<objective>.<term>`. */
+  terms: Record<string, number>;
+  learningRate: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+}
+
+export interface TrainerState {
+  step: number;
+  generator: { s: GeneratorState; spare: number | null };
+  optimizer: AdamState;
+  ema: Float32Array[] | null;
+}
+
+export class DiffusionTrainer {
+  readonly model: DiffusionModel;
+  readonly scheduler: TrainableScheduler;
+  readonly optimizer: Adam;
+  readonly lrSchedule: LrScheduleConfig;
+  readonly ema: EmaWeights | null;
+  private readonly params: Required<Omit<DiffusionTrainerParams, 'model' | 'scheduler' | 'optimizer' | 'lrSchedule' | 'gradClipNorm' | 'emaDecay' | 'microBatchSize'>> & {
+    gradClipNorm: number | null;
+    microBatchSize: number | null;
+  };
+  private readonly variables: tf.Variable[];
+  private readonly modelVariables: tf.Variable[];
+  private readonly generator: Generator;
+  private readonly tapNames: string[];
+
+  constructor(p: DiffusionTrainerParams) {
+    if (!p || !p.model || !p.scheduler) throw new TypeError('DiffusionTrainer: params.model and params.scheduler are required');
+    const condDropProb = p.condDropProb ?? 0;
+    if (!(condDropProb >= 0 && condDropProb < 1)) throw new RangeError(`DiffusionTrainer: condDropProb must be in [0, 1), got ${condDropProb}`);
+    if (condDropProb > 0 && !p.model.config.nullClass) {
+      throw new RangeError('DiffusionTrainer: condDropProb > 0 needs a model with a null class (config.nullClass = true)');
+    }
+    if (p.gradClipNorm != null && !(p.gradClipNorm > 0)) throw new RangeError(`DiffusionTrainer: gradClipNorm must be > 0 or null, got ${p.gradClipNorm}`);
+    if (p.microBatchSize != null && !(Number.isInteger(p.microBatchSize) && p.microBatchSize > 0)) {
+      throw new RangeError(`DiffusionTrainer: microBatchSize must be a positive integer or null, got ${p.microBatchSize}`);
+    }
+    const w = p.diffusionLossWeight ?? 1;
+    if (!(w >= 0 && Number.isFinite(w))) throw new RangeError(`DiffusionTrainer: diffusionLossWeight must be >= 0, got ${w}`);
+    this.model = p.model;
+    this.scheduler = p.scheduler;
+    this.params = {
+      condDropProb,
+      diffusionLossWeight: w,
+      objectives: p.objectives ?? [],
+      seed: p.seed ?? 0,
+      gradClipNorm: p.gradClipNorm ?? null,
+      microBatchSize: p.microBatchSize ?? null,
+    };
+    this.generator = new Generator(this.params.seed);
+    this.modelVariables = p.model.trainableVariables();
+    const extra = this.params.objectives.flatMap((o) => o.trainableVariables());
+    this.variables = [...this.modelVariables, ...extra];
+    if (this.variables.length === 0) throw new Error('DiffusionTrainer: the model has no trainable variables');
+    this.optimizer = new Adam(this.variables, p.optimizer);
+    this.lrSchedule = resolveLrSchedule(p.lrSchedule);
+    this.ema = p.emaDecay != null ? new EmaWeights(this.modelVariables, p.emaDecay) : null;
+    this.tapNames = [...new Set(this.params.objectives.flatMap((o) => o.activations))];
+  }
+
+  get stepCount(): number {
+    return this.optimizer.step;
+  }
+
+  /** One optimisation step on a batch. Leaves no tensor behind. */
+  step({ x0, classLabels }: TrainStepParams): TrainStepResult {
+    const cfg = this.model.config;
+    if (!x0 || x0.rank !== 4 || x0.shape[3] !== cfg.inChannels) {
+      throw new Error(`DiffusionTrainer.step: x0 must be [B,H,W,${cfg.inChannels}], got [${x0?.shape}]`);
+    }
+    const b = x0.shape[0];
+    let labels: number[] | undefined;
+    if (classLabels !== undefined) {
+      labels = Array.from(classLabels);
+      if (labels.length !== b) throw new Error(`DiffusionTrainer.step: ${labels.length} class labels for a batch of ${b}`);
+    } else if (cfg.numClasses > 0 && !cfg.nullClass) {
+      throw new Error('DiffusionTrainer.step: classLabels are required for a class-conditional model without a null class');
+    }
+    // 1. Sample timesteps, noise and label dropout for the whole batch (micro-batching then only
+    //    changes the float summation order, not the random draws).
+    const T = this.scheduler.config.numTrainTimesteps;
+    const timesteps = this.generator.integers(b, 0, T);
+    const noiseData = this.generator.normal(x0.shape);
+    if (labels && this.params.condDropProb > 0) {
+      labels = labels.map((l) => (this.generator.nextFloat() < this.params.condDropProb ? cfg.numClasses : l));
+    }
+    const lr = learningRateAt(this.lrSchedule, this.optimizer.config.learningRate, this.optimizer.step);
+    const chunk = this.params.microBatchSize ?? b;
+    const termSums: Record<string, number> = {};
+    let lossSum = 0;
+    let grads: tf.Tensor[] | null = null;
+    try {
+      for (let start = 0; start < b; start += chunk) {
+        const end = Math.min(b, start + chunk);
+        const frac = (end - start) / b;
+        const r = this.chunkGradients({
+          x0, noiseAll: noiseData, start, end, frac,
+          timesteps: timesteps.slice(start, end),
+          labels: labels?.slice(start, end),
+        });
+        lossSum += r.loss;
+        for (const [k, v] of Object.entries(r.terms)) termSums[k] = (termSums[k] ?? 0) + v;
+        if (grads === null) grads = r.grads;
+        else {
+          const prev: tf.Tensor[] = grads;
+          grads = prev.map((g, i) => tf.add(g, r.grads[i]));
+          prev.forEach((g) => g.dispose());
+          r.grads.forEach((g) => g.dispose());
+        }
+      }
+      const g = grads as tf.Tensor[];
+      const clip = this.params.gradClipNorm;
+      let gradNorm: number;
+      if (clip !== null) {
+        const clipped = clipByGlobalNorm(g, clip);
+        g.forEach((x) => x.dispose());
+        grads = clipped.grads;
+        gradNorm = clipped.norm;
+      } else {
+        gradNorm = globalNorm(g);
+      }
+      if (!Number.isFinite(gradNorm) || !Number.isFinite(lossSum)) {
+        throw new Error(`DiffusionTrainer.step: non-finite loss (${lossSum}) or gradient norm (${gradNorm}) at step ${this.optimizer.step + 1}; lower the learning rate or enable gradClipNorm`);
+      }
+      this.optimizer.apply(grads as tf.Tensor[], lr);
+      this.ema?.update();
+      return { step: this.optimizer.step, loss: lossSum, terms: termSums, learningRate: lr, gradNorm };
+    } finally {
+      noiseData.dispose();
+      grads?.forEach((x) => x.dispose());
+    }
+  }
+
+  /** Loss and gradients of one micro-batch, scaled by its share `frac` of the batch. */
+  private chunkGradients(a: {
+    x0: tf.Tensor4D; noiseAll: tf.Tensor; start: number; end: number; frac: number; timesteps: number[]; labels?: number[];
+  }): { loss: number; terms: Record<string, number>; grads: tf.Tensor[] } {
+    const kept: Record<string, tf.Scalar> = {};
+    const { value, grads } = tf.variableGrads(() => {
+      const n = a.end - a.start;
+      const whole = a.start === 0 && n === a.x0.shape[0];
+      const x0 = (whole ? a.x0 : tf.slice(a.x0, [a.start, 0, 0, 0], [n, -1, -1, -1])) as tf.Tensor4D;
+      const noise = (whole ? a.noiseAll : tf.slice(a.noiseAll, [a.start, 0, 0, 0], [n, -1, -1, -1])) as tf.Tensor4D;
+      // 2. Forward process q(x_t | x_0) (Ho et al. 2020, eq. 4).
+      const noisy = this.scheduler.addNoise(x0, noise, a.timesteps) as tf.Tensor4D;
+      // 3. Predict, tapping the activations the objectives need, in the same pass.
+      const out = this.model.forward({
+        sample: noisy, timesteps: a.timesteps, classLabels: a.labels, returnActivations: this.tapNames,
+      });
+      // 4. Regression target of the prediction type.
+      const pt = this.scheduler.config.predictionType;
+      const target = pt === 'epsilon' ? noise : pt === 'sample' ? x0 : this.scheduler.getVelocity(x0, noise, a.timesteps);
+      const mse = tf.mean(tf.squaredDifference(out.sample, target)) as tf.Scalar;
+      let total = tf.mul(mse, this.params.diffusionLossWeight) as tf.Scalar;
+      kept.diffusion = tf.keep(mse);
+      // 5. Extra objectives (feature alignment, ...).
+      for (const obj of this.params.objectives) {
+        const r = obj.loss({ x0, noisy, noise, timesteps: a.timesteps, classLabels: a.labels, modelOutput: out.sample, activations: out.activations });
+        total = tf.add(total, r.total);
+        for (const [k, v] of Object.entries(r.terms)) kept[`${obj.name}.${k}`] = tf.keep(v);
+      }
+      return tf.mul(total, a.frac) as tf.Scalar;
+    }, this.variables);
+    const loss = value.dataSync()[0];
+    value.dispose();
+    const terms: Record<string, number> = {};
+    for (const [k, v] of Object.entries(kept)) {
+      terms[k] = v.dataSync()[0] * a.frac;
+      v.dispose();
+    }
+    const ordered = this.variables.map((v) => grads[v.name] ?? tf.zerosLike(v));
+    return { loss, terms, grads: ordered };
+  }
+
+  /** Everything needed to resume training exactly (with the model's weights saved separately). */
+  getState(): TrainerState {
+    return {
+      step: this.optimizer.step,
+      generator: this.generator.getState(),
+      optimizer: this.optimizer.getState(),
+      ema: this.ema ? this.ema.getState() : null,
+    };
+  }
+
+  setState(state: TrainerState): void {
+    this.optimizer.setState(state.optimizer);
+    this.generator.setState(state.generator);
+    if (this.ema && state.ema) this.ema.setState(state.ema);
+  }
+
+  /** Copies the EMA weights into the model's variables (or into `targets`). */
+  copyEmaTo(targets: tf.Variable[] = this.modelVariables): void {
+    if (!this.ema) throw new Error('DiffusionTrainer.copyEmaTo: the trainer has no EMA (set emaDecay)');
+    this.ema.copyTo(targets);
+  }
+
+  /** Frees the optimizer state and the EMA (not the model). */
+  dispose(): void {
+    this.optimizer.dispose();
+    this.ema?.dispose();
+  }
+}
