@@ -1,11 +1,101 @@
-// Explicit barrel: every public name is listed here.
+// Explicit barrel: every public name of @fad/diffusion-core is listed here.
+
+// Seeded randomness
 export { Generator } from './random';
 export type { GeneratorState } from './random';
+
+// Noise schedulers
+export {
+  alphasCumprodFromBetas,
+  BASE_SCHEDULER_DEFAULTS,
+  betaScheduleNames,
+  betasForAlphaBar,
+  DDIM_SCHEDULER_DEFAULTS,
+  DDIMScheduler,
+  DDPM_SCHEDULER_DEFAULTS,
+  DDPMScheduler,
+  inferenceTimesteps,
+  makeBetas,
+  PREDICTION_TYPES,
+  registerBetaSchedule,
+  SCHEDULER_CLASS_NAMES,
+  schedulerFromConfig,
+  TIMESTEP_SPACINGS,
+  unregisterBetaSchedule,
+  VARIANCE_TYPES,
+} from './schedulers';
 export type {
+  AnyScheduler,
+  BaseSchedulerConfig,
+  BetaScheduleFn,
   BetaScheduleName,
+  BetaScheduleParams,
+  BetasForAlphaBarParams,
+  DDIMSchedulerConfig,
+  DDIMSchedulerJSON,
+  DDIMStepCoefficients,
+  DDPMSchedulerConfig,
+  DDPMSchedulerJSON,
+  InferenceTimestepsParams,
+  MakeBetasParams,
   NoiseScheduler,
+  PosteriorCoefficients,
   PredictionType,
+  SchedulerJSON,
   SchedulerOutput,
   StepOptions,
   TimestepSpacing,
-} from './schedulers/scheduler';
+  VarianceType,
+} from './schedulers';
+
+// Neural-network building blocks (NHWC, TensorFlow weight layouts)
+export { Module } from './nn/module';
+export { Conv2d, Embedding, GroupNorm, LayerNorm, Linear, silu } from './nn/layers';
+export type { Conv2dParams, GroupNormParams, LinearParams } from './nn/layers';
+export { conv2dSymmetric, conv2dFilterGradAsConv } from './nn/conv2d-op';
+export { upsampleNearest2x } from './nn/upsample';
+export { fanInUniform, uniformInit } from './nn/init';
+
+// The U-Net
+export { UNet2DConditional } from './unet/unet';
+export type { DiffusionModel, UNetForwardParams, UNetForwardResult } from './unet/unet';
+export { CLASS_CONDITIONINGS, DEFAULT_UNET_CONFIG, UNET_PRESETS, resolveUNetConfig } from './unet/unet-config';
+export type { ClassConditioning, UNetConfig } from './unet/unet-config';
+export { timestepEmbedding } from './unet/timestep-embedding';
+export { Attention, ResBlock, TransformerBlock } from './unet/blocks';
+
+// Training
+export { DiffusionTrainer } from './training/trainer';
+export type {
+  DiffusionTrainerParams,
+  ObjectiveContext,
+  TrainerState,
+  TrainingObjective,
+  TrainStepParams,
+  TrainStepResult,
+} from './training/trainer';
+export { Adam, DEFAULT_ADAM_CONFIG, resolveAdamConfig } from './training/adam';
+export type { AdamConfig, AdamState } from './training/adam';
+export { DEFAULT_LR_SCHEDULE, learningRateAt, resolveLrSchedule } from './training/lr-schedule';
+export type { LrScheduleConfig } from './training/lr-schedule';
+export { EmaWeights } from './training/ema';
+export { clipByGlobalNorm, globalNorm } from './training/grad-clip';
+
+// Sampling
+export { sampleImages } from './pipeline/sample';
+export type { SampleParams, SampleProgress } from './pipeline/sample';
+
+// Weights I/O (safetensors)
+export { decodeSafetensors, encodeSafetensors, readSafetensorsMetadata } from './io/safetensors';
+export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './io/safetensors';
+export {
+  deserializeUNet,
+  loadModuleWeights,
+  loadUNet,
+  moduleToSafetensors,
+  saveUNet,
+  serializeUNet,
+  UNET_FORMAT,
+  WEIGHT_LAYOUT,
+  writeFileAtomic,
+} from './io/unet-io';

@@ -43,7 +43,8 @@ function customConv(kernelSize: number, stride: number, pad: number) {
   let f = customByKey.get(key);
   if (!f) {
     const padArg: Pad4 | 'valid' = pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
-    f = tf.customGrad((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
+    f = tf.customGrad(((...args: unknown[]) => {
+      const [x, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
       save([x, w]);
       const value = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, padArg);
       const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -53,7 +54,7 @@ function customConv(kernelSize: number, stride: number, pad: number) {
         return [dx, dw];
       };
       return { value, gradFunc };
-    }) as unknown as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
     customByKey.set(key, f);
   }
   return f;

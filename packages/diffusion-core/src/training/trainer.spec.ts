@@ -79,7 +79,7 @@ describe('DiffusionTrainer', () => {
   });
 
   it('gives the same update with micro-batches as with the whole batch', () => {
-    const run = (micro: number | null) => {
+    const run = (micro: number | undefined) => {
       const model = new UNet2DConditional(small, { seed: 3 });
       const trainer = new DiffusionTrainer({ model, scheduler: scheduler(), seed: 5, microBatchSize: micro });
       const x0 = patterns();
@@ -90,7 +90,7 @@ describe('DiffusionTrainer', () => {
       model.dispose();
       return { r, weights };
     };
-    const whole = run(null);
+    const whole = run(undefined);
     const split = run(3);
     expect(split.r.loss).toBeCloseTo(whole.r.loss, 5);
     expect(split.r.gradNorm).toBeCloseTo(whole.r.gradNorm, 3);

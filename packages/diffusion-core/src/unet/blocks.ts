@@ -46,7 +46,7 @@ export class ResBlock extends Module {
     return tf.tidy(() => {
       let h = this.conv1.forward(silu(this.norm1.forward(x)));
       const t = this.temb.forward(tembAct);
-      h = tf.add(h, tf.reshape(t, [t.shape[0], 1, 1, t.shape[1]]));
+      h = tf.add(h, tf.reshape(t, [t.shape[0], 1, 1, t.shape[1] as number]));
       h = this.conv2.forward(silu(this.norm2.forward(h)));
       return tf.add(this.skip ? this.skip.forward(x) : x, h);
     });
