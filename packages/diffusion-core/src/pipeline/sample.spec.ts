@@ -1,0 +1,88 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Generator } from '../random';
+import { DDIMScheduler, DDPMScheduler } from '../schedulers';
+import { relMaxError, useCpuBackend } from '../testing/setup-cpu';
+import type { DiffusionModel, UNetForwardParams, UNetForwardResult } from '../unet/unet';
+import { UNet2DConditional } from '../unet/unet';
+import { UNET_PRESETS } from '../unet/unet-config';
+import { sampleImages } from './sample';
+
+beforeAll(useCpuBackend);
+
+/**
+ * An oracle "model" that knows the clean image x0 and returns the exact noise
+ * eps = (x_t - sqrt(ab_t) x0) / sqrt(1 - ab_t). With it, deterministic DDIM must land on x0.
+ */
+function oracle(x0: tf.Tensor4D, alphasCumprod: Float32Array): DiffusionModel {
+  return {
+    config: { sampleSize: x0.shape[1], inChannels: x0.shape[3], numClasses: 0, nullClass: false },
+    trainableVariables: () => [],
+    forward: (p: UNetForwardParams): UNetForwardResult => {
+      const t = Array.from(p.timesteps as ArrayLike<number>)[0];
+      const ab = alphasCumprod[t];
+      const eps = tf.tidy(() => tf.div(tf.sub(p.sample, tf.mul(x0, Math.sqrt(ab))), Math.sqrt(1 - ab))) as tf.Tensor4D;
+      return { sample: eps, activations: {} };
+    },
+  };
+}
+
+describe('sampleImages', () => {
+  let model: UNet2DConditional;
+  beforeAll(() => {
+    model = new UNet2DConditional({ ...UNET_PRESETS.tiny, sampleSize: 8, attentionLevels: [], midAttention: false, classConditioning: 'time-embedding' }, { seed: 2 });
+  });
+  afterAll(() => model.dispose());
+
+  it('recovers a known image with the oracle noise (DDIM, eta 0) and maps [-1,1] to [0,1]', async () => {
+    const x0 = tf.tidy(() => tf.reshape(tf.mul(tf.sin(tf.linspace(0, 6, 64)), 0.9), [1, 8, 8, 1])) as tf.Tensor4D;
+    const sched = new DDIMScheduler({ betaSchedule: 'linear', clipSample: false });
+    const out = await sampleImages({ model: oracle(x0, sched.alphasCumprod), scheduler: sched, batchSize: 1, numInferenceSteps: 20, seed: 3 });
+    const expected = tf.tidy(() => tf.div(tf.add(x0, 1), 2));
+    expect(relMaxError(out.dataSync(), expected.dataSync())).toBeLessThan(2e-3);
+    tf.dispose([x0, out, expected]);
+  });
+
+  it('gives identical images for the same seed and different ones for another seed', async () => {
+    const run = (seed: number) => sampleImages({ model, scheduler: new DDPMScheduler(), classLabels: [0, 3], numInferenceSteps: 5, seed });
+    const a = await run(11);
+    const b = await run(11);
+    const c = await run(12);
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    expect(Array.from(c.dataSync())).not.toEqual(Array.from(a.dataSync()));
+    expect(a.shape).toEqual([2, 8, 8, 1]);
+    const v = a.dataSync();
+    expect(Math.min(...v)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...v)).toBeLessThanOrEqual(1);
+    tf.dispose([a, b, c]);
+  });
+
+  it('classifier-free guidance: scale 1 equals unguided; other scales mix cond and uncond', async () => {
+    const sched = () => new DDIMScheduler();
+    const base = await sampleImages({ model, scheduler: sched(), classLabels: [1], numInferenceSteps: 4, seed: 5 });
+    const one = await sampleImages({ model, scheduler: sched(), classLabels: [1], numInferenceSteps: 4, seed: 5, guidanceScale: 1 });
+    const three = await sampleImages({ model, scheduler: sched(), classLabels: [1], numInferenceSteps: 4, seed: 5, guidanceScale: 3 });
+    expect(Array.from(one.dataSync())).toEqual(Array.from(base.dataSync()));
+    expect(relMaxError(three.dataSync(), base.dataSync())).toBeGreaterThan(1e-5);
+    const noNull = new UNet2DConditional({ ...UNET_PRESETS.tiny, sampleSize: 8, nullClass: false });
+    await expect(sampleImages({ model: noNull, scheduler: sched(), classLabels: [1], numInferenceSteps: 2, guidanceScale: 2 })).rejects.toThrow(/guidanceScale 2 needs a model trained with a null class/);
+    noNull.dispose();
+    tf.dispose([base, one, three]);
+  });
+
+  it('reports progress once per step and validates its arguments', async () => {
+    const seen: number[] = [];
+    const out = await sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [2], numInferenceSteps: 3, onProgress: (p) => seen.push(p.timestep) });
+    expect(seen).toEqual([666, 333, 0]);
+    out.dispose();
+    await expect(sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [9], numInferenceSteps: 2 })).rejects.toThrow(/class label 9 out of range 0\.\.4/);
+    await expect(sampleImages({ model, scheduler: new DDIMScheduler(), numInferenceSteps: 2 })).rejects.toThrow(/give classLabels or a positive integer batchSize/);
+  });
+
+  it('leaks no tensors (DDPM with stochastic steps, and guided DDIM)', async () => {
+    const before = tf.memory().numTensors;
+    (await sampleImages({ model, scheduler: new DDPMScheduler(), classLabels: [0], numInferenceSteps: 3, seed: 1 })).dispose();
+    (await sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [0, 1], numInferenceSteps: 3, guidanceScale: 2, eta: 0.5, generator: new Generator(4) })).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
