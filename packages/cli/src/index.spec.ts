@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import * as api from './index';
 
-describe('@fad/cli exports', () => {
-  it('exports what its README promises', () => {
-    expect(api.PACKAGE_NAME).toBe('@fad/cli');
-    expect(api.PACKAGE_STATUS).toBe('in-development');
+describe('@fad/cli library exports', () => {
+  it('exports the backend helper the README documents', () => {
+    expect(typeof api.selectBackend).toBe('function');
+    expect(api.BACKEND_NAMES).toEqual(['tensorflow', 'native', 'wasm', 'cpu']);
   });
 });

@@ -1,2 +1,3 @@
-// Explicit barrel: every public name is listed here.
-export { PACKAGE_NAME, PACKAGE_STATUS } from './package-info';
+// Explicit barrel: the library side of @fad/cli (what the command line and the examples share).
+export { BACKEND_NAMES, selectBackend } from './backend';
+export type { BackendAttempt, BackendName, SelectBackendParams, SelectedBackend } from './backend';

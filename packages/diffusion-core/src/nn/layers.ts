@@ -191,9 +191,13 @@ export class Embedding extends Module {
     this.weight = this.addParameter('weight', generator.normal([numEmbeddings, dim]));
   }
 
-  /** indices: int32 [B] → [B, dim]. */
+  /**
+   * indices: int32 [B] → [B, dim]. Computed as one-hot(indices) · W rather than a gather: the
+   * gradient of gather needs UnsortedSegmentSum, which tfjs-backend-wasm does not have, while a
+   * matmul differentiates on every backend (and costs nothing at the table sizes used here).
+   */
   forward(indices: tf.Tensor1D): tf.Tensor2D {
-    return tf.gather(this.weight, indices) as tf.Tensor2D;
+    return tf.tidy(() => tf.matMul(tf.oneHot(indices, this.numEmbeddings, 1, 0, 'float32'), this.weight as tf.Tensor2D));
   }
 }
 
