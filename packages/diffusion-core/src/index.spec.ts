@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest';
+import * as api from './index';
+
+describe('@fad/diffusion-core exports', () => {
+  it('exports what its README promises', () => {
+    for (const name of [
+      'DDPMScheduler', 'DDIMScheduler', 'schedulerFromConfig', 'registerBetaSchedule', 'betaScheduleNames',
+      'UNet2DConditional', 'UNET_PRESETS', 'resolveUNetConfig', 'DiffusionTrainer', 'Adam', 'EmaWeights',
+      'learningRateAt', 'clipByGlobalNorm', 'sampleImages', 'saveUNet', 'loadUNet', 'serializeUNet',
+      'deserializeUNet', 'encodeSafetensors', 'decodeSafetensors', 'Generator', 'Module', 'Linear', 'Conv2d',
+      'GroupNorm', 'LayerNorm', 'Embedding', 'silu',
+    ]) {
+      expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');
+    }
+    expect(api.betaScheduleNames()).toEqual(expect.arrayContaining(['linear', 'scaled_linear', 'squaredcos_cap_v2']));
+  });
+});
