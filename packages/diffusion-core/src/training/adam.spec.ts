@@ -65,6 +65,12 @@ describe('Adam', () => {
     expect(() => opt.apply([])).toThrow(/0 gradients for 1 variables/);
     expect(() => new Adam([a], { beta1: 1 })).toThrow(/AdamConfig.beta1 must be in \[0, 1\)/);
     expect(() => new Adam([a], { lr: 1 } as never)).toThrow(/unknown field "lr"/);
+    // Construction holds exactly two moment tensors per variable; dispose frees them.
+    expect(leakedTensors(() => new Adam([a]).dispose())).toBe(0);
+    const before = tf.memory().numTensors;
+    const held = new Adam([a]);
+    expect(tf.memory().numTensors - before).toBe(2);
+    held.dispose();
     opt.dispose();
     a.dispose();
   });

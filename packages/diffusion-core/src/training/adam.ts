@@ -56,8 +56,9 @@ export class Adam {
   constructor(variables: tf.Variable[], config: Partial<AdamConfig> = {}) {
     this.config = resolveAdamConfig(config);
     this.vars = variables;
-    this.m = variables.map((x) => tf.variable(tf.zerosLike(x), false));
-    this.v = variables.map((x) => tf.variable(tf.zerosLike(x), false));
+    // tidy frees the zero tensors; the variables (which copy them) are never tidied away.
+    this.m = tf.tidy(() => variables.map((x) => tf.variable(tf.zerosLike(x), false)));
+    this.v = tf.tidy(() => variables.map((x) => tf.variable(tf.zerosLike(x), false)));
   }
 
   get step(): number {

@@ -17,6 +17,7 @@ describe('EmaWeights', () => {
     expect(out.dataSync()[0]).toBeCloseTo(1.9, 6);
     expect(leakedTensors(() => ema.update())).toBe(0);
     expect(() => new EmaWeights([w], 1)).toThrow(/emaDecay must be in \(0, 1\)/);
+    expect(leakedTensors(() => new EmaWeights([w, out], 0.5).dispose())).toBe(0);
     ema.dispose();
     tf.dispose([w, out]);
   });

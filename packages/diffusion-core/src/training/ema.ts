@@ -10,7 +10,7 @@ export class EmaWeights {
     if (!(decay > 0 && decay < 1)) throw new RangeError(`emaDecay must be in (0, 1), got ${decay}`);
     this.decay = decay;
     this.source = variables;
-    this.shadow = variables.map((v) => tf.variable(v.clone(), false));
+    this.shadow = tf.tidy(() => variables.map((v) => tf.variable(v.clone(), false)));
   }
 
   update(): void {
