@@ -1,2 +1,57 @@
-// Explicit barrel: every public name is listed here.
-export { PACKAGE_NAME, PACKAGE_STATUS } from './package-info';
+// Explicit barrel: every public name of @fad/feature-align is listed here.
+import './register-gradients';
+
+// The loss and its projection
+export { FeatureAlignmentLoss, PROJECTION_SIDES, resolveFeatureAlignmentLossConfig } from './feature-alignment-loss';
+export type { AlignmentFeatures, FeatureAlignmentLossConfig, FeatureAlignmentLossParams, ProjectionSide } from './feature-alignment-loss';
+export { PROJECTION_KINDS, ProjectionHead } from './projection-head';
+export type { ParameterValue, ProjectionHeadParams, ProjectionKind } from './projection-head';
+export { combinedLoss } from './combined-loss';
+export type { CombinedLossParams } from './combined-loss';
+
+// Building blocks
+export { DEFAULT_COSINE_EPSILON, rowCosineSimilarity } from './cosine-similarity';
+export type { RowCosineSimilarityParams } from './cosine-similarity';
+export { adaptiveAvgPool2d, poolFeatures } from './adaptive-avg-pool';
+export type { AdaptiveAvgPool2dParams, PoolFeaturesParams } from './adaptive-avg-pool';
+export { runWithoutGradient, stopGradient } from './stop-gradient';
+
+// The frozen expert
+export { featureExtractorFromFunction } from './feature-extractor';
+export type { ExpertInputSpec, FeatureExtractor, FeatureExtractorFromFunctionParams, FeatureOptions } from './feature-extractor';
+export { adaptExpertInput, RAW_INPUT_ADAPTATION, resolveInputAdaptation } from './input-adaptation';
+export type {
+  AdaptExpertInputParams,
+  InputAdaptation,
+  InputAdaptationOption,
+  InputAdaptationOverrides,
+  ResolveInputAdaptationParams,
+} from './input-adaptation';
+export { extractExpertFeatures } from './expert-features';
+export type { ExtractExpertFeaturesParams } from './expert-features';
+
+// Features from any model
+export { featureExtractorFromLayersModel, tapLayersModel } from './tap-layers-model';
+export type { FeatureExtractorFromLayersModelParams, TapLayersModelParams, TappedLayersModel, TapResult } from './tap-layers-model';
+export { DEFAULT_TAP, tapDiffusionModel } from './tap-diffusion-model';
+export type { TapDiffusionModelParams, TappableDiffusionModel, TappedDiffusionModel } from './tap-diffusion-model';
+
+// Composition with @fad/diffusion-core
+export { ALIGNMENT_TARGETS, featureAlignmentObjective } from './feature-alignment-objective';
+export type { AlignmentTarget, FeatureAlignmentObjective, FeatureAlignmentObjectiveParams } from './feature-alignment-objective';
+
+// Saving and loading
+export {
+  deserializeFeatureAlignmentLoss,
+  FEATURE_ALIGN_FORMAT,
+  FEATURE_ALIGN_WEIGHT_LAYOUT,
+  loadFeatureAlignmentLoss,
+  saveFeatureAlignmentLoss,
+  serializeFeatureAlignmentLoss,
+} from './feature-alignment-loss-io';
+export type {
+  DeserializeFeatureAlignmentLossParams,
+  LoadFeatureAlignmentLossParams,
+  SaveFeatureAlignmentLossParams,
+  SerializeFeatureAlignmentLossParams,
+} from './feature-alignment-loss-io';

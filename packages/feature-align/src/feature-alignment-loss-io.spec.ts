@@ -1,0 +1,83 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadModuleWeights, type Module, moduleToSafetensors } from '@fad/diffusion-core';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FeatureAlignmentLoss } from './feature-alignment-loss';
+import {
+  deserializeFeatureAlignmentLoss,
+  FEATURE_ALIGN_FORMAT,
+  loadFeatureAlignmentLoss,
+  saveFeatureAlignmentLoss,
+  serializeFeatureAlignmentLoss,
+} from './feature-alignment-loss-io';
+import { randomTensor, useCpuBackend } from './test-support/setup';
+
+beforeAll(useCpuBackend);
+const dir = mkdtempSync(path.join(tmpdir(), 'feature-align-io-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const value = (loss: FeatureAlignmentLoss, seed: number) =>
+  tf.tidy(() => loss.forward({ diffusionFeatures: randomTensor([3, 2, 2, 6], seed) as tf.Tensor4D, expertFeatures: randomTensor([3, 10], seed + 1) as tf.Tensor2D }).dataSync()[0]);
+
+describe('FeatureAlignmentLoss safetensors I/O', () => {
+  it('round-trips config and weights through bytes', () => {
+    const loss = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 10, projection: 'mlp', hiddenDim: 5, projectionSide: 'diffusion', seed: 4 });
+    const bytes = serializeFeatureAlignmentLoss({ loss, metadata: { expert: 'resnet50', tap: 'down_out' } });
+    const { loss: back, metadata } = deserializeFeatureAlignmentLoss({ bytes });
+    expect(back.config).toEqual(loss.config);
+    expect(metadata).toMatchObject({ format: FEATURE_ALIGN_FORMAT, expert: 'resnet50', tap: 'down_out', layout: 'NHWC; Linear [in,out]; Conv2d [kh,kw,in,out]' });
+    expect(JSON.parse(metadata.config)).toEqual(loss.config);
+    const a = loss.stateDict();
+    const b = back.stateDict();
+    expect(Object.keys(b)).toEqual(Object.keys(a));
+    for (const k of Object.keys(a)) expect(Array.from(b[k].data)).toEqual(Array.from(a[k].data));
+    expect(value(back, 1)).toBe(value(loss, 1));
+    loss.dispose();
+    back.dispose();
+  });
+
+  it('saves to and loads from a file (Node), atomically', async () => {
+    const loss = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 10, seed: 9 });
+    const file = path.join(dir, 'align.safetensors');
+    await saveFeatureAlignmentLoss({ loss, path: file });
+    const { loss: back } = await loadFeatureAlignmentLoss({ path: file });
+    expect(value(back, 2)).toBe(value(loss, 2));
+    await expect(loadFeatureAlignmentLoss({ path: path.join(dir, 'missing.safetensors') })).rejects.toThrow(/loadFeatureAlignmentLoss: cannot read .*missing.safetensors/);
+    await expect(saveFeatureAlignmentLoss({ loss, path: path.join(dir, 'no', 'such', 'dir.safetensors') })).rejects.toThrow(/saveFeatureAlignmentLoss: cannot write/);
+    loss.dispose();
+    back.dispose();
+  });
+
+  it("interoperates with diffusion-core's moduleToSafetensors / loadModuleWeights", () => {
+    const loss = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 10, seed: 1 });
+    const other = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 10, seed: 2 });
+    expect(value(other, 3)).not.toBe(value(loss, 3));
+    // Our bytes, loaded by diffusion-core; diffusion-core's bytes, loaded by us.
+    loadModuleWeights(other as unknown as Module, serializeFeatureAlignmentLoss({ loss }));
+    expect(value(other, 3)).toBe(value(loss, 3));
+    const theirs = moduleToSafetensors(loss as unknown as Module, { format: FEATURE_ALIGN_FORMAT, config: JSON.stringify(loss.config) });
+    const { loss: back } = deserializeFeatureAlignmentLoss({ bytes: theirs });
+    expect(value(back, 3)).toBe(value(loss, 3));
+    [loss, other, back].forEach((l) => l.dispose());
+  });
+
+  it('rejects other files and mismatched weights with a message', async () => {
+    const loss = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 10 });
+    const bytes = serializeFeatureAlignmentLoss({ loss });
+    const notOurs = moduleToSafetensors(loss as unknown as Module, { format: 'fad-unet/1' });
+    expect(() => deserializeFeatureAlignmentLoss({ bytes: notOurs })).toThrow('deserializeFeatureAlignmentLoss: metadata.format is "fad-unet/1", expected "fad-feature-align/1"');
+    // Weights of a different width under a config that claims another.
+    const wrong = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 12 });
+    const forged = moduleToSafetensors(wrong as unknown as Module, { format: FEATURE_ALIGN_FORMAT, config: JSON.stringify(loss.config) });
+    expect(() => deserializeFeatureAlignmentLoss({ bytes: forged })).toThrow(/"projection.weight": shape \[12,6\] does not match the projection's \[10,6\]/);
+    const file = path.join(dir, 'truncated.safetensors');
+    writeFileSync(file, bytes.subarray(0, 20));
+    await expect(loadFeatureAlignmentLoss({ path: file })).rejects.toThrow(/truncated.safetensors: .*header length/);
+    expect(readFileSync(file).length).toBe(20);
+    expect(() => serializeFeatureAlignmentLoss({ loss, metadata: { n: 3 as never } })).toThrow('serializeFeatureAlignmentLoss: metadata "n" must be a string, got 3');
+    loss.dispose();
+    wrong.dispose();
+  });
+});

@@ -1,0 +1,126 @@
+/**
+ * Saving and loading a `FeatureAlignmentLoss` (its projection weights and config) as safetensors.
+ *
+ * Metadata keys: `format` = "fad-feature-align/1", `config` = the `FeatureAlignmentLossConfig` as
+ * JSON, `layout` = "NHWC; Linear [in,out]; Conv2d [kh,kw,in,out]" (TensorFlow layout: transpose a
+ * PyTorch `nn.Linear.weight`), plus any string metadata of the caller. Tensor names are the
+ * loss's parameter names (`projection.weight`, ...). The files are the same format
+ * `@fad/diffusion-core` writes: its `loadModuleWeights(loss, bytes)` reads them too.
+ */
+import { decodeSafetensorsF32, encodeSafetensorsF32 } from './safetensors-f32';
+import { FeatureAlignmentLoss, type FeatureAlignmentLossConfig } from './feature-alignment-loss';
+import { assertKnownKeys, assertParamsObject, describe, fail } from './validate';
+
+export const FEATURE_ALIGN_FORMAT = 'fad-feature-align/1';
+/** Same string as `@fad/diffusion-core`'s `WEIGHT_LAYOUT`. */
+export const FEATURE_ALIGN_WEIGHT_LAYOUT = 'NHWC; Linear [in,out]; Conv2d [kh,kw,in,out]';
+
+export interface SerializeFeatureAlignmentLossParams {
+  loss: FeatureAlignmentLoss;
+  /** Extra string metadata (e.g. the expert's name, the tap point). */
+  metadata?: Record<string, string>;
+}
+
+/** The loss's weights and config as safetensors bytes. */
+export function serializeFeatureAlignmentLoss(params: SerializeFeatureAlignmentLossParams): Uint8Array {
+  const where = 'serializeFeatureAlignmentLoss';
+  assertParamsObject(where, params);
+  assertKnownKeys(where, params as unknown as Record<string, unknown>, ['loss', 'metadata']);
+  const { loss, metadata = {} } = params;
+  if (!(loss instanceof FeatureAlignmentLoss)) fail(where, `loss must be a FeatureAlignmentLoss, got ${describe(loss)}`, TypeError);
+  if (metadata === null || typeof metadata !== 'object') fail(where, `metadata must be an object of strings, got ${describe(metadata)}`, TypeError);
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== 'string') fail(where, `metadata "${k}" must be a string, got ${describe(v)}`, TypeError);
+  }
+  return encodeSafetensorsF32(loss.stateDict(), {
+    layout: FEATURE_ALIGN_WEIGHT_LAYOUT,
+    ...metadata,
+    format: FEATURE_ALIGN_FORMAT,
+    config: JSON.stringify(loss.config),
+  });
+}
+
+export interface DeserializeFeatureAlignmentLossParams {
+  bytes: Uint8Array;
+}
+
+/** Rebuilds a loss from bytes written by `serializeFeatureAlignmentLoss`. */
+export function deserializeFeatureAlignmentLoss(params: DeserializeFeatureAlignmentLossParams): {
+  loss: FeatureAlignmentLoss;
+  metadata: Record<string, string>;
+} {
+  const where = 'deserializeFeatureAlignmentLoss';
+  assertParamsObject(where, params);
+  const { bytes } = params;
+  if (!(bytes instanceof Uint8Array)) fail(where, `bytes must be a Uint8Array, got ${describe(bytes)}`, TypeError);
+  const file = decodeSafetensorsF32(bytes);
+  const { metadata } = file;
+  if (metadata.format !== FEATURE_ALIGN_FORMAT) {
+    fail(where, `metadata.format is ${JSON.stringify(metadata.format)}, expected "${FEATURE_ALIGN_FORMAT}"`);
+  }
+  let config: FeatureAlignmentLossConfig;
+  try {
+    config = JSON.parse(metadata.config);
+  } catch {
+    fail(where, `metadata.config is not valid JSON: ${JSON.stringify(metadata.config)}`);
+  }
+  const loss = new FeatureAlignmentLoss({ ...config });
+  try {
+    loss.loadStateDict(file.tensors);
+  } catch (e) {
+    loss.dispose();
+    fail(where, (e as Error).message);
+  }
+  return { loss, metadata };
+}
+
+export interface SaveFeatureAlignmentLossParams extends SerializeFeatureAlignmentLossParams {
+  /** Destination file (conventionally `*.safetensors`); written atomically. */
+  path: string;
+}
+
+/** Saves a loss to a file, atomically: written beside it, then renamed into place (Node only). */
+export async function saveFeatureAlignmentLoss(params: SaveFeatureAlignmentLossParams): Promise<void> {
+  const where = 'saveFeatureAlignmentLoss';
+  assertParamsObject(where, params);
+  assertKnownKeys(where, params as unknown as Record<string, unknown>, ['loss', 'metadata', 'path']);
+  const { path, ...rest } = params;
+  if (typeof path !== 'string' || path.length === 0) fail(where, `path must be a file path, got ${describe(path)}`, TypeError);
+  const bytes = serializeFeatureAlignmentLoss(rest);
+  const fs = await import('node:fs/promises');
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await fs.writeFile(tmp, bytes);
+    await fs.rename(tmp, path);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw new Error(`${where}: cannot write ${path}: ${(e as Error).message}`);
+  }
+}
+
+export interface LoadFeatureAlignmentLossParams {
+  path: string;
+}
+
+/** Loads a loss saved by `saveFeatureAlignmentLoss` (Node only). */
+export async function loadFeatureAlignmentLoss(params: LoadFeatureAlignmentLossParams): Promise<{
+  loss: FeatureAlignmentLoss;
+  metadata: Record<string, string>;
+}> {
+  const where = 'loadFeatureAlignmentLoss';
+  assertParamsObject(where, params);
+  const { path } = params;
+  if (typeof path !== 'string' || path.length === 0) fail(where, `path must be a file path, got ${describe(path)}`, TypeError);
+  const fs = await import('node:fs/promises');
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await fs.readFile(path));
+  } catch (e) {
+    throw new Error(`${where}: cannot read ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return deserializeFeatureAlignmentLoss({ bytes });
+  } catch (e) {
+    throw new Error(`${where}: ${path}: ${(e as Error).message}`);
+  }
+}
