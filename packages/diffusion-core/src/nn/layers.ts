@@ -195,9 +195,11 @@ export class Embedding extends Module {
    * indices: int32 [B] → [B, dim]. Computed as one-hot(indices) · W rather than a gather: the
    * gradient of gather needs UnsortedSegmentSum, which tfjs-backend-wasm does not have, while a
    * matmul differentiates on every backend (and costs nothing at the table sizes used here).
+   * The one-hot is made as int32 and cast: tfjs-backend-wasm 4.22's OneHot ignores a float32
+   * dtype and writes int32 bit patterns (1 becomes 1.4e-45), which silently erased conditioning.
    */
   forward(indices: tf.Tensor1D): tf.Tensor2D {
-    return tf.tidy(() => tf.matMul(tf.oneHot(indices, this.numEmbeddings, 1, 0, 'float32'), this.weight as tf.Tensor2D));
+    return tf.tidy(() => tf.matMul(tf.cast(tf.oneHot(indices, this.numEmbeddings), 'float32'), this.weight as tf.Tensor2D));
   }
 }
 
