@@ -1,0 +1,329 @@
+/**
+ * The `fad` configuration: one YAML file (in the spirit of the reference implementation's
+ * `config.yml`), validated with zod. Every key has a default, so an empty file is a valid config for
+ * the paper's experiment at full scale; command-line flags override single keys afterwards.
+ *
+ * Validation errors name the key, its path, the value received and what is allowed, e.g.
+ * `config: diffusion.steps: must be an integer > 0, got -3` or
+ * `config: alignment.alignTo: must be one of "noisy", "clean", got "both"` or
+ * `config: diffusion: unknown key "stepz"; allowed keys: unet, steps, batchSize, ...`.
+ */
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { CliError } from './errors';
+
+const posInt = () => z.number().int().positive();
+const nonNegInt = () => z.number().int().nonnegative();
+const seedInt = () => z.number().int().min(0).max(0xffffffff);
+
+/** Schema of every section. `z.strictObject` makes an unknown key an error. */
+export const DataConfigSchema = z.strictObject({
+  /** Folder of class subfolders (PNG/TIFF/JPEG). Relative paths are relative to the config file. */
+  dir: z.string().min(1).nullable().default(null),
+  /** Images are resized to imageSize x imageSize. */
+  imageSize: posInt().default(64),
+  /** 1: converted to grayscale (ITU-R BT.601 luma); 3: RGB. */
+  channels: z.union([z.literal(1), z.literal(3)]).default(1),
+  /** `area` (box filter: every source pixel weighs in, no aliasing; PIL BOX / OpenCV INTER_AREA) or `bilinear`. */
+  resize: z.enum(['area', 'bilinear']).default('area'),
+  /** Class names (after the Kather mapping, e.g. `tumor`) to use, in label order; null: every folder, sorted. */
+  classes: z.array(z.string().min(1)).min(2).nullable().default(null),
+  /** Use at most this many images per class (the first in sorted file-name order); null: all. */
+  maxPerClass: posInt().nullable().default(null),
+  /** Share of each class held out for validation (stratified, seeded, saved as split.json). */
+  validationFraction: z.number().min(0).lt(1).default(0.2),
+  splitSeed: seedInt().default(0),
+  /** A file that cannot be used: `error` stops with its name and the reason; `skip` warns, skips it and counts it. */
+  onBadFile: z.enum(['error', 'skip']).default('error'),
+  /** Random flips of diffusion training batches. */
+  hflip: z.boolean().default(true),
+  vflip: z.boolean().default(true),
+});
+
+export const ExpertConfigSchema = z.strictObject({
+  arch: z.enum(['resnet', 'vit']).default('resnet'),
+  /** A preset of @fad/expert-models (default: `resnet50-kather` for resnet, `vit-small-kather` for vit). */
+  preset: z.string().min(1).nullable().default(null),
+  /** Architecture fields overriding the preset (e.g. `{ layers: [1, 1], baseWidth: 8 }`); checked by @fad/expert-models. */
+  architecture: z.record(z.string(), z.unknown()).default({}),
+  epochs: posInt().default(10),
+  batchSize: posInt().default(32),
+  learningRate: z.number().positive().default(1e-4),
+  weightDecay: z.number().nonnegative().default(0),
+  /** Training augmentation of @fad/expert-models (flips, resampling, blur, contrast...). */
+  augment: z.boolean().default(true),
+  /** Use this expert checkpoint instead of training one (relative to the config file). */
+  checkpoint: z.string().min(1).nullable().default(null),
+  seed: seedInt().default(0),
+});
+
+export const UNetSectionSchema = z.strictObject({
+  /** A UNET_PRESETS name of @fad/diffusion-core. */
+  preset: z.enum(['histology64', 'tiny', 'reference']).default('histology64'),
+  /** UNetConfig fields overriding the preset (sampleSize, inChannels and numClasses come from the data). */
+  overrides: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const SchedulerSectionSchema = z.strictObject({
+  betaSchedule: z.enum(['linear', 'scaled_linear', 'squaredcos_cap_v2']).default('linear'),
+  numTrainTimesteps: posInt().default(1000),
+  predictionType: z.enum(['epsilon', 'sample', 'v_prediction']).default('epsilon'),
+});
+
+export const DiffusionConfigSchema = z.strictObject({
+  unet: UNetSectionSchema.prefault({}),
+  scheduler: SchedulerSectionSchema.prefault({}),
+  /** Optimisation steps (batches). */
+  steps: posInt().default(20000),
+  batchSize: posInt().default(16),
+  /** Split each batch into chunks of this size (same result, less memory); null: whole batches. */
+  microBatchSize: posInt().nullable().default(null),
+  learningRate: z.number().positive().default(1e-4),
+  lrSchedule: z.enum(['constant', 'cosine']).default('cosine'),
+  warmupSteps: nonNegInt().default(500),
+  minLearningRate: z.number().nonnegative().default(0),
+  gradClipNorm: z.number().positive().nullable().default(1),
+  /** EMA of the weights (the EMA weights are what is saved and sampled); null: no EMA. */
+  emaDecay: z.number().min(0).lt(1).nullable().default(0.999),
+  /** Label dropout for classifier-free guidance. */
+  condDropProb: z.number().min(0).lt(1).default(0.1),
+  /** Write a resumable checkpoint every N steps (and always at the end and on Ctrl-C). */
+  checkpointEvery: posInt().default(500),
+  /** Append the mean loss to metrics.jsonl every N steps. */
+  logEvery: posInt().default(10),
+  seed: seedInt().default(0),
+});
+
+export const AlignmentConfigSchema = z.strictObject({
+  /** Feature alignment on (`fad train --feature-alignment`); off is the vanilla baseline. */
+  enabled: z.boolean().default(false),
+  /** What the expert sees: the noisy input x_t (the paper) or the clean image x_0. */
+  alignTo: z.enum(['noisy', 'clean']).default('noisy'),
+  /** Weight of the diffusion loss. */
+  lambda1: z.number().nonnegative().default(1),
+  /** Weight of the alignment loss. */
+  lambda2: z.number().nonnegative().default(1),
+  /** U-Net activation aligned with the expert's features. */
+  tap: z.string().min(1).default('down_out'),
+  projection: z.enum(['linear', 'mlp']).default('linear'),
+  /** `spec`: images adapted to the expert's input spec; `raw`: unchanged (the reference implementation). */
+  inputAdaptation: z.enum(['spec', 'raw']).default('spec'),
+});
+
+export const MatchMeanSchema = z.strictObject({
+  /**
+   * The reference implementation's filter: keep only generated images whose mean intensity lies
+   * within k standard deviations of the real class's mean image intensity. Off by default: it
+   * discards samples the model produced, so it biases every metric computed afterwards.
+   */
+  enabled: z.boolean().default(false),
+  k: z.number().positive().default(1),
+  /** Give up on an image slot after this many rejected candidates (the last one is kept and flagged). */
+  maxAttempts: posInt().default(10),
+});
+
+export const GenerateConfigSchema = z.strictObject({
+  sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
+  /** Denoising steps. */
+  steps: posInt().default(50),
+  guidanceScale: z.number().nonnegative().default(2),
+  /** DDIM eta (0: deterministic). */
+  eta: z.number().nonnegative().default(0),
+  imagesPerClass: posInt().default(10),
+  /** One full set of images per seed (the paper: 15 seeds). */
+  seeds: z.array(seedInt()).min(1).default(Array.from({ length: 15 }, (_, i) => i)),
+  /** Class names to generate; null: every class. */
+  classes: z.array(z.string().min(1)).min(1).nullable().default(null),
+  /** Images per forward pass. */
+  batchSize: posInt().default(32),
+  matchMean: MatchMeanSchema.prefault({}),
+});
+
+export const EvaluateConfigSchema = z.strictObject({
+  /** Classes counted in generation accuracy and diversity; null: all but `excludeClasses`. */
+  classes: z.array(z.string().min(1)).min(1).nullable().default(null),
+  /** Left out when `classes` is null (the paper leaves out "empty"). */
+  excludeClasses: z.array(z.string().min(1)).default(['empty']),
+  /** Real images compared with: the validation split or every image. */
+  realSet: z.enum(['validation', 'all']).default('validation'),
+  /** SSIM pairs per class at most (seeded subsample). */
+  ssimMaxPairs: posInt().default(2000),
+  /** SSIM window: `gaussian` (11x11, sigma 1.5, Wang et al.; images >= 11 px) or `uniform` (ssimWinSize x ssimWinSize, scikit-image's default). */
+  ssimWindow: z.enum(['gaussian', 'uniform']).default('gaussian'),
+  ssimWinSize: z.number().int().min(3).refine((v) => v % 2 === 1, 'must be odd').default(7),
+  kidSubsets: posInt().default(100),
+  kidSubsetSize: posInt().default(1000),
+  batchSize: posInt().default(64),
+});
+
+export const VARIANT_NAMES = ['baseline', 'aligned-noisy', 'aligned-clean'] as const;
+export type VariantName = (typeof VARIANT_NAMES)[number];
+
+export const ExperimentConfigSchema = z.strictObject({
+  variants: z.array(z.enum(VARIANT_NAMES)).min(1).default([...VARIANT_NAMES]),
+});
+
+export const RunConfigSchema = z.strictObject({
+  /** TensorFlow.js backend: auto picks the fastest installed (see selectBackend). */
+  backend: z.enum(['auto', 'tensorflow', 'native', 'wasm', 'cpu']).default('auto'),
+  /** Threads of the native backend; null: all cores. */
+  threads: posInt().nullable().default(null),
+});
+
+export const FadConfigSchema = z.strictObject({
+  seed: seedInt().default(0),
+  run: RunConfigSchema.prefault({}),
+  data: DataConfigSchema.prefault({}),
+  expert: ExpertConfigSchema.prefault({}),
+  diffusion: DiffusionConfigSchema.prefault({}),
+  alignment: AlignmentConfigSchema.prefault({}),
+  generate: GenerateConfigSchema.prefault({}),
+  evaluate: EvaluateConfigSchema.prefault({}),
+  experiment: ExperimentConfigSchema.prefault({}),
+});
+
+export type FadConfig = z.infer<typeof FadConfigSchema>;
+export type DataConfig = FadConfig['data'];
+export type ExpertSection = FadConfig['expert'];
+export type DiffusionSection = FadConfig['diffusion'];
+export type AlignmentSection = FadConfig['alignment'];
+export type GenerateSection = FadConfig['generate'];
+export type EvaluateSection = FadConfig['evaluate'];
+
+/** A deep-partial config (what a YAML file or the flags give). */
+export type FadConfigInput = z.input<typeof FadConfigSchema>;
+
+/** Walks a zod schema to the object at `path` and returns its keys (for "allowed keys" messages). */
+function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] | null {
+  let s: z.ZodType | undefined = schema;
+  const unwrap = (x: z.ZodType): z.ZodType => {
+    let cur = x;
+    for (let i = 0; i < 10; i++) {
+      const def = (cur as unknown as { def: { type: string; innerType?: z.ZodType; element?: z.ZodType } }).def;
+      if (def.innerType && ['default', 'prefault', 'optional', 'nullable'].includes(def.type)) cur = def.innerType;
+      else break;
+    }
+    return cur;
+  };
+  for (const p of path) {
+    if (!s) return null;
+    const u = unwrap(s);
+    const def = (u as unknown as { def: { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType } }).def;
+    if (def.type === 'object' && def.shape) s = def.shape[String(p)];
+    else if (def.type === 'array' && def.element) s = def.element;
+    else return null;
+  }
+  if (!s) return null;
+  const def = (unwrap(s) as unknown as { def: { type: string; shape?: Record<string, z.ZodType> } }).def;
+  return def.type === 'object' && def.shape ? Object.keys(def.shape) : null;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[p as string];
+  }
+  return v;
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  try {
+    const s = JSON.stringify(v);
+    return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  } catch {
+    return String(v);
+  }
+}
+
+/** One line per zod issue: `<path>: <what is wrong>, got <value>`. */
+export function formatConfigIssues(issues: readonly z.core.$ZodIssue[], input: unknown): string[] {
+  return issues.map((issue) => {
+    const path = issue.path.map(String).join('.') || '(top level)';
+    const got = show(valueAt(input, issue.path));
+    switch (issue.code) {
+      case 'unrecognized_keys': {
+        const allowed = keysAt(FadConfigSchema, issue.path) ?? [];
+        const keys = issue.keys.map((k) => `"${k}"`).join(', ');
+        return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}; allowed keys: ${allowed.join(', ')}`;
+      }
+      case 'invalid_value':
+        return `${path}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${got}`;
+      case 'invalid_type':
+        return `${path}: must be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}${got === 'null' ? ' (null is not allowed here)' : ''}, got ${got}`;
+      case 'too_small': {
+        const what = issue.origin === 'array' ? 'a list with at least' : issue.origin === 'string' ? 'a string of at least' : 'a number';
+        if (issue.origin === 'array' || issue.origin === 'string') return `${path}: must be ${what} ${issue.minimum} item(s), got ${got}`;
+        return `${path}: must be ${what} ${issue.inclusive ? '>=' : '>'} ${issue.minimum}, got ${got}`;
+      }
+      case 'too_big':
+        return `${path}: must be ${issue.inclusive ? '<=' : '<'} ${issue.maximum}, got ${got}`;
+      case 'invalid_union':
+        return `${path}: must be one of the allowed values (${issue.message}), got ${got}`;
+      default:
+        return `${path}: ${issue.message}, got ${got}`;
+    }
+  });
+}
+
+/** Validates a plain object as a config (defaults filled in). Throws a CliError listing every problem. */
+export function parseConfig(input: unknown, source = 'config'): FadConfig {
+  const r = FadConfigSchema.safeParse(input ?? {});
+  if (!r.success) {
+    const lines = formatConfigIssues(r.error.issues, input);
+    throw new CliError(`${source} is invalid:\n  ${lines.join('\n  ')}`);
+  }
+  return r.data;
+}
+
+/** Reads a YAML config file. Relative paths in it (data.dir, expert.checkpoint) are resolved against its folder by the caller. */
+export function readConfigFile(path: string): FadConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read the config file ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text, { prettyErrors: true });
+  } catch (e) {
+    throw new CliError(`the config file ${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new CliError(`the config file ${path} must be a YAML mapping (key: value), got ${Array.isArray(doc) ? 'a list' : typeof doc}`);
+  return doc as FadConfigInput;
+}
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Deep merge: objects merge key by key, everything else (arrays included) replaces. */
+export function mergeConfig<T>(base: T, over: unknown): T {
+  if (!isPlain(base) || !isPlain(over)) return (over === undefined ? base : over) as T;
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    out[k] = isPlain(out[k]) && isPlain(v) ? mergeConfig(out[k], v) : v;
+  }
+  return out as T;
+}
+
+/** Sets `a.b.c` in a nested object (creating the path). */
+export function setPath(obj: Plain, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (!isPlain(cur[p])) cur[p] = {};
+    cur = cur[p] as Plain;
+  }
+  cur[parts[parts.length - 1]] = value;
+}
+
+/** The effective config as YAML, with a header. */
+export function configToYaml(config: FadConfig, header?: string): string {
+  const body = YAML.stringify(config, { lineWidth: 0 });
+  return header ? `${header.split('\n').map((l) => `# ${l}`).join('\n')}\n${body}` : body;
+}

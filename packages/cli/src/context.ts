@@ -1,0 +1,131 @@
+/**
+ * What every command shares: the effective config (defaults < YAML file < --set < flags), the
+ * backend, the data set with its saved train/validation split, logging.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { Generator } from '@fad/diffusion-core';
+import YAML from 'yaml';
+import { selectBackend } from './backend';
+import { type FadConfig, type FadConfigInput, mergeConfig, parseConfig, readConfigFile, setPath } from './config';
+import { type DataSplit, type LoadedDataset, loadDataset, stratifiedSplit } from './data';
+import { CliError } from './errors';
+import { readJsonIfExists, writeJsonAtomic } from './fsutil';
+import { Progress } from './progress';
+
+export interface GlobalOptions {
+  config?: string;
+  backend?: string;
+  set?: string[];
+  debug?: boolean;
+  quiet?: boolean;
+}
+
+export interface Logger {
+  info: (m: string) => void;
+  warn: (m: string) => void;
+  quiet: boolean;
+}
+
+export function makeLogger(quiet = false): Logger {
+  return {
+    info: (m) => {
+      if (!quiet) process.stderr.write(`${m}\n`);
+    },
+    warn: (m) => process.stderr.write(`fad: warning: ${m}\n`),
+    quiet,
+  };
+}
+
+/** Parses `--set a.b=value` (value is YAML: numbers, booleans, lists, null). */
+export function parseSet(items: string[] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const item of items ?? []) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new CliError(`--set expects key.path=value, got ${JSON.stringify(item)}`);
+    let value: unknown;
+    try {
+      value = YAML.parse(item.slice(eq + 1));
+    } catch {
+      value = item.slice(eq + 1);
+    }
+    setPath(out, item.slice(0, eq).trim(), value);
+  }
+  return out;
+}
+
+/**
+ * The effective config: defaults, then the YAML file (its relative paths resolved against its own
+ * folder), then `--set` items, then the command's flags (`overrides`, paths already absolute).
+ */
+export function effectiveConfig(opts: GlobalOptions, overrides: Record<string, unknown> = {}, base: FadConfigInput = {}): FadConfig {
+  let input: FadConfigInput = base;
+  if (opts.config) {
+    const file = readConfigFile(opts.config);
+    const dir = dirname(resolve(opts.config));
+    const rel = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? join(dir, p) : p);
+    const f = file as { data?: { dir?: unknown }; expert?: { checkpoint?: unknown } };
+    if (f.data?.dir) f.data.dir = rel(f.data.dir);
+    if (f.expert?.checkpoint) f.expert.checkpoint = rel(f.expert.checkpoint);
+    input = mergeConfig(input, file);
+  }
+  input = mergeConfig(input, parseSet(opts.set));
+  const flat: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) setPath(flat, k, v);
+  input = mergeConfig(input, flat);
+  if (opts.backend !== undefined) input = mergeConfig(input, { run: { backend: opts.backend } });
+  return parseConfig(input, opts.config ? `config ${opts.config} (with flags)` : 'config');
+}
+
+/** Selects the backend named in the config (`--backend` overrides), reports it, returns its name. */
+export async function initBackend(cfg: FadConfig, log: Logger): Promise<string> {
+  // PROD silences tfjs' console advice (e.g. "install tfjs-node") and skips debug-only checks.
+  tf.env().set('PROD', true);
+  const r = await selectBackend({ preferred: cfg.run.backend, threads: cfg.run.threads ?? undefined, log: (m) => log.info(m) });
+  return r.name;
+}
+
+export interface DataWithSplit {
+  dataset: LoadedDataset;
+  split: DataSplit;
+}
+
+/**
+ * Loads the data and its split. With `runDir`, the split is saved as `runDir/split.json` (with the
+ * data fingerprint) and reused while the data and split settings are unchanged.
+ */
+export async function loadDataAndSplit(cfg: FadConfig, log: Logger, runDir?: string): Promise<DataWithSplit> {
+  let progress: Progress | null = null;
+  const dataset = await loadDataset(cfg.data, {
+    warn: log.warn,
+    onProgress: (done, total) => {
+      if (total < 200) return;
+      progress ??= new Progress({ label: 'read images', total, quiet: log.quiet });
+      progress.update(done);
+    },
+  });
+  if (dataset.skipped.length) log.warn(`${dataset.skipped.length} bad file(s) skipped (data.onBadFile: skip); they are listed in split.json`);
+  log.info(`fad: data ${cfg.data.dir}: ${dataset.files.length} images of ${dataset.classNames.length} classes (${dataset.classNames.join(', ')}), ${dataset.sourceSize} resized to ${cfg.data.imageSize}x${cfg.data.imageSize} (${cfg.data.resize}), ${cfg.data.channels === 1 ? 'grayscale' : 'RGB'}`);
+  const want = { fingerprint: dataset.fingerprint, seed: cfg.data.splitSeed, validationFraction: cfg.data.validationFraction };
+  const path = runDir ? join(runDir, 'split.json') : null;
+  if (path && existsSync(path)) {
+    const saved = readJsonIfExists<DataSplit & { fingerprint: string }>(path);
+    if (saved && saved.fingerprint === want.fingerprint && saved.seed === want.seed && saved.validationFraction === want.validationFraction) {
+      return { dataset, split: saved };
+    }
+  }
+  const g = new Generator(cfg.data.splitSeed);
+  const split = stratifiedSplit(dataset.labels, cfg.data.validationFraction, cfg.data.splitSeed, (n) => g.permutation(n));
+  if (path) {
+    writeJsonAtomic(path, {
+      ...want,
+      ...split,
+      classNames: dataset.classNames,
+      files: dataset.files,
+      labels: Array.from(dataset.labels),
+      skipped: dataset.skipped,
+    });
+  }
+  return { dataset, split };
+}

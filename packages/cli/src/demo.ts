@@ -1,0 +1,116 @@
+/**
+ * `fad demo`: the whole experiment at toy scale on a procedural data set that needs no download:
+ * four texture classes (horizontal stripes, vertical stripes, checkerboard, rings) with random
+ * frequency, phase, centre and noise, written as PNG class folders into the run directory so that
+ * the real loader is exercised too.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Generator } from '@fad/diffusion-core';
+import type { FadConfigInput } from './config';
+import { mapLimit } from './data';
+import { writeJsonAtomic, readJsonIfExists } from './fsutil';
+import { writePng } from './generate';
+
+export const DEMO_CLASSES = ['01_STRIPES_H', '02_STRIPES_V', '03_CHECKER', '04_RINGS'] as const;
+
+/** One texture in [0, 1]. */
+export function texture(cls: number, size: number, g: Generator): Float32Array {
+  const f = (0.5 + g.nextFloat() * 0.6) * (16 / size);
+  const p = g.nextFloat() * 2 * Math.PI;
+  const cx = size / 2 + (g.nextFloat() - 0.5) * (size / 4);
+  const cy = size / 2 + (g.nextFloat() - 0.5) * (size / 4);
+  const img = new Float32Array(size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      let v: number;
+      if (cls === 0) v = Math.sin(f * y + p);
+      else if (cls === 1) v = Math.sin(f * x + p);
+      else if (cls === 2) v = Math.sign(Math.sin(f * x + p) * Math.sin(f * y + p));
+      else v = Math.sin(f * Math.hypot(x - cx, y - cy) + p);
+      img[y * size + x] = Math.min(1, Math.max(0, 0.5 + 0.42 * v + 0.05 * g.nextNormal()));
+    }
+  }
+  return img;
+}
+
+/** Writes `perClass` textures per class into `dir/<class>/NNN.png` (skipped when already there). */
+export async function writeDemoData(dir: string, size: number, perClass: number, seed = 0): Promise<void> {
+  const stamp = { size, perClass, seed, classes: DEMO_CLASSES };
+  const marker = join(dir, 'dataset.json');
+  const old = readJsonIfExists<typeof stamp>(marker);
+  if (old && JSON.stringify(old) === JSON.stringify(stamp)) return;
+  const g = new Generator(seed);
+  const jobs: Array<() => Promise<void>> = [];
+  DEMO_CLASSES.forEach((c, k) => {
+    mkdirSync(join(dir, c), { recursive: true });
+    for (let i = 0; i < perClass; i++) {
+      const px = texture(k, size, g);
+      jobs.push(() => writePng(join(dir, c, `${String(i).padStart(3, '0')}.png`), px, size, 1));
+    }
+  });
+  await mapLimit(jobs, 8, (j) => j());
+  writeJsonAtomic(marker, stamp);
+  void existsSync;
+}
+
+export const DEMO_SCALES = ['smallest', 'small', 'default'] as const;
+export type DemoScale = (typeof DEMO_SCALES)[number];
+
+export interface DemoPlan {
+  imageSize: number;
+  perClass: number;
+  config: FadConfigInput;
+}
+
+/**
+ * The toy scales. `smallest` is the CI smoke test (well under 3 minutes on the pure-JS cpu
+ * backend); `small` and `default` take a few minutes on 2 cores and show the effects more clearly.
+ */
+export function demoPlan(scale: DemoScale): DemoPlan {
+  const base = {
+    smallest: { size: 8, perClass: 12, steps: 12, batch: 8, expertEpochs: 2, seeds: [0, 1], perImg: 2, sampleSteps: 4, channels: [8, 16] },
+    small: { size: 16, perClass: 40, steps: 150, batch: 16, expertEpochs: 4, seeds: [0, 1, 2], perImg: 6, sampleSteps: 15, channels: [8, 16] },
+    default: { size: 16, perClass: 64, steps: 400, batch: 16, expertEpochs: 6, seeds: [0, 1, 2, 3, 4], perImg: 8, sampleSteps: 25, channels: [16, 32] },
+  }[scale];
+  return {
+    imageSize: base.size,
+    perClass: base.perClass,
+    config: {
+      data: { imageSize: base.size, channels: 1, validationFraction: 0.25, hflip: true, vflip: true },
+      expert: {
+        arch: 'resnet',
+        preset: 'resnet18-kather',
+        architecture: { layers: [1, 1], baseWidth: 8 },
+        epochs: base.expertEpochs,
+        batchSize: 16,
+        learningRate: 3e-3,
+        augment: false,
+      },
+      diffusion: {
+        unet: { preset: 'tiny', overrides: { blockChannels: base.channels, normGroups: 4 } },
+        scheduler: { betaSchedule: 'squaredcos_cap_v2' },
+        steps: base.steps,
+        batchSize: base.batch,
+        learningRate: 2e-3,
+        lrSchedule: 'cosine',
+        warmupSteps: Math.min(20, Math.floor(base.steps / 5)),
+        minLearningRate: 1e-4,
+        emaDecay: 0.99,
+        checkpointEvery: Math.max(5, Math.floor(base.steps / 4)),
+        logEvery: scale === 'smallest' ? 2 : 10,
+      },
+      alignment: { lambda1: 1, lambda2: 0.5 },
+      generate: { sampler: 'ddim', steps: base.sampleSteps, guidanceScale: 2, imagesPerClass: base.perImg, seeds: base.seeds, batchSize: 32 },
+      evaluate: {
+        excludeClasses: [],
+        ssimWindow: base.size >= 11 ? 'gaussian' : 'uniform',
+        ssimWinSize: 7,
+        ssimMaxPairs: 200,
+        kidSubsets: 10,
+        kidSubsetSize: 50,
+        realSet: 'validation',
+      },
+    },
+  };
+}

@@ -1,0 +1,435 @@
+/**
+ * Fine-tuning the diffusion U-Net, with or without feature alignment, as a resumable job:
+ * metrics to `metrics.jsonl` as they happen, an atomic checkpoint every `checkpointEvery` steps (and
+ * at the end, and on Ctrl-C) holding the weights, the optimizer, EMA and trainer RNG state
+ * (`DiffusionTrainer.getState`) and the data-order RNG, so `--resume` continues a killed run and ends
+ * with the same weights as an uninterrupted run on the same backend.
+ *
+ * Output folder (`dir`):
+ * - `checkpoint.safetensors`: resumable state (raw weights, Adam moments, EMA, projection, RNG state)
+ * - `metrics.jsonl`: one JSON object per `logEvery` steps: step, loss, terms, lr, gradNorm, time
+ * - `model.safetensors`: the final weights for sampling (the EMA weights when EMA is on)
+ * - `align.safetensors`: the final alignment projection (aligned runs)
+ * - `complete.json`: written last; the run is complete only when it exists
+ *
+ * The checkpoint format (one safetensors file, tensors `model.<name>`, `align.<name>`, `adam.m.<i>`,
+ * `adam.v.<i>`, `ema.<i>`, JSON state in the metadata) is reusable and belongs in
+ * @fad/diffusion-core next to `saveUNet` eventually.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  DDIMScheduler,
+  DDPMScheduler,
+  DiffusionTrainer,
+  Generator,
+  type GeneratorState,
+  type TrainerState,
+  type TrainingObjective,
+  UNET_PRESETS,
+  UNet2DConditional,
+  type UNetConfig,
+  decodeSafetensors,
+  encodeSafetensors,
+  resolveUNetConfig,
+  serializeUNet,
+} from '@fad/diffusion-core';
+import { FeatureAlignmentLoss, featureAlignmentObjective, serializeFeatureAlignmentLoss } from '@fad/feature-align';
+import type { AlignmentSection, DataConfig, DiffusionSection, FadConfig } from './config';
+import { CliError, InterruptedError } from './errors';
+import { expertAsFeatureExtractor, type LoadedExpertModel } from './expert';
+import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync } from './fsutil';
+import type { Interrupt } from './interrupt';
+import { Progress } from './progress';
+
+/** The U-Net config for a data set: the preset, its overrides, and the data's size, channels and classes. */
+export function unetConfigFor(cfg: FadConfig, numClasses: number): UNetConfig {
+  const base = UNET_PRESETS[cfg.diffusion.unet.preset];
+  try {
+    return resolveUNetConfig({
+      ...base,
+      ...(cfg.diffusion.unet.overrides as Partial<UNetConfig>),
+      sampleSize: cfg.data.imageSize,
+      inChannels: cfg.data.channels,
+      outChannels: cfg.data.channels,
+      numClasses,
+      nullClass: true,
+    });
+  } catch (e) {
+    throw new CliError(`diffusion.unet (preset ${cfg.diffusion.unet.preset} with data.imageSize ${cfg.data.imageSize}): ${(e as Error).message}`);
+  }
+}
+
+export function schedulerConfig(d: DiffusionSection): { betaSchedule: DiffusionSection['scheduler']['betaSchedule']; numTrainTimesteps: number; predictionType: DiffusionSection['scheduler']['predictionType'] } {
+  return { betaSchedule: d.scheduler.betaSchedule, numTrainTimesteps: d.scheduler.numTrainTimesteps, predictionType: d.scheduler.predictionType };
+}
+
+export function makeScheduler(kind: 'ddim' | 'ddpm', config: Partial<ReturnType<typeof schedulerConfig>>): DDIMScheduler | DDPMScheduler {
+  return kind === 'ddim' ? new DDIMScheduler(config) : new DDPMScheduler(config);
+}
+
+export interface TrainingData {
+  /** [N,S,S,C] in [0,1]. */
+  images: Float32Array;
+  labels: Int32Array;
+  imageSize: number;
+  channels: number;
+  /** Indices used for training. */
+  indices: number[];
+  classNames: string[];
+  /** Identifies the data (file list and decoding) for step keys. */
+  fingerprint: string;
+}
+
+export interface DiffusionJob {
+  cfg: FadConfig;
+  data: TrainingData;
+  /** Required when alignment is enabled. */
+  expert?: LoadedExpertModel;
+  dir: string;
+  resume: boolean;
+  /** Start over even if the folder holds a checkpoint or a finished run. */
+  force?: boolean;
+  interrupt?: Interrupt;
+  backend: string;
+  log: (m: string) => void;
+  quiet?: boolean;
+  /** Stop (as if interrupted, without a message) after this step; for tests. */
+  stopAfterStep?: number;
+}
+
+export interface DiffusionResult {
+  dir: string;
+  modelPath: string;
+  steps: number;
+  finalLoss: number;
+  reused: boolean;
+  key: string;
+}
+
+/** What determines a training run's result: the key stored in complete.json and the checkpoint. */
+export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash: string | null): string {
+  const relevant = {
+    data: pickData(cfg.data),
+    diffusion: { ...cfg.diffusion, checkpointEvery: undefined, logEvery: cfg.diffusion.logEvery },
+    alignment: cfg.alignment.enabled ? cfg.alignment : { enabled: false },
+  };
+  return stepKey('train-diffusion', relevant, { data: data.fingerprint, expert: expertHash ?? '' });
+}
+
+function pickData(d: DataConfig) {
+  return { imageSize: d.imageSize, channels: d.channels, resize: d.resize, hflip: d.hflip, vflip: d.vflip };
+}
+
+interface DataOrderState {
+  gen: { s: GeneratorState; spare: number | null };
+  perm: number[];
+  cursor: number;
+}
+
+interface CheckpointState {
+  format: 'fad-train-checkpoint/1';
+  key: string;
+  step: number;
+  trainer: Omit<TrainerState, 'optimizer' | 'ema'> & { optimizerStep: number };
+  data: DataOrderState;
+  /** Running sums of the current logging window. */
+  window: { n: number; loss: number; terms: Record<string, number>; gradNorm: number };
+  backend: string;
+  unet: UNetConfig;
+  alignment: AlignmentSection | null;
+  elapsedSeconds: number;
+  lastLoss: number;
+}
+
+/** Draws the next batch of indices (epoch-wise permutations of the training indices) and flips. */
+class DataOrder {
+  private readonly gen: Generator;
+  private perm: number[] = [];
+  private cursor = 0;
+  constructor(private readonly indices: number[], seed: number) {
+    this.gen = new Generator(seed);
+  }
+  next(batch: number): number[] {
+    const out: number[] = [];
+    while (out.length < batch) {
+      if (this.cursor >= this.perm.length) {
+        this.perm = this.gen.permutation(this.indices.length).map((i) => this.indices[i]);
+        this.cursor = 0;
+      }
+      out.push(this.perm[this.cursor++]);
+    }
+    return out;
+  }
+  coin(): boolean {
+    return this.gen.nextFloat() < 0.5;
+  }
+  getState(): DataOrderState {
+    return { gen: this.gen.getState(), perm: this.perm.slice(), cursor: this.cursor };
+  }
+  setState(s: DataOrderState): void {
+    this.gen.setState(s.gen);
+    this.perm = s.perm.slice();
+    this.cursor = s.cursor;
+  }
+}
+
+/** A batch as a tensor in [-1, 1] with optional random flips. */
+function makeBatch(data: TrainingData, idx: number[], order: DataOrder, d: DataConfig): tf.Tensor4D {
+  const s = data.imageSize;
+  const c = data.channels;
+  const per = s * s * c;
+  const out = new Float32Array(idx.length * per);
+  idx.forEach((k, b) => {
+    const src = data.images.subarray(k * per, (k + 1) * per);
+    const fh = d.hflip && order.coin();
+    const fv = d.vflip && order.coin();
+    for (let y = 0; y < s; y++) {
+      const sy = fv ? s - 1 - y : y;
+      for (let x = 0; x < s; x++) {
+        const sx = fh ? s - 1 - x : x;
+        for (let ch = 0; ch < c; ch++) out[b * per + (y * s + x) * c + ch] = src[(sy * s + sx) * c + ch] * 2 - 1;
+      }
+    }
+  });
+  return tf.tensor4d(out, [idx.length, s, s, c]);
+}
+
+function tensorsOf(prefix: string, dict: Record<string, { shape: number[]; data: Float32Array }>) {
+  const out: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+  for (const [k, v] of Object.entries(dict)) out[`${prefix}${k}`] = { dtype: 'F32', shape: v.shape, data: v.data };
+  return out;
+}
+
+function writeCheckpoint(path: string, state: CheckpointState, model: UNet2DConditional, loss: FeatureAlignmentLoss | null, trainer: DiffusionTrainer): void {
+  const ts = trainer.getState();
+  const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {
+    ...tensorsOf('model.', model.stateDict()),
+    ...(loss ? tensorsOf('align.', loss.stateDict()) : {}),
+  };
+  ts.optimizer.m.forEach((m, i) => (tensors[`adam.m.${i}`] = { dtype: 'F32', shape: [m.length], data: m }));
+  ts.optimizer.v.forEach((v, i) => (tensors[`adam.v.${i}`] = { dtype: 'F32', shape: [v.length], data: v }));
+  (ts.ema ?? []).forEach((e, i) => (tensors[`ema.${i}`] = { dtype: 'F32', shape: [e.length], data: e }));
+  const st: CheckpointState = { ...state, trainer: { step: ts.step, generator: ts.generator, optimizerStep: ts.optimizer.step } };
+  writeFileAtomicSync(path, encodeSafetensors({ tensors, metadata: { format: st.format, state: JSON.stringify(st) } }));
+}
+
+function readCheckpoint(path: string): { state: CheckpointState; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
+  let file;
+  try {
+    file = decodeSafetensors(new Uint8Array(readFileSync(path)));
+  } catch (e) {
+    throw new CliError(`cannot read the checkpoint ${path}: ${(e as Error).message}`);
+  }
+  if (file.metadata.format !== 'fad-train-checkpoint/1') throw new CliError(`${path} is not a fad training checkpoint (format ${JSON.stringify(file.metadata.format)})`);
+  const state = JSON.parse(file.metadata.state) as CheckpointState;
+  return { state, tensors: file.tensors as Record<string, { shape: number[]; data: Float32Array }> };
+}
+
+function sub(tensors: Record<string, { shape: number[]; data: Float32Array }>, prefix: string) {
+  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [k, v] of Object.entries(tensors)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  return out;
+}
+
+function numbered(tensors: Record<string, { shape: number[]; data: Float32Array }>, prefix: string): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let i = 0; tensors[`${prefix}${i}`]; i++) out.push(tensors[`${prefix}${i}`].data);
+  return out;
+}
+
+/** Keeps the metrics lines up to `step` (a resumed run rewrites what came after its checkpoint). */
+function truncateMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const keep = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .filter((l) => {
+      try {
+        return (JSON.parse(l) as { step: number }).step <= step;
+      } catch {
+        return false;
+      }
+    });
+  writeFileSync(`${path}.tmp`, keep.length ? `${keep.join('\n')}\n` : '');
+  renameSync(`${path}.tmp`, path);
+}
+
+/** Runs (or resumes, or reuses) a diffusion training job. */
+export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult> {
+  const { cfg, data, dir, log } = job;
+  const d = cfg.diffusion;
+  const a = cfg.alignment;
+  if (a.enabled && !job.expert) throw new CliError('feature alignment needs an expert: pass --expert CHECKPOINT or set expert.checkpoint (or run fad experiment, which trains one)');
+  const expertHash = a.enabled && job.expert ? job.expert.sha256 : null;
+  const key = diffusionStepKey(cfg, data, expertHash);
+  const ckptPath = join(dir, 'checkpoint.safetensors');
+  const metricsPath = join(dir, 'metrics.jsonl');
+  const modelPath = join(dir, 'model.safetensors');
+  mkdirSync(dir, { recursive: true });
+  const done = readComplete(dir);
+  if (done && !job.force) {
+    if (done.key === key) {
+      log(`fad: ${dir} is already trained with this config (key ${key}); reusing it`);
+      return { dir, modelPath, steps: d.steps, finalLoss: Number(done.finalLoss), reused: true, key };
+    }
+    throw new CliError(`${dir} holds a finished training run with a different config or data (key ${done.key}, now ${key}); use another folder or --force to overwrite it`);
+  }
+  if (job.force) {
+    for (const f of [COMPLETE_FILE, 'checkpoint.safetensors', 'metrics.jsonl', 'model.safetensors', 'align.safetensors']) rmSync(join(dir, f), { force: true });
+  }
+  let resumeFrom: ReturnType<typeof readCheckpoint> | null = null;
+  if (existsSync(ckptPath)) {
+    if (!job.resume) throw new CliError(`${dir} has a checkpoint of an unfinished run; pass --resume to continue it, or --force to start over`);
+    resumeFrom = readCheckpoint(ckptPath);
+    if (resumeFrom.state.key !== key) {
+      throw new CliError(`the checkpoint in ${dir} was written with a different config or data (key ${resumeFrom.state.key}, now ${key}); --resume needs the same settings (or --force to start over)`);
+    }
+    if (resumeFrom.state.backend !== job.backend) {
+      log(`fad: warning: the checkpoint was written on the "${resumeFrom.state.backend}" backend, resuming on "${job.backend}": the result will not be bit-identical to an uninterrupted run`);
+    }
+  } else if (existsSync(metricsPath)) {
+    rmSync(metricsPath);
+  }
+
+  const numClasses = data.classNames.length;
+  const unetConfig = unetConfigFor(cfg, numClasses);
+  const model = new UNet2DConditional(unetConfig, { seed: d.seed });
+  const scheduler = new DDPMScheduler(schedulerConfig(d));
+  let loss: FeatureAlignmentLoss | null = null;
+  const objectives: TrainingObjective[] = [];
+  if (a.enabled && job.expert) {
+    const extractor = expertAsFeatureExtractor(job.expert);
+    // The tapped activation's channels, from one forward pass on a dummy image.
+    const probe = tf.tidy(() => {
+      const r = model.forward({ sample: tf.zeros([1, data.imageSize, data.imageSize, data.channels]) as tf.Tensor4D, timesteps: [0], classLabels: [0], returnActivations: [a.tap] });
+      return r.activations[a.tap];
+    });
+    if (!probe) throw new CliError(`alignment.tap "${a.tap}" is not an activation of the U-Net (available: ${model.activationNames().join(', ')})`);
+    const diffusionDim = probe.shape[3];
+    probe.dispose();
+    loss = new FeatureAlignmentLoss({ diffusionDim, expertDim: extractor.featureDim as number, projection: a.projection, seed: (d.seed + 2) >>> 0 });
+    objectives.push(featureAlignmentObjective({ loss, expert: extractor, tap: a.tap, alignTo: a.alignTo, lambda2: a.lambda2, inputAdaptation: a.inputAdaptation }));
+  }
+  const trainer = new DiffusionTrainer({
+    model,
+    scheduler,
+    seed: d.seed,
+    optimizer: { learningRate: d.learningRate },
+    lrSchedule: d.lrSchedule === 'cosine'
+      ? { type: 'cosine', totalSteps: Math.max(d.steps, d.warmupSteps + 1), warmupSteps: Math.min(d.warmupSteps, Math.max(0, d.steps - 1)), minLearningRate: d.minLearningRate }
+      : { type: 'constant', warmupSteps: Math.min(d.warmupSteps, Math.max(0, d.steps - 1)) },
+    gradClipNorm: d.gradClipNorm,
+    emaDecay: d.emaDecay,
+    condDropProb: d.condDropProb,
+    diffusionLossWeight: a.enabled ? a.lambda1 : 1,
+    objectives,
+    microBatchSize: d.microBatchSize ?? undefined,
+  });
+  const order = new DataOrder(data.indices, (d.seed + 1) >>> 0);
+  let window = { n: 0, loss: 0, terms: {} as Record<string, number>, gradNorm: 0 };
+  let step = 0;
+  let elapsedBefore = 0;
+  let lastLoss = NaN;
+  if (resumeFrom) {
+    const { state, tensors } = resumeFrom;
+    model.loadStateDict(sub(tensors, 'model.'));
+    if (loss) loss.loadStateDict(sub(tensors, 'align.'));
+    const ema = numbered(tensors, 'ema.');
+    trainer.setState({
+      step: state.trainer.step,
+      generator: state.trainer.generator,
+      optimizer: { step: state.trainer.optimizerStep, m: numbered(tensors, 'adam.m.'), v: numbered(tensors, 'adam.v.') },
+      ema: ema.length ? ema : null,
+    });
+    order.setState(state.data);
+    window = state.window;
+    step = state.step;
+    elapsedBefore = state.elapsedSeconds;
+    lastLoss = state.lastLoss;
+    truncateMetrics(metricsPath, step);
+    log(`fad: resuming ${dir} at step ${step}/${d.steps}`);
+  }
+  const t0 = Date.now();
+  const stateNow = (): CheckpointState => ({
+    format: 'fad-train-checkpoint/1',
+    key,
+    step,
+    trainer: { step: 0, generator: { s: [0, 0, 0, 0], spare: null }, optimizerStep: 0 },
+    data: order.getState(),
+    window,
+    backend: job.backend,
+    unet: unetConfig,
+    alignment: a.enabled ? a : null,
+    elapsedSeconds: elapsedBefore + (Date.now() - t0) / 1000,
+    lastLoss,
+  });
+  const progress = new Progress({ label: `train ${a.enabled ? `aligned (${a.alignTo})` : 'baseline'}`, total: d.steps, start: step, quiet: job.quiet });
+  try {
+    while (step < d.steps) {
+      const idx = order.next(d.batchSize);
+      const x0 = makeBatch(data, idx, order, cfg.data);
+      let r;
+      try {
+        r = trainer.step({ x0, classLabels: Array.from(idx, (k) => data.labels[k]) });
+      } finally {
+        x0.dispose();
+      }
+      step = r.step;
+      lastLoss = r.loss;
+      window.n++;
+      window.loss += r.loss;
+      window.gradNorm += r.gradNorm;
+      for (const [k, v] of Object.entries(r.terms)) window.terms[k] = (window.terms[k] ?? 0) + v;
+      if (step % d.logEvery === 0 || step === d.steps) {
+        const terms: Record<string, number> = {};
+        for (const [k, v] of Object.entries(window.terms)) terms[k] = v / window.n;
+        appendFileSync(metricsPath, `${JSON.stringify({ step, loss: window.loss / window.n, terms, lr: r.learningRate, gradNorm: window.gradNorm / window.n, steps: window.n, time: new Date().toISOString() })}\n`);
+        window = { n: 0, loss: 0, terms: {}, gradNorm: 0 };
+      }
+      if (step % d.checkpointEvery === 0 || step === d.steps) writeCheckpoint(ckptPath, stateNow(), model, loss, trainer);
+      progress.update(step, `loss ${r.loss.toFixed(4)}`);
+      // Let signal handlers run between steps.
+      await new Promise<void>((res) => setImmediate(res));
+      if (job.stopAfterStep !== undefined && step >= job.stopAfterStep && step < d.steps) {
+        writeCheckpoint(ckptPath, stateNow(), model, loss, trainer);
+        progress.end();
+        throw new InterruptedError(`stopped at step ${step} (test hook)`);
+      }
+      if (job.interrupt?.requested && step < d.steps) {
+        writeCheckpoint(ckptPath, stateNow(), model, loss, trainer);
+        progress.end();
+        throw new InterruptedError(`interrupted at step ${step}/${d.steps}; checkpoint written to ${ckptPath}; continue with --resume`);
+      }
+    }
+    // Final outputs: the EMA weights (what is sampled), the projection, then the completion marker.
+    if (trainer.ema) trainer.copyEmaTo();
+    const meta = {
+      classes: JSON.stringify(data.classNames),
+      steps: String(d.steps),
+      alignment: JSON.stringify(a.enabled ? a : null),
+      weights: trainer.ema ? 'ema' : 'raw',
+      scheduler: JSON.stringify(schedulerConfig(d)),
+      backend: job.backend,
+      key,
+    };
+    writeFileAtomicSync(modelPath, serializeUNet(model, meta));
+    if (loss) writeFileAtomicSync(join(dir, 'align.safetensors'), serializeFeatureAlignmentLoss({ loss, metadata: { tap: a.tap, alignTo: a.alignTo } }));
+    writeComplete(dir, {
+      step: 'train-diffusion',
+      key,
+      steps: d.steps,
+      finalLoss: lastLoss,
+      backend: job.backend,
+      modelSha256: sha256(readFileSync(modelPath)),
+      elapsedSeconds: elapsedBefore + (Date.now() - t0) / 1000,
+      resumed: resumeFrom !== null,
+    });
+    return { dir, modelPath, steps: d.steps, finalLoss: lastLoss, reused: false, key };
+  } finally {
+    trainer.dispose();
+    model.dispose();
+    loss?.dispose();
+  }
+}

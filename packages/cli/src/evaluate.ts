@@ -1,0 +1,214 @@
+/**
+ * Evaluating a generated set (a folder written by `fad generate`) against real images, with an
+ * expert classifier and @fad/metrics:
+ * - generation accuracy: share of generated images the expert assigns to their intended class,
+ *   per class, overall and per seed (`generationAccuracy`; classes outside the counted set are left
+ *   out, "empty" by default, as in the paper), with the confusion matrix (rows: intended class);
+ * - diversity: mean pairwise SSIM within each class (lower = more diverse), for the generated set
+ *   and, beside it, for the real images of the same classes;
+ * - Fréchet distance and KID between the real and generated sets on the expert's pooled features.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { confusionMatrix, diversity, frechetDistance, generationAccuracy, kernelInceptionDistance } from '@fad/metrics';
+import type { ExpertModel } from '@fad/expert-models';
+import type { EvaluateSection } from './config';
+import { decodeImage, mapLimit } from './data';
+import { CliError } from './errors';
+import { expertOutputs } from './expert';
+import type { GenerateManifest } from './generate';
+
+export interface RealSet {
+  images: Float32Array;
+  labels: Int32Array;
+  classNames: string[];
+  imageSize: number;
+  channels: number;
+}
+
+export interface ClassDiversity {
+  class: string;
+  generated: number;
+  generatedCi95: [number, number];
+  real: number;
+  realCi95: [number, number];
+  numGenerated: number;
+  numReal: number;
+}
+
+export interface EvaluationResult {
+  format: 'fad-evaluation/1';
+  generatedDir: string;
+  expert: string;
+  expertSha256: string;
+  classNames: string[];
+  countedClasses: string[];
+  numGenerated: number;
+  numReal: number;
+  generationAccuracy: {
+    overall: number;
+    macro: number;
+    perClass: Array<{ class: string; accuracy: number; numImages: number; numCorrect: number }>;
+    perSeed: Array<{ seed: number; overall: number; macro: number }>;
+  };
+  /** Rows: intended class, columns: expert's prediction, over the expert's classes (counted intended classes only). */
+  confusionMatrix: number[][];
+  diversity: {
+    perClass: ClassDiversity[];
+    overall: { generated: number; real: number };
+    macro: { generated: number; real: number };
+    window: string;
+  };
+  frechetDistance: number;
+  kid: { mean: number; std: number; subsetSize: number; numSubsets: number };
+  settings: EvaluateSection;
+  createdAt: string;
+  elapsedSeconds: number;
+}
+
+export function readManifest(dir: string): GenerateManifest {
+  let m: GenerateManifest;
+  try {
+    m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as GenerateManifest;
+  } catch (e) {
+    throw new CliError(`${dir} is not a generated set (cannot read ${join(dir, 'manifest.json')}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message})`);
+  }
+  if (m.format !== 'fad-generated/1') throw new CliError(`${join(dir, 'manifest.json')} is not a fad generate manifest`);
+  return m;
+}
+
+/** Decodes the generated images listed in a manifest. */
+export async function readGenerated(dir: string, m: GenerateManifest): Promise<Float32Array> {
+  const per = m.imageSize * m.imageSize * m.channels;
+  const out = new Float32Array(m.images.length * per);
+  await mapLimit(m.images, 8, async (img, i) => {
+    let d;
+    try {
+      d = await decodeImage(join(dir, img.file), m.channels as 1 | 3);
+    } catch (e) {
+      throw new CliError(`generated image ${join(dir, img.file)} ${(e as Error).message}`);
+    }
+    if (d.width !== m.imageSize || d.height !== m.imageSize) throw new CliError(`generated image ${join(dir, img.file)} is ${d.width}x${d.height}, the manifest says ${m.imageSize}x${m.imageSize}`);
+    out.set(d.pixels, i * per);
+  });
+  return out;
+}
+
+/** The classes that count: `evaluate.classes`, or every class but `excludeClasses`. */
+export function countedClasses(settings: EvaluateSection, classNames: string[]): string[] {
+  const list = settings.classes ?? classNames.filter((c) => !settings.excludeClasses.includes(c));
+  for (const c of list) if (!classNames.includes(c)) throw new CliError(`evaluate.classes names "${c}", which is not one of the classes (${classNames.join(', ')})`);
+  if (list.length === 0) throw new CliError('no class left to evaluate (check evaluate.classes and evaluate.excludeClasses)');
+  return list;
+}
+
+/** Index of the largest value (the first on ties). */
+export function argMax(row: readonly number[]): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+const ci = (s: { ci95: readonly [number, number] | readonly number[] }): [number, number] => [s.ci95[0], s.ci95[1]];
+
+export interface EvaluateJob {
+  generatedDir: string;
+  expert: ExpertModel;
+  expertPath: string;
+  expertSha256: string;
+  real: RealSet;
+  settings: EvaluateSection;
+}
+
+export async function evaluateGenerated(job: EvaluateJob): Promise<EvaluationResult> {
+  const t0 = Date.now();
+  const { expert, real, settings } = job;
+  const m = readManifest(job.generatedDir);
+  const classNames = [...expert.classNames];
+  for (const c of m.generatedClasses) {
+    if (!classNames.includes(c)) throw new CliError(`the generated class "${c}" is not a class of the expert (${classNames.join(', ')})`);
+  }
+  if (m.imageSize !== real.imageSize || m.channels !== real.channels) {
+    throw new CliError(`generated images are ${m.imageSize}x${m.imageSize}x${m.channels} but the real ones are ${real.imageSize}x${real.imageSize}x${real.channels}; set data.imageSize/channels to match the model`);
+  }
+  const counted = countedClasses(settings, classNames);
+  const countedIdx = counted.map((c) => classNames.indexOf(c));
+  const genPixels = await readGenerated(job.generatedDir, m);
+  const intended = m.images.map((i) => classNames.indexOf(i.class));
+  const per = m.imageSize * m.imageSize * m.channels;
+  const gen = expertOutputs(expert, genPixels, m.images.length, m.imageSize, m.channels, settings.batchSize);
+  const predicted = gen.logits.map(argMax);
+  const ga = generationAccuracy({ intended, predicted, classes: countedIdx, numClasses: classNames.length });
+  const perSeed = m.seeds.map((seed) => {
+    const idx = m.images.map((im, i) => (im.seed === seed ? i : -1)).filter((i) => i >= 0);
+    const r = generationAccuracy({ intended: idx.map((i) => intended[i]), predicted: idx.map((i) => predicted[i]), classes: countedIdx, numClasses: classNames.length });
+    return { seed, overall: r.overall, macro: r.macro };
+  });
+  const countedGen = intended.map((l, i) => (countedIdx.includes(l) ? i : -1)).filter((i) => i >= 0);
+  const cm = confusionMatrix({ yTrue: countedGen.map((i) => intended[i]), yPred: countedGen.map((i) => predicted[i]), numClasses: classNames.length });
+
+  // Real images of the counted classes, relabelled to the expert's class order.
+  const realMap = real.classNames.map((c) => classNames.indexOf(c));
+  const realIdx: number[] = [];
+  for (let i = 0; i < real.labels.length; i++) if (countedIdx.includes(realMap[real.labels[i]])) realIdx.push(i);
+  if (realIdx.length < 2) throw new CliError(`only ${realIdx.length} real image(s) of the evaluated classes; need at least 2`);
+  const realPixels = new Float32Array(realIdx.length * per);
+  realIdx.forEach((k, i) => realPixels.set(real.images.subarray(k * per, (k + 1) * per), i * per));
+  const realLabels = realIdx.map((k) => realMap[real.labels[k]]);
+  const genCountedPixels = new Float32Array(countedGen.length * per);
+  countedGen.forEach((k, i) => genCountedPixels.set(genPixels.subarray(k * per, (k + 1) * per), i * per));
+  const genLabels = countedGen.map((k) => intended[k]);
+
+  const ssimOpts = settings.ssimWindow === 'gaussian' ? { window: 'gaussian' as const } : { window: 'uniform' as const, winSize: settings.ssimWinSize };
+  const shape = (n: number) => [n, m.imageSize, m.imageSize, m.channels];
+  const divGen = diversity({ images: { data: genCountedPixels, shape: shape(countedGen.length) }, labels: genLabels, classes: countedIdx, dataRange: 1, maxPairs: settings.ssimMaxPairs, seed: 0, ...ssimOpts });
+  const divReal = diversity({ images: { data: realPixels, shape: shape(realIdx.length) }, labels: realLabels, classes: countedIdx, dataRange: 1, maxPairs: settings.ssimMaxPairs, seed: 0, ...ssimOpts });
+
+  const realOut = expertOutputs(expert, realPixels, realIdx.length, m.imageSize, m.channels, settings.batchSize);
+  const genFeatures = countedGen.map((i) => gen.features[i]);
+  if (genFeatures.length < 2) throw new CliError(`only ${genFeatures.length} generated image(s) of the evaluated classes; need at least 2 for FD and KID`);
+  const fd = frechetDistance({ features1: realOut.features, features2: genFeatures });
+  const kid = kernelInceptionDistance({ features1: realOut.features, features2: genFeatures, numSubsets: settings.kidSubsets, subsetSize: settings.kidSubsetSize, seed: 0 });
+
+  return {
+    format: 'fad-evaluation/1',
+    generatedDir: job.generatedDir,
+    expert: job.expertPath,
+    expertSha256: job.expertSha256,
+    classNames,
+    countedClasses: counted,
+    numGenerated: countedGen.length,
+    numReal: realIdx.length,
+    generationAccuracy: {
+      overall: ga.overall,
+      macro: ga.macro,
+      perClass: ga.perClass.map((c) => ({ class: classNames[c.label], accuracy: c.accuracy, numImages: c.numImages, numCorrect: c.numCorrect })),
+      perSeed,
+    },
+    confusionMatrix: cm,
+    diversity: {
+      perClass: countedIdx.map((label, j) => {
+        const g = divGen.perClass.find((c) => c.label === label) ?? divGen.perClass[j];
+        const r = divReal.perClass.find((c) => c.label === label) ?? divReal.perClass[j];
+        return { class: classNames[label], generated: g.meanSsim, generatedCi95: ci(g), real: r.meanSsim, realCi95: ci(r), numGenerated: g.numImages, numReal: r.numImages };
+      }),
+      overall: { generated: divGen.overall.meanSsim, real: divReal.overall.meanSsim },
+      macro: { generated: divGen.macroMeanSsim, real: divReal.macroMeanSsim },
+      window: settings.ssimWindow === 'gaussian' ? 'gaussian 11x11, sigma 1.5' : `uniform ${settings.ssimWinSize}x${settings.ssimWinSize}`,
+    },
+    frechetDistance: fd.distance,
+    kid: { mean: kid.mean, std: kid.std, subsetSize: kid.subsetSize, numSubsets: kid.numSubsets },
+    settings,
+    createdAt: new Date(t0).toISOString(),
+    elapsedSeconds: (Date.now() - t0) / 1000,
+  };
+}
+
+/** A confusion matrix as aligned text (rows: true/intended, columns: predicted). */
+export function formatConfusion(matrix: number[][], names: string[]): string {
+  const short = names.map((n) => n.slice(0, 12));
+  const w = Math.max(6, ...short.map((s) => s.length), ...matrix.flat().map((v) => String(v).length)) + 1;
+  const head = `${''.padEnd(w)}${short.map((s) => s.padStart(w)).join('')}   (rows: true, columns: predicted)`;
+  const rows = matrix.map((r, i) => `${short[i].padEnd(w)}${r.map((v) => String(v).padStart(w)).join('')}`);
+  return [head, ...rows].join('\n');
+}

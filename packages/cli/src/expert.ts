@@ -1,0 +1,223 @@
+/**
+ * The expert classifier, through @fad/expert-models: building its config from the `fad` config and
+ * the data, training it (`trainExpert`), loading a checkpoint, running it over image sets, and
+ * presenting it to @fad/feature-align as a `FeatureExtractor`.
+ */
+import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  type ExpertConfig,
+  type ExpertEvaluation,
+  type ExpertModel,
+  type ExpertPresetName,
+  createExpert,
+  deserializeExpert,
+  EXPERT_PRESETS,
+  presetConfig,
+  trainExpert,
+} from '@fad/expert-models';
+import { type FeatureExtractor, featureExtractorFromFunction } from '@fad/feature-align';
+import type { FadConfig } from './config';
+import { CliError } from './errors';
+import { readComplete, sha256, stepKey, writeComplete, writeJsonAtomic } from './fsutil';
+import { Progress } from './progress';
+
+export interface LoadedExpertModel {
+  expert: ExpertModel;
+  path: string;
+  sha256: string;
+  metadata: Record<string, string>;
+}
+
+const DEFAULT_PRESET: Record<'resnet' | 'vit', ExpertPresetName> = { resnet: 'resnet50-kather', vit: 'vit-small-kather' };
+
+/** The expert architecture for the data: the preset, the config's overrides, and the data's classes, size and channels. */
+export function expertConfigFor(cfg: FadConfig, numClasses: number): ExpertConfig {
+  const name = (cfg.expert.preset ?? DEFAULT_PRESET[cfg.expert.arch]) as ExpertPresetName;
+  if (!(name in EXPERT_PRESETS)) {
+    throw new CliError(`expert.preset: must be one of ${Object.keys(EXPERT_PRESETS).join(', ')}, got ${JSON.stringify(name)}`);
+  }
+  const preset = EXPERT_PRESETS[name] as ExpertConfig;
+  if (preset.arch !== cfg.expert.arch) throw new CliError(`expert.preset ${name} is a ${preset.arch}, but expert.arch is ${cfg.expert.arch}`);
+  const arch = cfg.expert.architecture as Record<string, unknown>;
+  const input = { ...((arch.input as object) ?? {}), size: cfg.data.imageSize, channels: cfg.data.channels, range: [0, 1] as [number, number] };
+  try {
+    return presetConfig({ name, overrides: { ...arch, numClasses, input } as never });
+  } catch (e) {
+    throw new CliError(`expert.architecture (preset ${name}): ${(e as Error).message}`);
+  }
+}
+
+export interface ExpertTrainJob {
+  cfg: FadConfig;
+  /** All images [N,S,S,C] in [0,1], labels, and the split. */
+  images: Float32Array;
+  labels: Int32Array;
+  imageSize: number;
+  channels: number;
+  classNames: string[];
+  train: number[];
+  validation: number[];
+  fingerprint: string;
+  dir: string;
+  force?: boolean;
+  log: (m: string) => void;
+  quiet?: boolean;
+  backend: string;
+}
+
+export interface ExpertTrainResult {
+  path: string;
+  key: string;
+  reused: boolean;
+  evaluation: ExpertEvaluation | null;
+}
+
+function gather(images: Float32Array, per: number, idx: number[]): Float32Array {
+  const out = new Float32Array(idx.length * per);
+  idx.forEach((k, i) => out.set(images.subarray(k * per, (k + 1) * per), i * per));
+  return out;
+}
+
+export function expertStepKey(cfg: FadConfig, fingerprint: string, split: { train: number[]; validation: number[] }): string {
+  const { checkpoint: _c, ...expert } = cfg.expert;
+  return stepKey('train-expert', { expert, data: { imageSize: cfg.data.imageSize, channels: cfg.data.channels } }, { data: fingerprint, split: sha256(JSON.stringify(split)) });
+}
+
+/** Trains the expert (or reuses a finished one with the same key) into `dir/expert.safetensors`. */
+export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainResult> {
+  const { cfg, dir, log } = job;
+  const e = cfg.expert;
+  const key = expertStepKey(cfg, job.fingerprint, { train: job.train, validation: job.validation });
+  const path = join(dir, 'expert.safetensors');
+  const done = readComplete(dir);
+  if (done && !job.force) {
+    if (done.key === key) {
+      log(`fad: ${dir} already holds an expert trained with this config (key ${key}); reusing it`);
+      return { path, key, reused: true, evaluation: null };
+    }
+    throw new CliError(`${dir} holds an expert trained with a different config or data (key ${done.key}, now ${key}); use another folder or --force`);
+  }
+  mkdirSync(dir, { recursive: true });
+  rmSync(join(dir, 'complete.json'), { force: true });
+  rmSync(join(dir, 'metrics.jsonl'), { force: true });
+  const config = expertConfigFor(cfg, job.classNames.length);
+  const expert = createExpert({ config, classNames: job.classNames, seed: e.seed });
+  const per = job.imageSize * job.imageSize * job.channels;
+  const shape = (n: number) => [n, job.imageSize, job.imageSize, job.channels];
+  const trainImages = gather(job.images, per, job.train);
+  const valImages = gather(job.images, per, job.validation);
+  log(`fad: training the expert (${config.arch}${config.arch === 'resnet' ? ` ${config.block} ${JSON.stringify(config.layers)} width ${config.baseWidth}` : ` depth ${config.depth} width ${config.width}`}, ${expert.numParameters().toLocaleString('en-US')} parameters) on ${job.train.length} images for ${e.epochs} epoch(s)`);
+  let progress: Progress | null = null;
+  const metricsPath = join(dir, 'metrics.jsonl');
+  try {
+    const result = await trainExpert({
+      expert,
+      images: { data: trainImages, shape: shape(job.train.length) },
+      labels: job.train.map((k) => job.labels[k]),
+      ...(job.validation.length > 0
+        ? { validation: { images: { data: valImages, shape: shape(job.validation.length) }, labels: job.validation.map((k) => job.labels[k]) } }
+        : { validationFraction: 0 }),
+      epochs: e.epochs,
+      batchSize: e.batchSize,
+      learningRate: e.learningRate,
+      weightDecay: e.weightDecay,
+      augment: e.augment,
+      seed: e.seed,
+      checkpointPath: path,
+      onProgress: (p) => {
+        progress ??= new Progress({ label: 'train expert', total: p.totalSteps, quiet: job.quiet });
+        progress.update(p.globalStep, `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(3)}${p.validationAccuracy !== null ? ` val acc ${(p.validationAccuracy * 100).toFixed(1)}%` : ''}`);
+        if (p.kind === 'epoch') {
+          appendFileSync(metricsPath, `${JSON.stringify({ epoch: p.epoch, step: p.globalStep, loss: p.loss, trainAccuracy: p.trainAccuracy, validationAccuracy: p.validationAccuracy, validationLoss: p.validationLoss, lr: p.learningRate, time: new Date().toISOString() })}\n`);
+        }
+      },
+    });
+    const evaluation = result.validation;
+    writeJsonAtomic(join(dir, 'eval.json'), {
+      classNames: job.classNames,
+      numSamples: evaluation?.numSamples ?? 0,
+      accuracy: evaluation?.accuracy ?? null,
+      confusionMatrix: evaluation?.confusionMatrix ?? null,
+      perClass: evaluation?.perClass ?? null,
+      macro: evaluation?.macro ?? null,
+      bestEpoch: result.bestEpoch,
+      history: result.history,
+    });
+    writeComplete(dir, { step: 'train-expert', key, sha256: sha256(readFileSync(path)), backend: job.backend, config: config as unknown as Record<string, unknown> });
+    return { path, key, reused: false, evaluation };
+  } finally {
+    expert.dispose();
+  }
+}
+
+/** Loads and freezes an expert checkpoint. */
+export function loadExpertModel(path: string): LoadedExpertModel {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new CliError(`cannot read the expert checkpoint ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try {
+    const { expert, metadata } = deserializeExpert({ bytes });
+    expert.freeze();
+    return { expert, path, sha256: sha256(bytes), metadata };
+  } catch (e) {
+    throw new CliError(`${path} is not a usable expert checkpoint: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The expert as feature alignment's `FeatureExtractor`. The experts of @fad/expert-models normalise
+ * internally (mean/std), so the input spec handed to feature alignment has only size, channels and
+ * value range; giving mean/std too would normalise twice.
+ */
+export function expertAsFeatureExtractor(loaded: LoadedExpertModel): FeatureExtractor {
+  const { expert } = loaded;
+  const spec = expert.inputSpec;
+  return featureExtractorFromFunction({
+    fn: (x) => expert.features(x),
+    featureDim: expert.featureDim,
+    inputSpec: { size: spec.size, channels: spec.channels, range: spec.range },
+  });
+}
+
+/** Images [N,S,S,C] in [0,1] adapted to the expert's input (resize, channel repeat, range). */
+function adapt(x: tf.Tensor4D, expert: ExpertModel): tf.Tensor4D {
+  const { size, channels, range } = expert.inputSpec;
+  let y = x;
+  if (y.shape[1] !== size || y.shape[2] !== size) y = tf.image.resizeBilinear(y, [size, size], false, true);
+  if (y.shape[3] !== channels) {
+    if (y.shape[3] !== 1) throw new CliError(`images have ${y.shape[3]} channels; the expert expects ${channels}`);
+    y = tf.tile(y, [1, 1, 1, channels]);
+  }
+  if (range[0] !== 0 || range[1] !== 1) y = tf.add(tf.mul(y, range[1] - range[0]), range[0]);
+  return y;
+}
+
+/** Features [N,D] and logits [N,K] of images [N,S,S,C] in [0,1], in batches. */
+export function expertOutputs(expert: ExpertModel, images: Float32Array, n: number, size: number, channels: number, batchSize = 64): { features: number[][]; logits: number[][] } {
+  const per = size * size * channels;
+  const features: number[][] = [];
+  const logits: number[][] = [];
+  for (let s = 0; s < n; s += batchSize) {
+    const m = Math.min(batchSize, n - s);
+    const [f, l] = tf.tidy(() => {
+      const x = tf.tensor4d(images.subarray(s * per, (s + m) * per), [m, size, size, channels]);
+      const r = expert.forward(adapt(x, expert));
+      return [r.features, r.logits];
+    });
+    const fd = f.dataSync();
+    const ld = l.dataSync();
+    const D = f.shape[1];
+    const K = l.shape[1];
+    for (let i = 0; i < m; i++) {
+      features.push(Array.from(fd.subarray(i * D, (i + 1) * D)));
+      logits.push(Array.from(ld.subarray(i * K, (i + 1) * K)));
+    }
+    tf.dispose([f, l]);
+  }
+  return { features, logits };
+}

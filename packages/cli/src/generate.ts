@@ -1,0 +1,231 @@
+/**
+ * Sampling images per class from a trained U-Net into `OUT/<class>/s<seed>-<n>.png`, with
+ * `OUT/manifest.json` (seeds, sampler, steps, guidance, checkpoint sha256, time, one entry per image).
+ * Images are written into `OUT.tmp-<pid>` and renamed into place when all are written, so `OUT`
+ * never holds a partial set.
+ *
+ * Optional `matchMean` filter (off by default): the reference implementation kept only generated
+ * images whose mean intensity was close to the real class's; here an image is kept when
+ * |mean(image) - m_c| <= k * s_c, where m_c and s_c are the mean and standard deviation over the
+ * real images of class c of their mean intensity. Rejected images are replaced by new draws (from the
+ * same seeded stream) up to `maxAttempts` rounds; slots still unfilled keep their last candidate,
+ * flagged `matchMean: "failed"` in the manifest. This filter biases every metric computed on the
+ * result (accuracy, diversity, FD/KID): it removes what the model actually produces.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { Generator, type UNet2DConditional, deserializeUNet, sampleImages } from '@fad/diffusion-core';
+import sharp from 'sharp';
+import type { GenerateSection } from './config';
+import { CliError } from './errors';
+import { mapLimit } from './data';
+import { makeScheduler } from './diffusion';
+import { sha256, writeJsonAtomic } from './fsutil';
+import { Progress } from './progress';
+
+export interface GeneratedImage {
+  file: string;
+  class: string;
+  label: number;
+  seed: number;
+  index: number;
+  mean: number;
+  matchMean?: 'passed' | 'failed';
+  attempts?: number;
+}
+
+export interface GenerateManifest {
+  format: 'fad-generated/1';
+  checkpoint: string;
+  checkpointSha256: string;
+  classNames: string[];
+  generatedClasses: string[];
+  sampler: 'ddim' | 'ddpm';
+  steps: number;
+  guidanceScale: number;
+  eta: number;
+  seeds: number[];
+  imagesPerClass: number;
+  batchSize: number;
+  imageSize: number;
+  channels: number;
+  matchMean: (GenerateSection['matchMean'] & { realStats: Record<string, { mean: number; std: number }> }) | null;
+  backend: string;
+  createdAt: string;
+  elapsedSeconds: number;
+  images: GeneratedImage[];
+  /** Step key (experiments reuse a set whose key matches). */
+  key?: string;
+}
+
+export interface GenerateJob {
+  checkpoint: string;
+  out: string;
+  gen: GenerateSection;
+  /** Mean intensity statistics of the real images per class (needed for matchMean). */
+  realStats?: Record<string, { mean: number; std: number }>;
+  backend: string;
+  force?: boolean;
+  key?: string;
+  quiet?: boolean;
+  log: (m: string) => void;
+}
+
+/** Per-class mean and std of the per-image mean intensity. */
+export function classIntensityStats(images: Float32Array, labels: Int32Array, per: number, classNames: string[]): Record<string, { mean: number; std: number }> {
+  const sums = classNames.map(() => [] as number[]);
+  for (let i = 0; i < labels.length; i++) {
+    let s = 0;
+    for (let j = i * per; j < (i + 1) * per; j++) s += images[j];
+    sums[labels[i]].push(s / per);
+  }
+  const out: Record<string, { mean: number; std: number }> = {};
+  classNames.forEach((c, k) => {
+    const v = sums[k];
+    const m = v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+    const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, v.length - 1));
+    out[c] = { mean: m, std: sd };
+  });
+  return out;
+}
+
+export function loadModel(path: string): { model: UNet2DConditional; metadata: Record<string, string>; sha256: string; classNames: string[] } {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new CliError(`cannot read the model ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try {
+    const { model, metadata } = deserializeUNet(bytes);
+    const classNames = metadata.classes ? (JSON.parse(metadata.classes) as string[]) : Array.from({ length: model.config.numClasses }, (_, i) => `class_${i}`);
+    return { model, metadata, sha256: sha256(bytes), classNames };
+  } catch (e) {
+    throw new CliError(`${path} is not a usable U-Net checkpoint: ${(e as Error).message}`);
+  }
+}
+
+export async function writePng(path: string, pixels: ArrayLike<number>, size: number, channels: number): Promise<void> {
+  const buf = Buffer.alloc(size * size * channels);
+  for (let i = 0; i < buf.length; i++) buf[i] = Math.max(0, Math.min(255, Math.round(pixels[i] * 255)));
+  await sharp(buf, { raw: { width: size, height: size, channels: channels as 1 | 3 } }).png().toFile(path);
+}
+
+/** Generates the images; returns the manifest. */
+export async function generateImages(job: GenerateJob): Promise<GenerateManifest> {
+  const { gen } = job;
+  const out = resolve(job.out);
+  if (existsSync(out) && !job.force) throw new CliError(`${job.out} already exists; choose another --out or pass --force to replace it`);
+  if (gen.matchMean.enabled && !job.realStats) throw new CliError('--match-mean needs the real images (--data DIR or data.dir) to know each class mean intensity');
+  const { model, sha256: ckptSha, classNames, metadata } = loadModel(job.checkpoint);
+  // Sample with the noise schedule the model was trained with (stored in its metadata).
+  const scheduler = makeScheduler(gen.sampler, metadata.scheduler ? JSON.parse(metadata.scheduler) : {});
+  const t0 = Date.now();
+  const tmp = `${out}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    const wanted = gen.classes ?? classNames;
+    const labels = wanted.map((c) => {
+      const k = classNames.indexOf(c);
+      if (k < 0) throw new CliError(`class "${c}" is not one of the model's classes (${classNames.join(', ')})`);
+      return k;
+    });
+    for (const c of wanted) mkdirSync(join(tmp, c), { recursive: true });
+    const size = model.config.sampleSize;
+    const channels = model.config.inChannels;
+    const per = size * size * channels;
+    const images: GeneratedImage[] = [];
+    const total = gen.seeds.length * labels.length * gen.imagesPerClass;
+    const progress = new Progress({ label: 'generate', total, quiet: job.quiet });
+    for (const seed of gen.seeds) {
+      const g = new Generator(seed);
+      // Slots still to fill: one per (class, index).
+      let pending = labels.flatMap((label) => Array.from({ length: gen.imagesPerClass }, (_, index) => ({ label, index, attempts: 0 })));
+      const last = new Map<string, { px: Float32Array; mean: number; attempts: number }>();
+      const rounds = gen.matchMean.enabled ? gen.matchMean.maxAttempts : 1;
+      for (let round = 0; round < rounds && pending.length > 0; round++) {
+        const stillPending: typeof pending = [];
+        for (let s = 0; s < pending.length; s += gen.batchSize) {
+          const chunk = pending.slice(s, s + gen.batchSize);
+          const x = await sampleImages({
+            model,
+            scheduler,
+            classLabels: chunk.map((c) => c.label),
+            numInferenceSteps: gen.steps,
+            guidanceScale: gen.guidanceScale,
+            eta: gen.sampler === 'ddim' ? gen.eta : undefined,
+            generator: g,
+          });
+          const px = x.dataSync() as Float32Array;
+          x.dispose();
+          chunk.forEach((slot, i) => {
+            const p = px.slice(i * per, (i + 1) * per);
+            let m = 0;
+            for (let j = 0; j < per; j++) m += p[j];
+            m /= per;
+            slot.attempts++;
+            const cls = classNames[slot.label];
+            const ok = !gen.matchMean.enabled || Math.abs(m - job.realStats![cls].mean) <= gen.matchMean.k * job.realStats![cls].std;
+            last.set(`${slot.label}:${slot.index}`, { px: p, mean: m, attempts: slot.attempts });
+            if (!ok) stillPending.push(slot);
+          });
+          if (round === 0) progress.update(images.length + Math.min(pending.length, s + chunk.length), `seed ${seed}`);
+        }
+        pending = stillPending;
+      }
+      const failed = new Set(pending.map((p) => `${p.label}:${p.index}`));
+      const writes: Array<() => Promise<void>> = [];
+      for (const label of labels) {
+        for (let index = 0; index < gen.imagesPerClass; index++) {
+          const r = last.get(`${label}:${index}`)!;
+          const cls = classNames[label];
+          const file = `${cls}/s${seed}-${String(index).padStart(3, '0')}.png`;
+          images.push({
+            file, class: cls, label, seed, index, mean: r.mean,
+            ...(gen.matchMean.enabled ? { matchMean: failed.has(`${label}:${index}`) ? ('failed' as const) : ('passed' as const), attempts: r.attempts } : {}),
+          });
+          writes.push(() => writePng(join(tmp, file), r.px, size, channels));
+        }
+      }
+      await mapLimit(writes, 8, (w) => w());
+      progress.update(images.length, `seed ${seed}`);
+    }
+    const manifest: GenerateManifest = {
+      format: 'fad-generated/1',
+      checkpoint: job.checkpoint,
+      checkpointSha256: ckptSha,
+      classNames,
+      generatedClasses: wanted,
+      sampler: gen.sampler,
+      steps: gen.steps,
+      guidanceScale: gen.guidanceScale,
+      eta: gen.eta,
+      seeds: gen.seeds,
+      imagesPerClass: gen.imagesPerClass,
+      batchSize: gen.batchSize,
+      imageSize: size,
+      channels,
+      matchMean: gen.matchMean.enabled ? { ...gen.matchMean, realStats: job.realStats! } : null,
+      backend: job.backend,
+      createdAt: new Date(t0).toISOString(),
+      elapsedSeconds: (Date.now() - t0) / 1000,
+      images,
+      ...(job.key ? { key: job.key } : {}),
+    };
+    if (gen.matchMean.enabled) {
+      const nFailed = images.filter((i) => i.matchMean === 'failed').length;
+      if (nFailed) job.log(`fad: warning: --match-mean: ${nFailed} of ${images.length} image(s) stayed outside k = ${gen.matchMean.k} std of their class mean after ${gen.matchMean.maxAttempts} attempts (kept, flagged "failed" in the manifest)`);
+    }
+    writeJsonAtomic(join(tmp, 'manifest.json'), manifest);
+    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
+    return manifest;
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  } finally {
+    model.dispose();
+  }
+}
+
