@@ -3,28 +3,21 @@
  * "Denoising Diffusion Implicit Models", numerically matching HuggingFace diffusers' `DDIMScheduler`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { noiseSchedule } from './beta-schedules';
 import type { NoiseScheduler, SchedulerOutput, StepOptions } from './scheduler';
+import { BaseScheduler } from './scheduler-base';
 import {
-  addNoiseFromAlphaBars,
   BASE_CONFIG_SPEC,
   BASE_SCHEDULER_DEFAULTS,
   type BaseSchedulerConfig,
-  checkNumInferenceSteps,
   checkStepArgs,
-  checkTrainTimestep,
   type ConfigSpec,
   configFromJSON,
   configToJSON,
   describeValue,
-  inferenceTimesteps,
   isBoolean,
   predictEpsilon,
   predictOriginalSample,
   requireGenerator,
-  resolveConfig,
-  trainingTimesteps,
-  velocityFromAlphaBars,
 } from './timesteps';
 
 /** Configuration of {@link DDIMScheduler}; every field is JSON-serialisable. */
@@ -76,31 +69,20 @@ export interface DDIMStepCoefficients {
  * `setTimesteps(n)` must be called before `step`. With eta = 0 (the default) sampling is
  * deterministic; eta = 1 gives DDPM-like ancestral noise.
  */
-export class DDIMScheduler implements NoiseScheduler<DDIMSchedulerConfig> {
+export class DDIMScheduler extends BaseScheduler<DDIMSchedulerConfig> implements NoiseScheduler<DDIMSchedulerConfig> {
   /** The `_class` written by `toJSON`. */
   static readonly className = 'DDIMScheduler';
 
-  readonly config: Readonly<DDIMSchedulerConfig>;
-  /** beta_t for t = 0..T-1, float32. Treat as read-only. */
-  readonly betas: Float32Array;
-  /** alpha-bar_t for t = 0..T-1, float32. Treat as read-only. */
-  readonly alphasCumprod: Float32Array;
   /** The alpha-bar a step lands on when its previous timestep is negative. */
   readonly finalAlphaCumprod: number;
-  private currentTimesteps: Int32Array;
-  private currentNumInferenceSteps: number | null = null;
 
   /**
    * @param config Any subset of {@link DDIMSchedulerConfig}; missing fields take diffusers' defaults.
    * @throws TypeError / RangeError for unknown keys or invalid values, naming the field.
    */
   constructor(config: Partial<DDIMSchedulerConfig> = {}) {
-    this.config = resolveConfig({ owner: DDIMScheduler.className, input: config, spec: DDIM_CONFIG_SPEC });
-    const schedule = noiseSchedule(this.config);
-    this.betas = schedule.betas;
-    this.alphasCumprod = schedule.alphasCumprod;
+    super(DDIMScheduler.className, config, DDIM_CONFIG_SPEC);
     this.finalAlphaCumprod = this.config.setAlphaToOne ? 1 : this.alphasCumprod[0];
-    this.currentTimesteps = trainingTimesteps(this.config.numTrainTimesteps);
   }
 
   /**
@@ -111,47 +93,13 @@ export class DDIMScheduler implements NoiseScheduler<DDIMSchedulerConfig> {
     return new DDIMScheduler(configFromJSON(DDIMScheduler.className, json) as Partial<DDIMSchedulerConfig>);
   }
 
-  /** Descending inference timesteps after `setTimesteps`; T-1..0 before. Treat as read-only. */
-  get timesteps(): Int32Array {
-    return this.currentTimesteps;
-  }
-
-  /** The n of the last `setTimesteps(n)`, or null if it was never called. */
-  get numInferenceSteps(): number | null {
-    return this.currentNumInferenceSteps;
-  }
-
-  /**
-   * Selects `numInferenceSteps` timesteps spaced per `config.timestepSpacing` (e.g. "leading" with
-   * T = 1000 and n = 50: 980, 960, ..., 0; "trailing": 999, 979, ..., 19).
-   * @throws RangeError unless numInferenceSteps is an integer in 1..numTrainTimesteps.
-   */
-  setTimesteps(numInferenceSteps: number): void {
-    checkNumInferenceSteps(DDIMScheduler.className, numInferenceSteps, this.config.numTrainTimesteps);
-    try {
-      this.currentTimesteps = inferenceTimesteps({ ...this.config, numInferenceSteps });
-    } catch (e) {
-      throw new RangeError(`${DDIMScheduler.className}.setTimesteps: ${(e as Error).message}`);
-    }
-    this.currentNumInferenceSteps = numInferenceSteps;
-  }
-
-  /**
-   * alpha-bar_t, the fraction of signal variance left at timestep t.
-   * @throws RangeError unless t is an integer in 0..T-1.
-   */
-  alphaBar(t: number): number {
-    checkTrainTimestep(`${DDIMScheduler.className}.alphaBar`, t, this.config.numTrainTimesteps);
-    return this.alphasCumprod[t];
-  }
-
   /**
    * diffusers' DDIM rule for the timestep a step from t lands on: t - floor(T / n), whatever the
    * spacing; negative means the final step.
    * @throws Error before `setTimesteps`; RangeError if t is not in `timesteps`.
    */
   previousTimestep(t: number): number {
-    this.checkScheduledTimestep(`${DDIMScheduler.className}.previousTimestep`, t);
+    this.checkScheduledTimestep(`${DDIMScheduler.className}.previousTimestep`, t, true);
     return this.prevTimestep(t);
   }
 
@@ -163,36 +111,11 @@ export class DDIMScheduler implements NoiseScheduler<DDIMSchedulerConfig> {
    */
   stepCoefficients(t: number, eta = 0): DDIMStepCoefficients {
     const owner = `${DDIMScheduler.className}.stepCoefficients`;
-    this.checkScheduledTimestep(owner, t);
+    this.checkScheduledTimestep(owner, t, true);
     if (typeof eta !== 'number' || !Number.isFinite(eta) || eta < 0) {
       throw new RangeError(`${owner}: eta must be a finite number >= 0, got ${describeValue(eta)}`);
     }
     return this.coefficients(owner, t, eta);
-  }
-
-  /**
-   * x_t = sqrt(ab_t) x_0 + sqrt(1 - ab_t) noise, one timestep per batch element, broadcast over the
-   * remaining (NHWC) dimensions. The caller owns the returned tensor.
-   */
-  addNoise(originalSamples: tf.Tensor, noise: tf.Tensor, timesteps: tf.Tensor1D | number[]): tf.Tensor {
-    return addNoiseFromAlphaBars({
-      owner: `${DDIMScheduler.className}.addNoise`,
-      alphasCumprod: this.alphasCumprod,
-      sample: originalSamples,
-      noise,
-      timesteps,
-    });
-  }
-
-  /** v = sqrt(ab_t) noise - sqrt(1 - ab_t) sample, the v-prediction target for clean `sample`. */
-  getVelocity(sample: tf.Tensor, noise: tf.Tensor, timesteps: tf.Tensor1D | number[]): tf.Tensor {
-    return velocityFromAlphaBars({
-      owner: `${DDIMScheduler.className}.getVelocity`,
-      alphasCumprod: this.alphasCumprod,
-      sample,
-      noise,
-      timesteps,
-    });
   }
 
   /**
@@ -209,7 +132,7 @@ export class DDIMScheduler implements NoiseScheduler<DDIMSchedulerConfig> {
   step(modelOutput: tf.Tensor, timestep: number, sample: tf.Tensor, options?: StepOptions): SchedulerOutput {
     const owner = `${DDIMScheduler.className}.step`;
     const { eta, generator: maybeGenerator } = checkStepArgs({ owner, modelOutput, sample, options });
-    this.checkScheduledTimestep(owner, timestep);
+    this.checkScheduledTimestep(owner, timestep, true);
     const generator = eta > 0 ? requireGenerator(owner, maybeGenerator, `when options.eta > 0 (got ${eta})`) : null;
     const { predictionType, clipSample, clipSampleRange } = this.config;
 
@@ -277,18 +200,5 @@ export class DDIMScheduler implements NoiseScheduler<DDIMSchedulerConfig> {
       coefEps: Math.sqrt(Math.max(directionVariance, 0)),
       sigma,
     };
-  }
-
-  /** Throws unless `setTimesteps` was called and t is one of the inference timesteps. */
-  private checkScheduledTimestep(owner: string, t: number): void {
-    if (this.currentNumInferenceSteps === null) {
-      throw new Error(`${owner}: numInferenceSteps is not set; call setTimesteps(numInferenceSteps) first`);
-    }
-    checkTrainTimestep(owner, t, this.config.numTrainTimesteps);
-    if (!this.currentTimesteps.includes(t)) {
-      throw new RangeError(
-        `${owner}: timestep ${t} is not in the schedule set by setTimesteps(${this.currentNumInferenceSteps})`,
-      );
-    }
   }
 }

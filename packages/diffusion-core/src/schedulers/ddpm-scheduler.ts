@@ -3,26 +3,19 @@
  * numerically matching HuggingFace diffusers' `DDPMScheduler`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { noiseSchedule } from './beta-schedules';
 import type { NoiseScheduler, SchedulerOutput, StepOptions } from './scheduler';
+import { BaseScheduler } from './scheduler-base';
 import {
-  addNoiseFromAlphaBars,
   BASE_CONFIG_SPEC,
   BASE_SCHEDULER_DEFAULTS,
   type BaseSchedulerConfig,
-  checkNumInferenceSteps,
   checkStepArgs,
-  checkTrainTimestep,
   type ConfigSpec,
   configFromJSON,
   configToJSON,
-  inferenceTimesteps,
   oneOf,
   predictOriginalSample,
   requireGenerator,
-  resolveConfig,
-  trainingTimesteps,
-  velocityFromAlphaBars,
 } from './timesteps';
 
 /**
@@ -95,28 +88,17 @@ export interface PosteriorCoefficients {
  * Without `setTimesteps` it steps through every training timestep T-1..0; `setTimesteps(n)` selects
  * n of them and each step then jumps to the next selected timestep.
  */
-export class DDPMScheduler implements NoiseScheduler<DDPMSchedulerConfig> {
+export class DDPMScheduler extends BaseScheduler<DDPMSchedulerConfig> implements NoiseScheduler<DDPMSchedulerConfig> {
   /** The `_class` written by `toJSON`. */
   static readonly className = 'DDPMScheduler';
 
-  readonly config: Readonly<DDPMSchedulerConfig>;
-  /** beta_t for t = 0..T-1, float32. Treat as read-only. */
-  readonly betas: Float32Array;
-  /** alpha-bar_t for t = 0..T-1, float32. Treat as read-only. */
-  readonly alphasCumprod: Float32Array;
-  private currentTimesteps: Int32Array;
-  private currentNumInferenceSteps: number | null = null;
 
   /**
    * @param config Any subset of {@link DDPMSchedulerConfig}; missing fields take diffusers' defaults.
    * @throws TypeError / RangeError for unknown keys or invalid values, naming the field.
    */
   constructor(config: Partial<DDPMSchedulerConfig> = {}) {
-    this.config = resolveConfig({ owner: DDPMScheduler.className, input: config, spec: DDPM_CONFIG_SPEC });
-    const schedule = noiseSchedule(this.config);
-    this.betas = schedule.betas;
-    this.alphasCumprod = schedule.alphasCumprod;
-    this.currentTimesteps = trainingTimesteps(this.config.numTrainTimesteps);
+    super(DDPMScheduler.className, config, DDPM_CONFIG_SPEC);
   }
 
   /**
@@ -127,46 +109,13 @@ export class DDPMScheduler implements NoiseScheduler<DDPMSchedulerConfig> {
     return new DDPMScheduler(configFromJSON(DDPMScheduler.className, json) as Partial<DDPMSchedulerConfig>);
   }
 
-  /** Descending timesteps `step` accepts: T-1..0 until `setTimesteps` is called. Treat as read-only. */
-  get timesteps(): Int32Array {
-    return this.currentTimesteps;
-  }
-
-  /** The n of the last `setTimesteps(n)`, or null if it was never called. */
-  get numInferenceSteps(): number | null {
-    return this.currentNumInferenceSteps;
-  }
-
-  /**
-   * Selects `numInferenceSteps` timesteps spaced per `config.timestepSpacing`.
-   * @throws RangeError unless numInferenceSteps is an integer in 1..numTrainTimesteps.
-   */
-  setTimesteps(numInferenceSteps: number): void {
-    checkNumInferenceSteps(DDPMScheduler.className, numInferenceSteps, this.config.numTrainTimesteps);
-    try {
-      this.currentTimesteps = inferenceTimesteps({ ...this.config, numInferenceSteps });
-    } catch (e) {
-      throw new RangeError(`${DDPMScheduler.className}.setTimesteps: ${(e as Error).message}`);
-    }
-    this.currentNumInferenceSteps = numInferenceSteps;
-  }
-
-  /**
-   * alpha-bar_t, the fraction of signal variance left at timestep t.
-   * @throws RangeError unless t is an integer in 0..T-1.
-   */
-  alphaBar(t: number): number {
-    checkTrainTimestep(`${DDPMScheduler.className}.alphaBar`, t, this.config.numTrainTimesteps);
-    return this.alphasCumprod[t];
-  }
-
   /**
    * The timestep a step from `t` lands on, following diffusers: t - 1 before `setTimesteps`, else the
    * next entry of `timesteps`; -1 after the last one.
    * @throws RangeError if t is not in `timesteps`.
    */
   previousTimestep(t: number): number {
-    this.checkScheduledTimestep(`${DDPMScheduler.className}.previousTimestep`, t);
+    this.checkScheduledTimestep(`${DDPMScheduler.className}.previousTimestep`, t, false);
     return this.prevTimestep(t);
   }
 
@@ -179,7 +128,7 @@ export class DDPMScheduler implements NoiseScheduler<DDPMSchedulerConfig> {
    * @throws RangeError if t is not in `timesteps`.
    */
   posteriorCoefficients(t: number): PosteriorCoefficients {
-    this.checkScheduledTimestep(`${DDPMScheduler.className}.posteriorCoefficients`, t);
+    this.checkScheduledTimestep(`${DDPMScheduler.className}.posteriorCoefficients`, t, false);
     return this.posterior(t);
   }
 
@@ -215,31 +164,6 @@ export class DDPMScheduler implements NoiseScheduler<DDPMSchedulerConfig> {
   }
 
   /**
-   * x_t = sqrt(ab_t) x_0 + sqrt(1 - ab_t) noise, one timestep per batch element, broadcast over the
-   * remaining (NHWC) dimensions. The caller owns the returned tensor.
-   */
-  addNoise(originalSamples: tf.Tensor, noise: tf.Tensor, timesteps: tf.Tensor1D | number[]): tf.Tensor {
-    return addNoiseFromAlphaBars({
-      owner: `${DDPMScheduler.className}.addNoise`,
-      alphasCumprod: this.alphasCumprod,
-      sample: originalSamples,
-      noise,
-      timesteps,
-    });
-  }
-
-  /** v = sqrt(ab_t) noise - sqrt(1 - ab_t) sample, the v-prediction target for clean `sample`. */
-  getVelocity(sample: tf.Tensor, noise: tf.Tensor, timesteps: tf.Tensor1D | number[]): tf.Tensor {
-    return velocityFromAlphaBars({
-      owner: `${DDPMScheduler.className}.getVelocity`,
-      alphasCumprod: this.alphasCumprod,
-      sample,
-      noise,
-      timesteps,
-    });
-  }
-
-  /**
    * One ancestral sampling step x_t -> x_{t'} (Ho et al. 2020, Algorithm 2).
    *
    * @param modelOutput The model's prediction at (sample, timestep), per `config.predictionType`.
@@ -253,7 +177,7 @@ export class DDPMScheduler implements NoiseScheduler<DDPMSchedulerConfig> {
   step(modelOutput: tf.Tensor, timestep: number, sample: tf.Tensor, options?: StepOptions): SchedulerOutput {
     const owner = `${DDPMScheduler.className}.step`;
     const checked = checkStepArgs({ owner, modelOutput, sample, options });
-    this.checkScheduledTimestep(owner, timestep);
+    this.checkScheduledTimestep(owner, timestep, false);
     const generator =
       timestep > 0 ? requireGenerator(owner, checked.generator, `at timestep ${timestep} > 0 (DDPM adds noise)`) : null;
     const { predictionType, clipSample, clipSampleRange } = this.config;
@@ -287,15 +211,5 @@ export class DDPMScheduler implements NoiseScheduler<DDPMSchedulerConfig> {
   /** The config plus `_class: "DDPMScheduler"`; `DDPMScheduler.fromConfig` inverts it. */
   toJSON(): DDPMSchedulerJSON {
     return configToJSON('DDPMScheduler', this.config);
-  }
-
-  /** Throws unless t is a timestep `step` accepts now. */
-  private checkScheduledTimestep(owner: string, t: number): void {
-    checkTrainTimestep(owner, t, this.config.numTrainTimesteps);
-    if (this.currentNumInferenceSteps !== null && !this.currentTimesteps.includes(t)) {
-      throw new RangeError(
-        `${owner}: timestep ${t} is not in the schedule set by setTimesteps(${this.currentNumInferenceSteps})`,
-      );
-    }
   }
 }
