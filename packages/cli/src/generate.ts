@@ -109,7 +109,9 @@ export function loadModel(path: string): { model: UNet2DConditional; metadata: R
 export async function writePng(path: string, pixels: ArrayLike<number>, size: number, channels: number): Promise<void> {
   const buf = Buffer.alloc(size * size * channels);
   for (let i = 0; i < buf.length; i++) buf[i] = Math.max(0, Math.min(255, Math.round(pixels[i] * 255)));
-  await sharp(buf, { raw: { width: size, height: size, channels: channels as 1 | 3 } }).png().toFile(path);
+  const img = sharp(buf, { raw: { width: size, height: size, channels: channels as 1 | 3 } });
+  // sharp would write a 1-channel input as RGB unless told the colour space.
+  await (channels === 1 ? img.toColourspace('b-w') : img).png().toFile(path);
 }
 
 /** Generates the images; returns the manifest. */

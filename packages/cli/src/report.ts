@@ -231,11 +231,11 @@ export async function writeReport(runDir: string, opts: { log?: (m: string) => v
   // 3. Generation accuracy per seed per variant (paper Fig. 4).
   const seedRows = Object.entries(evals).flatMap(([v, e]) => e.generationAccuracy.perSeed.map((s) => ({ variant: v, seed: s.seed, accuracy: s.overall })));
   if (seedRows.length) {
-    await save('accuracy-per-seed.png', 'Generation accuracy per seed', 'Each point is one seed\'s set of images (share classified as intended by the expert); the bar is the mean over seeds (paper Fig. 4).', await renderVegaLite({
-      title: 'Generation accuracy per seed', width: 360, height: 260, data: { values: seedRows },
+    await save('accuracy-per-seed.png', 'Generation accuracy per seed', 'Share of each seed\'s generated images that the expert classifies as intended, per variant; the horizontal rules are the means over seeds (paper Fig. 4).', await renderVegaLite({
+      title: 'Generation accuracy per seed', width: Math.max(300, new Set(seedRows.map((r) => r.seed)).size * 22 * Math.max(1, variants.length)), height: 240, data: { values: seedRows },
       layer: [
-        { mark: { type: 'bar', opacity: 0.35 }, encoding: { x: { field: 'variant', type: 'nominal', sort: variants, axis: { labelAngle: 0 } }, y: { aggregate: 'mean', field: 'accuracy', type: 'quantitative', title: 'generation accuracy', scale: { domain: [0, 1] } }, color: colorEnc(variants) } },
-        { mark: { type: 'point', filled: true, size: 40 }, encoding: { x: { field: 'variant', type: 'nominal', sort: variants }, xOffset: { field: 'seed', type: 'nominal' }, y: { field: 'accuracy', type: 'quantitative' }, color: colorEnc(variants) } },
+        { mark: 'bar', encoding: { x: { field: 'seed', type: 'ordinal', title: 'seed', axis: { labelAngle: 0 } }, xOffset: { field: 'variant', type: 'nominal', sort: variants }, y: { field: 'accuracy', type: 'quantitative', title: 'generation accuracy', scale: { domain: [0, 1] } }, color: colorEnc(variants) } },
+        { mark: { type: 'rule', strokeDash: [6, 3], strokeWidth: 2 }, encoding: { y: { aggregate: 'mean', field: 'accuracy', type: 'quantitative' }, color: colorEnc(variants) } },
       ],
     }));
   }
