@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadModuleWeights, type Module, moduleToSafetensors } from '@fad/diffusion-core';
+import { loadModuleWeights, moduleToSafetensors } from '@fad/diffusion-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FeatureAlignmentLoss } from './feature-alignment-loss';
+import { FeatureAlignmentLoss, type FeatureAlignmentLossParams } from './feature-alignment-loss';
 import {
   deserializeFeatureAlignmentLoss,
   FEATURE_ALIGN_FORMAT,
@@ -38,6 +39,21 @@ describe('FeatureAlignmentLoss safetensors I/O', () => {
     back.dispose();
   });
 
+  it('writes byte for byte the files of the first release (seeded initialisation and format unchanged)', () => {
+    // sha256 prefixes of files written before the loss became a diffusion-core Module.
+    const golden: Array<[FeatureAlignmentLossParams, string]> = [
+      [{ diffusionDim: 6, expertDim: 10, seed: 1 }, '4588d85a2dd69b45'],
+      [{ diffusionDim: 6, expertDim: 10, projection: 'mlp', hiddenDim: 5, projectionSide: 'diffusion', seed: 4 }, '78de58c7f153fa6f'],
+      [{ diffusionDim: 3, expertDim: 4, projection: 'mlp' }, '6fffbe54a67dbbce'],
+    ];
+    for (const [params, hash] of golden) {
+      const loss = new FeatureAlignmentLoss(params);
+      const bytes = serializeFeatureAlignmentLoss({ loss });
+      expect(createHash('sha256').update(bytes).digest('hex').slice(0, 16), JSON.stringify(params)).toBe(hash);
+      loss.dispose();
+    }
+  });
+
   it('saves to and loads from a file (Node), atomically', async () => {
     const loss = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 10, seed: 9 });
     const file = path.join(dir, 'align.safetensors');
@@ -54,10 +70,12 @@ describe('FeatureAlignmentLoss safetensors I/O', () => {
     const loss = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 10, seed: 1 });
     const other = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 10, seed: 2 });
     expect(value(other, 3)).not.toBe(value(loss, 3));
-    // Our bytes, loaded by diffusion-core; diffusion-core's bytes, loaded by us.
-    loadModuleWeights(other as unknown as Module, serializeFeatureAlignmentLoss({ loss }));
+    // The loss is a diffusion-core Module: our bytes load with loadModuleWeights, and
+    // moduleToSafetensors with our metadata writes exactly our bytes.
+    loadModuleWeights(other, serializeFeatureAlignmentLoss({ loss }));
     expect(value(other, 3)).toBe(value(loss, 3));
-    const theirs = moduleToSafetensors(loss as unknown as Module, { format: FEATURE_ALIGN_FORMAT, config: JSON.stringify(loss.config) });
+    const theirs = moduleToSafetensors(loss, { format: FEATURE_ALIGN_FORMAT, config: JSON.stringify(loss.config) });
+    expect(Buffer.from(theirs).equals(Buffer.from(serializeFeatureAlignmentLoss({ loss })))).toBe(true);
     const { loss: back } = deserializeFeatureAlignmentLoss({ bytes: theirs });
     expect(value(back, 3)).toBe(value(loss, 3));
     [loss, other, back].forEach((l) => l.dispose());
@@ -66,12 +84,12 @@ describe('FeatureAlignmentLoss safetensors I/O', () => {
   it('rejects other files and mismatched weights with a message', async () => {
     const loss = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 10 });
     const bytes = serializeFeatureAlignmentLoss({ loss });
-    const notOurs = moduleToSafetensors(loss as unknown as Module, { format: 'fad-unet/1' });
+    const notOurs = moduleToSafetensors(loss, { format: 'fad-unet/1' });
     expect(() => deserializeFeatureAlignmentLoss({ bytes: notOurs })).toThrow('deserializeFeatureAlignmentLoss: metadata.format is "fad-unet/1", expected "fad-feature-align/1"');
     // Weights of a different width under a config that claims another.
     const wrong = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 12 });
-    const forged = moduleToSafetensors(wrong as unknown as Module, { format: FEATURE_ALIGN_FORMAT, config: JSON.stringify(loss.config) });
-    expect(() => deserializeFeatureAlignmentLoss({ bytes: forged })).toThrow(/"projection.weight": shape \[12,6\] does not match the projection's \[10,6\]/);
+    const forged = moduleToSafetensors(wrong, { format: FEATURE_ALIGN_FORMAT, config: JSON.stringify(loss.config) });
+    expect(() => deserializeFeatureAlignmentLoss({ bytes: forged })).toThrow(/"projection.weight": shape \[12,6\] does not match the model's \[10,6\]/);
     const file = path.join(dir, 'truncated.safetensors');
     writeFileSync(file, bytes.subarray(0, 20));
     await expect(loadFeatureAlignmentLoss({ path: file })).rejects.toThrow(/truncated.safetensors: .*header length/);

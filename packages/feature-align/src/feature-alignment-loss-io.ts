@@ -4,16 +4,17 @@
  * Metadata keys: `format` = "fad-feature-align/1", `config` = the `FeatureAlignmentLossConfig` as
  * JSON, `layout` = "NHWC; Linear [in,out]; Conv2d [kh,kw,in,out]" (TensorFlow layout: transpose a
  * PyTorch `nn.Linear.weight`), plus any string metadata of the caller. Tensor names are the
- * loss's parameter names (`projection.weight`, ...). The files are the same format
- * `@fad/diffusion-core` writes: its `loadModuleWeights(loss, bytes)` reads them too.
+ * loss's parameter names (`projection.weight`, ...). Written and read with `@fad/diffusion-core`'s
+ * `moduleToSafetensors` / `loadModuleWeights` (the loss is a diffusion-core `Module`), so the
+ * files are the format diffusion-core writes.
  */
-import { decodeSafetensorsF32, encodeSafetensorsF32 } from './safetensors-f32';
+import { loadModuleWeights, moduleToSafetensors, readSafetensorsMetadata, WEIGHT_LAYOUT, writeFileAtomic } from '@fad/diffusion-core';
 import { FeatureAlignmentLoss, type FeatureAlignmentLossConfig } from './feature-alignment-loss';
 import { assertKnownKeys, assertParamsObject, describe, fail } from './validate';
 
 export const FEATURE_ALIGN_FORMAT = 'fad-feature-align/1';
-/** Same string as `@fad/diffusion-core`'s `WEIGHT_LAYOUT`. */
-export const FEATURE_ALIGN_WEIGHT_LAYOUT = 'NHWC; Linear [in,out]; Conv2d [kh,kw,in,out]';
+/** `@fad/diffusion-core`'s `WEIGHT_LAYOUT`: `"NHWC; Linear [in,out]; Conv2d [kh,kw,in,out]"`. */
+export const FEATURE_ALIGN_WEIGHT_LAYOUT = WEIGHT_LAYOUT;
 
 export interface SerializeFeatureAlignmentLossParams {
   loss: FeatureAlignmentLoss;
@@ -32,12 +33,8 @@ export function serializeFeatureAlignmentLoss(params: SerializeFeatureAlignmentL
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== 'string') fail(where, `metadata "${k}" must be a string, got ${describe(v)}`, TypeError);
   }
-  return encodeSafetensorsF32(loss.stateDict(), {
-    layout: FEATURE_ALIGN_WEIGHT_LAYOUT,
-    ...metadata,
-    format: FEATURE_ALIGN_FORMAT,
-    config: JSON.stringify(loss.config),
-  });
+  // moduleToSafetensors puts `layout` (WEIGHT_LAYOUT) first; the caller's metadata may override it.
+  return moduleToSafetensors(loss, { ...metadata, format: FEATURE_ALIGN_FORMAT, config: JSON.stringify(loss.config) });
 }
 
 export interface DeserializeFeatureAlignmentLossParams {
@@ -53,8 +50,7 @@ export function deserializeFeatureAlignmentLoss(params: DeserializeFeatureAlignm
   assertParamsObject(where, params);
   const { bytes } = params;
   if (!(bytes instanceof Uint8Array)) fail(where, `bytes must be a Uint8Array, got ${describe(bytes)}`, TypeError);
-  const file = decodeSafetensorsF32(bytes);
-  const { metadata } = file;
+  const metadata = readSafetensorsMetadata(bytes);
   if (metadata.format !== FEATURE_ALIGN_FORMAT) {
     fail(where, `metadata.format is ${JSON.stringify(metadata.format)}, expected "${FEATURE_ALIGN_FORMAT}"`);
   }
@@ -66,7 +62,7 @@ export function deserializeFeatureAlignmentLoss(params: DeserializeFeatureAlignm
   }
   const loss = new FeatureAlignmentLoss({ ...config });
   try {
-    loss.loadStateDict(file.tensors);
+    loadModuleWeights(loss, bytes);
   } catch (e) {
     loss.dispose();
     fail(where, (e as Error).message);
@@ -87,13 +83,9 @@ export async function saveFeatureAlignmentLoss(params: SaveFeatureAlignmentLossP
   const { path, ...rest } = params;
   if (typeof path !== 'string' || path.length === 0) fail(where, `path must be a file path, got ${describe(path)}`, TypeError);
   const bytes = serializeFeatureAlignmentLoss(rest);
-  const fs = await import('node:fs/promises');
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   try {
-    await fs.writeFile(tmp, bytes);
-    await fs.rename(tmp, path);
+    await writeFileAtomic(path, bytes);
   } catch (e) {
-    await fs.rm(tmp, { force: true });
     throw new Error(`${where}: cannot write ${path}: ${(e as Error).message}`);
   }
 }

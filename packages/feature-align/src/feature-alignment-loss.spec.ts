@@ -1,4 +1,4 @@
-import { UNET_PRESETS, UNet2DConditional } from '@fad/diffusion-core';
+import { Module, UNET_PRESETS, UNet2DConditional } from '@fad/diffusion-core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -261,5 +261,9 @@ describe('FeatureAlignmentLoss memory and validation', () => {
     expect(l.trainableVariables()).toEqual([]);
     l.setTrainable(true);
     expect(l.trainableVariables().length).toBe(4);
+    expect(() => l.setTrainable('no' as never)).toThrow('FeatureAlignmentLoss.setTrainable: trainable must be true or false, got no');
+    expect(() => l.loadStateDict(null as never)).toThrow(/FeatureAlignmentLoss.loadStateDict: state must be an object/);
+    expect(l).toBeInstanceOf(Module);
+    expect(l.projection.namedParameters().map(([n]) => n)).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);
   });
 });

@@ -8,10 +8,11 @@
  * e [B,D]: the expert's pooled features (feature maps [B,H',W',D] are pooled too).
  * P: trainable projection D -> C (or C -> D applied to pool(h), with `projectionSide: 'diffusion'`).
  */
+import { Module } from '@fad/diffusion-core';
 import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients';
 import { cosineUnchecked, DEFAULT_COSINE_EPSILON } from './cosine-similarity';
-import { PROJECTION_KINDS, type ParameterValue, ProjectionHead, type ProjectionKind } from './projection-head';
+import { PROJECTION_KINDS, ProjectionHead, type ProjectionKind } from './projection-head';
 import { stopGradient } from './stop-gradient';
 import {
   assertFiniteNonNegative,
@@ -95,28 +96,27 @@ export function resolveFeatureAlignmentLossConfig(params: FeatureAlignmentLossPa
 }
 
 /**
- * The alignment loss together with the projection it owns. Its `trainableVariables()` (the
- * projection's weights) go to the optimizer next to the diffusion model's; `stateDict` /
- * `loadStateDict` / `namedParameters` follow `@fad/diffusion-core`'s `Module`, so its
- * `moduleToSafetensors` and `loadModuleWeights` accept it (see also
- * `serializeFeatureAlignmentLoss`). Parameter names: `projection.weight`, `projection.bias`, or
- * `projection.0.*` and `projection.2.*` for the MLP.
+ * The alignment loss together with the projection it owns: a diffusion-core `Module` whose one
+ * child is the `ProjectionHead`, so `trainableVariables()` (the projection's weights, for the
+ * optimizer next to the diffusion model's), `namedParameters`, `stateDict` / `loadStateDict`,
+ * `numParameters` and `dispose` are `Module`'s, and its `moduleToSafetensors` and
+ * `loadModuleWeights` take the loss as it is (see also `serializeFeatureAlignmentLoss`).
+ * Parameter names: `projection.weight`, `projection.bias`, or `projection.0.*` and
+ * `projection.2.*` for the MLP.
  */
-export class FeatureAlignmentLoss {
+export class FeatureAlignmentLoss extends Module {
   readonly config: FeatureAlignmentLossConfig;
   readonly projection: ProjectionHead;
 
   constructor(params: FeatureAlignmentLossParams) {
+    super();
     this.config = Object.freeze(resolveFeatureAlignmentLossConfig(params));
     const { diffusionDim: c, expertDim: d, projectionSide, projection, hiddenDim } = this.config;
     const [inDim, outDim] = projectionSide === 'expert' ? [d, c] : [c, d];
-    this.projection = new ProjectionHead({
-      kind: projection,
-      inDim,
-      outDim,
-      ...(hiddenDim !== null ? { hiddenDim } : {}),
-      seed: params.seed ?? 0,
-    });
+    this.projection = this.addModule(
+      'projection',
+      new ProjectionHead({ kind: projection, inDim, outDim, ...(hiddenDim !== null ? { hiddenDim } : {}), seed: params.seed ?? 0 }),
+    );
   }
 
   /** L_align = mean over the batch of (1 - cos): a scalar in [0, 2]. */
@@ -158,69 +158,19 @@ export class FeatureAlignmentLoss {
       : [() => this.projection.forward(pooledH()), pooledE];
   }
 
-  /** Parameters by dotted name (`projection.weight`, ...). */
-  namedParameters(): Array<[string, tf.Variable]> {
-    return this.projection.namedParameters('projection.');
-  }
-
-  /** The projection's variables, for the optimizer. The expert has none here: it is frozen. */
-  trainableVariables(): tf.Variable[] {
-    return this.namedParameters()
-      .map(([, v]) => v)
-      .filter((v) => v.trainable);
-  }
-
   /** Marks the projection trainable or frozen (frozen: left out of `trainableVariables()`). */
-  setTrainable(trainable: boolean): void {
+  override setTrainable(trainable: boolean): void {
     if (typeof trainable !== 'boolean') fail('FeatureAlignmentLoss.setTrainable', `trainable must be true or false, got ${trainable}`, TypeError);
-    for (const [, v] of this.namedParameters()) v.trainable = trainable;
-  }
-
-  /** Total number of scalar parameters. */
-  numParameters(): number {
-    return this.namedParameters().reduce((s, [, v]) => s + v.size, 0);
-  }
-
-  /** Copies of all parameters as plain typed arrays, keyed by dotted name. */
-  stateDict(): Record<string, ParameterValue> {
-    const out: Record<string, ParameterValue> = {};
-    for (const [n, v] of this.namedParameters()) out[n] = { shape: v.shape.slice(), data: v.dataSync() as Float32Array };
-    return out;
+    super.setTrainable(trainable);
   }
 
   /**
-   * Loads parameters by dotted name. With `strict` (default) every parameter must be present and
-   * nothing else; shapes must always match. Nothing is assigned unless everything checks.
+   * Loads parameters by dotted name (`Module.loadStateDict`: with `strict`, the default, every
+   * parameter must be present and nothing else; shapes must always match; nothing is assigned
+   * unless everything checks).
    */
-  loadStateDict(state: Record<string, { shape: readonly number[]; data: Float32Array }>, options: { strict?: boolean } = {}): void {
-    const where = 'FeatureAlignmentLoss.loadStateDict';
-    if (state === null || typeof state !== 'object') fail(where, `state must be an object of {shape, data} by name, got ${state}`, TypeError);
-    const strict = options.strict ?? true;
-    const named = this.namedParameters();
-    const problems: string[] = [];
-    for (const [n, v] of named) {
-      const s = state[n];
-      if (!s) {
-        if (strict) problems.push(`missing "${n}" (expected shape ${shapeText(v.shape)})`);
-      } else if (s.shape.length !== v.shape.length || s.shape.some((x, i) => x !== v.shape[i])) {
-        problems.push(`"${n}": shape ${shapeText(s.shape)} does not match the projection's ${shapeText(v.shape)}`);
-      } else if (!(s.data instanceof Float32Array) || s.data.length !== v.size) {
-        problems.push(`"${n}": expected ${v.size} float32 values for shape ${shapeText(v.shape)}`);
-      }
-    }
-    if (strict) {
-      const known = new Set(named.map(([n]) => n));
-      for (const k of Object.keys(state)) if (!known.has(k)) problems.push(`unexpected "${k}"`);
-    }
-    if (problems.length > 0) fail(where, problems.join('; '));
-    for (const [n, v] of named) {
-      const s = state[n];
-      if (s) tf.tidy(() => v.assign(tf.tensor(s.data, v.shape, 'float32')));
-    }
-  }
-
-  /** Frees the projection's variables. */
-  dispose(): void {
-    this.projection.dispose();
+  override loadStateDict(state: Record<string, { shape: readonly number[]; data: Float32Array }>, options: { strict?: boolean } = {}): void {
+    if (state === null || typeof state !== 'object') fail('FeatureAlignmentLoss.loadStateDict', `state must be an object of {shape, data} by name, got ${state}`, TypeError);
+    super.loadStateDict(state, options);
   }
 }

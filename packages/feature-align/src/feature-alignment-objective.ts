@@ -1,8 +1,9 @@
 /**
  * Feature alignment as a `@fad/diffusion-core` training objective. diffusion-core knows nothing of
  * this package: its `DiffusionTrainer` accepts any `TrainingObjective` (name, activations to tap,
- * extra trainable variables, loss terms), and this function builds one. The diffusion-core types
- * are imported with `import type` only, so there is no runtime dependency either way.
+ * extra trainable variables, loss terms), and this function builds one. The dependency points one
+ * way: feature-align uses diffusion-core (its nn primitives and I/O at runtime, these types here),
+ * diffusion-core never imports feature-align.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ObjectiveContext, TrainingObjective } from '@fad/diffusion-core';

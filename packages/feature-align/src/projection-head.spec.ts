@@ -1,4 +1,4 @@
-import { Generator, Linear } from '@fad/diffusion-core';
+import { Generator, Linear, Module } from '@fad/diffusion-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ProjectionHead } from './projection-head';
@@ -68,5 +68,22 @@ describe('ProjectionHead', () => {
     expect(() => h.forward(x)).toThrow('ProjectionHead.forward: x must be [B,2], got [4,5]');
     h.dispose();
     x.dispose();
+  });
+
+  it('is a diffusion-core Module (the MLP: Linear children 0 and 2) and refuses to run once disposed', () => {
+    const mlp = new ProjectionHead({ kind: 'mlp', inDim: 3, outDim: 2, seed: 4 });
+    const copy = new ProjectionHead({ kind: 'mlp', inDim: 3, outDim: 2, seed: 5 });
+    expect(mlp).toBeInstanceOf(Module);
+    const ref0 = new Linear({ inFeatures: 3, outFeatures: 2, generator: new Generator(4) });
+    expect(Array.from(mlp.namedParameters()[0][1].dataSync())).toEqual(Array.from(ref0.weight.dataSync()));
+    copy.loadStateDict(mlp.stateDict());
+    const x = tf.ones([1, 3]) as tf.Tensor2D;
+    const [a, b] = [mlp.forward(x), copy.forward(x)];
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    mlp.dispose();
+    expect(() => mlp.forward(x)).toThrow('ProjectionHead.forward: the head has been disposed');
+    tf.dispose([x, a, b]);
+    copy.dispose();
+    ref0.dispose();
   });
 });

@@ -2,8 +2,8 @@
  * The trainable projection P of feature alignment: a linear map (the paper's choice) or a small
  * MLP, Linear - SiLU - Linear, from one feature width to the other.
  */
+import { fanInUniform, Generator, Linear, Module, silu } from '@fad/diffusion-core';
 import * as tf from '@tensorflow/tfjs-core';
-import { SeededRandom } from './seeded-random';
 import { assertOneOf, assertParamsObject, assertKnownKeys, assertPositiveInteger, fail, shapeText } from './validate';
 
 /** `linear`: y = x W + b. `mlp`: y = SiLU(x W0 + b0) W2 + b2 (PyTorch `nn.Sequential` indices). */
@@ -29,28 +29,33 @@ export interface ParameterValue {
 }
 
 /**
- * A linear or MLP projection owning its `tf.Variable`s.
+ * A linear or MLP projection: a diffusion-core `Module` owning its `tf.Variable`s.
  *
  * Initialisation (seeded, so two heads built with the same parameters are identical): every
  * weight W [in, out] and bias b [out] is drawn from U(-1/sqrt(in), 1/sqrt(in)), PyTorch's
  * `nn.Linear` default (kaiming_uniform with a = sqrt(5)), which is what the reference
- * implementation's `nn.Linear(2048, C)` started from. Values come from xoshiro128** seeded with
- * `seed`, weight before bias, layer by layer: the same numbers `@fad/diffusion-core`'s `Linear`
- * draws from `new Generator(seed)`.
+ * implementation's `nn.Linear(2048, C)` started from. Values come from diffusion-core's
+ * `Generator(seed)`, weight before bias, layer by layer: the MLP is two diffusion-core `Linear`s,
+ * and the linear head draws exactly what one `Linear` would.
  *
  * Weights are stored in TensorFlow layout, `[in, out]` (PyTorch's `nn.Linear.weight` is
- * `[out, in]`: transpose when porting).
+ * `[out, in]`: transpose when porting). Parameter names: `weight`, `bias` (linear), or
+ * `0.weight` ... `2.bias` (MLP, PyTorch `nn.Sequential` indices).
  */
-export class ProjectionHead {
+export class ProjectionHead extends Module {
   readonly kind: ProjectionKind;
   readonly inDim: number;
   readonly outDim: number;
   /** Hidden width of the MLP; null for a linear head. */
   readonly hiddenDim: number | null;
-  private readonly params = new Map<string, tf.Variable>();
-  private disposed = false;
+  /** The linear head's own weight and bias (its names are `weight`, `bias`, not `<child>.weight`). */
+  private readonly linear: { weight: tf.Variable; bias: tf.Variable } | null = null;
+  /** The MLP's two layers, registered as children `0` and `2`. */
+  private readonly mlp: [Linear, Linear] | null = null;
+  private released = false;
 
   constructor(params: ProjectionHeadParams) {
+    super();
     const where = 'ProjectionHead';
     assertParamsObject(where, params);
     assertKnownKeys(where, params as unknown as Record<string, unknown>, ['kind', 'inDim', 'outDim', 'hiddenDim', 'seed']);
@@ -67,54 +72,36 @@ export class ProjectionHead {
     this.inDim = inDim;
     this.outDim = outDim;
     this.hiddenDim = kind === 'mlp' ? (hiddenDim ?? outDim) : null;
-    const rng = new SeededRandom(seed);
-    const linear = (prefix: string, fin: number, fout: number) => {
-      const bound = 1 / Math.sqrt(fin);
-      this.add(`${prefix}weight`, rng.uniform([fin, fout], -bound, bound));
-      this.add(`${prefix}bias`, rng.uniform([fout], -bound, bound));
-    };
+    const generator = new Generator(seed);
     if (this.hiddenDim === null) {
-      linear('', inDim, outDim);
+      this.linear = {
+        weight: this.addParameter('weight', fanInUniform(generator, [inDim, outDim], inDim)),
+        bias: this.addParameter('bias', fanInUniform(generator, [outDim], inDim)),
+      };
     } else {
-      linear('0.', inDim, this.hiddenDim);
-      linear('2.', this.hiddenDim, outDim);
+      this.mlp = [
+        this.addModule('0', new Linear({ inFeatures: inDim, outFeatures: this.hiddenDim, generator })),
+        this.addModule('2', new Linear({ inFeatures: this.hiddenDim, outFeatures: outDim, generator })),
+      ];
     }
-  }
-
-  private add(name: string, value: tf.Tensor): void {
-    // No explicit variable name: tfjs variable names must be unique per process.
-    this.params.set(name, tf.variable(value, true));
-    value.dispose();
   }
 
   /** Projects `x` [B, inDim] to [B, outDim]. */
   forward(x: tf.Tensor2D): tf.Tensor2D {
-    this.assertAlive('forward');
+    if (this.released) fail('ProjectionHead.forward', 'the head has been disposed');
     if (!(x instanceof tf.Tensor) || x.rank !== 2 || x.shape[1] !== this.inDim) {
       fail('ProjectionHead.forward', `x must be [B,${this.inDim}], got ${x instanceof tf.Tensor ? shapeText(x.shape) : String(x)}`);
     }
-    const p = (n: string) => this.params.get(n) as tf.Variable;
     return tf.tidy(() => {
-      if (this.hiddenDim === null) return tf.add(tf.matMul(x, p('weight') as tf.Tensor2D), p('bias')) as tf.Tensor2D;
-      const h = tf.add(tf.matMul(x, p('0.weight') as tf.Tensor2D), p('0.bias')) as tf.Tensor2D;
-      const a = tf.mul(h, tf.sigmoid(h)) as tf.Tensor2D; // SiLU
-      return tf.add(tf.matMul(a, p('2.weight') as tf.Tensor2D), p('2.bias')) as tf.Tensor2D;
+      if (this.linear) return tf.add(tf.matMul(x, this.linear.weight as tf.Tensor2D), this.linear.bias) as tf.Tensor2D;
+      const [l0, l2] = this.mlp as [Linear, Linear];
+      return l2.forward(silu(l0.forward(x))) as tf.Tensor2D;
     });
   }
 
-  /** Parameters under their names (`weight`, `bias`, or `0.weight` ... `2.bias` for the MLP). */
-  namedParameters(prefix = ''): Array<[string, tf.Variable]> {
-    return [...this.params].map(([n, v]) => [prefix + n, v]);
-  }
-
-  private assertAlive(method: string): void {
-    if (this.disposed) fail(`ProjectionHead.${method}`, 'the head has been disposed');
-  }
-
   /** Frees the variables. */
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    for (const v of this.params.values()) v.dispose();
+  override dispose(): void {
+    this.released = true;
+    super.dispose();
   }
 }

@@ -1,7 +1,7 @@
 // Test helpers (not part of the package API): the pure-JS cpu backend and small utilities.
+import { Generator } from '@fad/diffusion-core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { SeededRandom } from '../seeded-random';
 
 export async function useCpuBackend(): Promise<void> {
   tf.env().set('IS_TEST', true); // quiet, and tfjs checks custom ops for leaked tensors
@@ -11,7 +11,7 @@ export async function useCpuBackend(): Promise<void> {
 
 /** Deterministic values in [-1, 1) as a plain array. */
 export function randomValues(n: number, seed: number): number[] {
-  const r = new SeededRandom(seed);
+  const r = new Generator(seed);
   return Array.from({ length: n }, () => 2 * r.nextFloat() - 1);
 }
 
