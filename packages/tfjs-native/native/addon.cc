@@ -51,6 +51,14 @@ F32 f32Arg(const Napi::Value& v, const char* name, size_t expected) {
   return F32{arr.Data(), arr.ElementLength()};
 }
 
+F32 f32Any(const Napi::Value& v, const char* name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(v.Env(), std::string("tfjs-native: ") + name + " must be a Float32Array");
+  }
+  auto arr = v.As<Napi::Float32Array>();
+  return F32{arr.Data(), arr.ElementLength()};
+}
+
 const int32_t* intsArg(const Napi::Value& v, const char* name, size_t n) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
       v.As<Napi::Int32Array>().ElementLength() != n) {
@@ -186,6 +194,20 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2DBackpropInput, "conv2dBackpropInput"));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2DBackpropFilter, "conv2dBackpropFilter"));
   exports.Set("matmul", Napi::Function::New(env, MatMul, "matmul"));
+  exports.Set("binary", Napi::Function::New(env, Binary, "binary"));
+  exports.Set("unary", Napi::Function::New(env, Unary, "unary"));
+  exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
+  exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
+  exports.Set("transpose", Napi::Function::New(env, Transpose, "transpose"));
+  exports.Set("slice", Napi::Function::New(env, Slice, "slice"));
+  exports.Set("concat", Napi::Function::New(env, Concat, "concat"));
+  exports.Set("tile", Napi::Function::New(env, Tile, "tile"));
+  exports.Set("addN", Napi::Function::New(env, AddN, "addN"));
+  exports.Set("batchNorm", Napi::Function::New(env, BatchNorm, "batchNorm"));
+  exports.Set("groupNorm", Napi::Function::New(env, GroupNorm, "groupNorm"));
+  exports.Set("groupNormGrad", Napi::Function::New(env, GroupNormGrad, "groupNormGrad"));
+  exports.Set("silu", Napi::Function::New(env, Silu, "silu"));
+  exports.Set("siluGrad", Napi::Function::New(env, SiluGrad, "siluGrad"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("setWeightsMode", Napi::Function::New(env, SetWeightsMode, "setWeightsMode"));

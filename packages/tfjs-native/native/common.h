@@ -88,6 +88,8 @@ struct F32 {
 
 // Throws a JS TypeError unless `v` is a Float32Array of exactly `expected` elements.
 F32 f32Arg(const Napi::Value& v, const char* name, size_t expected);
+// Any Float32Array (length unchecked).
+F32 f32Any(const Napi::Value& v, const char* name);
 // Reads an Int32Array parameter block of exactly `n` entries.
 const int32_t* intsArg(const Napi::Value& v, const char* name, size_t n);
 
@@ -152,5 +154,21 @@ Napi::Value Conv2D(const Napi::CallbackInfo& info);
 Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info);
 Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info);
 Napi::Value MatMul(const Napi::CallbackInfo& info);
+// eltwise.cc
+Napi::Value Binary(const Napi::CallbackInfo& info);
+Napi::Value Unary(const Napi::CallbackInfo& info);
+Napi::Value Reduce(const Napi::CallbackInfo& info);
+Napi::Value Softmax(const Napi::CallbackInfo& info);
+Napi::Value Transpose(const Napi::CallbackInfo& info);
+Napi::Value Slice(const Napi::CallbackInfo& info);
+Napi::Value Concat(const Napi::CallbackInfo& info);
+Napi::Value Tile(const Napi::CallbackInfo& info);
+Napi::Value AddN(const Napi::CallbackInfo& info);
+Napi::Value BatchNorm(const Napi::CallbackInfo& info);
+// fused.cc
+Napi::Value GroupNorm(const Napi::CallbackInfo& info);
+Napi::Value GroupNormGrad(const Napi::CallbackInfo& info);
+Napi::Value Silu(const Napi::CallbackInfo& info);
+Napi::Value SiluGrad(const Napi::CallbackInfo& info);
 
 }  // namespace tfn

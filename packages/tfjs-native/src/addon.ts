@@ -89,6 +89,65 @@ export interface NativeAddon {
     activation: number,
     alpha: number,
   ): void;
+  /** out = a (op) b with broadcasting; op codes: BINARY_OPS in eltwise-kernels.ts. */
+  binary(op: number, a: Float32Array, aShape: Int32Array, b: Float32Array, bShape: Int32Array, out: Float32Array, outShape: Int32Array): void;
+  /** out = op(x) elementwise; op codes: UNARY_OPS; alpha is Step's value for x <= 0. */
+  unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
+  /** Reduces the axes whose mask entry is 1 (op: 0 sum, 1 mean, 2 max, 3 min); out has the kept axes. */
+  reduce(op: number, x: Float32Array, shape: Int32Array, mask: Int32Array, out: Float32Array): void;
+  /** Softmax over the last axis of a [rows, cols] array. */
+  softmax(x: Float32Array, rows: number, cols: number, out: Float32Array): void;
+  /** out = x transposed by perm (out.shape[i] = shape[perm[i]]). */
+  transpose(x: Float32Array, shape: Int32Array, perm: Int32Array, out: Float32Array): void;
+  /** out = the box [begin, begin + size) of x. */
+  slice(x: Float32Array, shape: Int32Array, begin: Int32Array, size: Int32Array, out: Float32Array): void;
+  /** Concatenation of [outer, inner_i] arrays along their second axis. */
+  concat(inputs: Float32Array[], outer: number, inner: Int32Array, out: Float32Array): void;
+  /** out = x tiled reps times along each axis. */
+  tile(x: Float32Array, shape: Int32Array, reps: Int32Array, out: Float32Array): void;
+  /** out = sum of the (same-size) inputs. */
+  addN(inputs: Float32Array[], out: Float32Array): void;
+  /** Inference batch norm over the last axis (C channels); parameters have C entries or 1. */
+  batchNorm(
+    x: Float32Array,
+    channels: number,
+    mean: Float32Array,
+    variance: Float32Array,
+    offset: Float32Array | null,
+    scale: Float32Array | null,
+    epsilon: number,
+    out: Float32Array,
+  ): void;
+  /** Group norm (+ SiLU) of x [N, S, C]; params [N, S, C, G]; writes y, mean [N, G], rstd [N, G]. */
+  groupNorm(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    y: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    params: Int32Array,
+    epsilon: number,
+    silu: boolean,
+  ): void;
+  /** Gradients of groupNorm: dx, dgamma, dbeta from dy and the forward's inputs and statistics. */
+  groupNormGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    params: Int32Array,
+    silu: boolean,
+  ): void;
+  /** y = x * sigmoid(x). */
+  silu(x: Float32Array, y: Float32Array): void;
+  /** dx = dy * d silu(x) / dx. */
+  siluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   /** Sets the OpenMP thread count (drops cached primitives); returns the count in force. */
   setThreads(n: number): number;
   getThreads(): number;
@@ -135,7 +194,7 @@ function tryLoad(): LoadNativeAddonResult {
     const path = candidates.find((p) => existsSync(p));
     if (!path) return { ok: false, reason: `native addon not built: ${BUILD_HINT}` };
     const addon = createRequire(import.meta.url)(path) as NativeAddon;
-    if (typeof addon?.conv2d !== 'function' || typeof addon.matmul !== 'function') {
+    if (typeof addon?.conv2d !== 'function' || typeof addon.matmul !== 'function' || typeof addon.groupNorm !== 'function') {
       return { ok: false, reason: `native addon at ${path} is incomplete (stale build?): ${BUILD_HINT}` };
     }
     return { ok: true, addon, path };

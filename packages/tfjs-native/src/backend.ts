@@ -15,6 +15,8 @@ import {
 import { MathBackendCPU, version_cpu } from '@tensorflow/tfjs-backend-cpu';
 
 import { loadNativeAddon, type NativeAddon, type NativeAddonInfo } from './addon';
+import { makeEltwiseKernels } from './eltwise-kernels';
+import { makeFusedKernels, registerFusedGradients } from './fused-ops';
 import { makeNativeKernels, NATIVE_KERNEL_NAMES } from './kernels';
 
 /** Name under which {@link registerNativeBackend} registers the backend. */
@@ -88,14 +90,18 @@ function setThreads(addon: NativeAddon, threads: number): number {
   return addon.setThreads(threads);
 }
 
-/** Re-registers every cpu kernel under `native`, then puts the oneDNN kernels on top. */
+/**
+ * Re-registers every cpu kernel under `native`, then puts the native ones on top: oneDNN
+ * convolutions and matmuls, the C++ elementwise / reduction / data-movement kernels and the
+ * fused custom ops (with their gradients).
+ */
 function registerKernels(addon: NativeAddon): void {
   const cpuKernel = (name: string): KernelFunc => {
     const k = getKernel(name, 'cpu');
     if (!k) throw new Error(`@fad/tfjs-native: cpu kernel ${name} is not registered (import @tensorflow/tfjs-backend-cpu)`);
     return k.kernelFunc;
   };
-  const native = makeNativeKernels(addon, cpuKernel);
+  const native = { ...makeEltwiseKernels(addon, cpuKernel), ...makeNativeKernels(addon, cpuKernel), ...makeFusedKernels(addon) };
   for (const config of getKernelsForBackend('cpu')) {
     if (config.kernelName in native) continue;
     registerKernel({ ...config, backendName: NATIVE_BACKEND_NAME });
@@ -103,6 +109,7 @@ function registerKernels(addon: NativeAddon): void {
   for (const [kernelName, kernelFunc] of Object.entries(native)) {
     registerKernel({ kernelName, backendName: NATIVE_BACKEND_NAME, kernelFunc });
   }
+  registerFusedGradients();
 }
 
 /** What {@link nativeInfo} reports. */

@@ -19,4 +19,13 @@ export {
   type NativeInfo,
   type RegisterNativeBackendOptions,
 } from './backend';
-export { NATIVE_KERNEL_NAMES } from './kernels';
+export { NATIVE_KERNEL_NAMES, ONEDNN_KERNEL_NAMES } from './kernels';
+export { BINARY_OPS, ELTWISE_KERNEL_NAMES, UNARY_OPS } from './eltwise-kernels';
+export {
+  FUSED_GROUP_NORM,
+  FUSED_GROUP_NORM_GRAD,
+  FUSED_KERNEL_NAMES,
+  FUSED_SILU,
+  FUSED_SILU_GRAD,
+  type FusedGroupNormAttrs,
+} from './fused-ops';

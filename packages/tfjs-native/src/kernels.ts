@@ -3,8 +3,6 @@
 // reference cpu kernel it replaces, so behaviour (including error messages) never gets
 // worse than the cpu backend's. Input maps are typed locally because tfjs's *Inputs types
 // mark every input optional.
-import { Buffer } from 'node:buffer';
-
 import {
   backend_util,
   BatchMatMul,
@@ -29,9 +27,12 @@ import {
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 
 import { ACTIVATION_CODES, type NativeAddon } from './addon';
+import { ELTWISE_KERNEL_NAMES } from './eltwise-kernels';
+import { FUSED_KERNEL_NAMES } from './fused-ops';
+import { allocOutput, f32Values } from './kernel-utils';
 
 /** Names of the kernels the `native` backend implements with oneDNN. */
-export const NATIVE_KERNEL_NAMES: readonly string[] = [
+export const ONEDNN_KERNEL_NAMES: readonly string[] = [
   Conv2D,
   Conv2DBackpropInput,
   Conv2DBackpropFilter,
@@ -40,23 +41,10 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
   _FusedMatMul,
 ];
 
+/** Every kernel the `native` backend implements natively (the rest are the cpu backend's). */
+export const NATIVE_KERNEL_NAMES: readonly string[] = [...ONEDNN_KERNEL_NAMES, ...ELTWISE_KERNEL_NAMES, ...FUSED_KERNEL_NAMES];
+
 type KernelArgs = Parameters<KernelFunc>[0];
-
-/**
- * A float32 output array. Uninitialised memory (Buffer.allocUnsafeSlow) is safe because
- * every native kernel overwrites its whole output, and it saves a memset of the output
- * (up to ~10% of a fast conv).
- */
-function allocOutput(n: number): Float32Array {
-  return new Float32Array(Buffer.allocUnsafeSlow(n * 4).buffer, 0, n);
-}
-
-/** The Float32Array behind a float32 tensor, or null (other dtypes, complex...). */
-function f32Values(backend: MathBackendCPU, t: TensorInfo): Float32Array | null {
-  if (t.dtype !== 'float32') return null;
-  const v = backend.data.get(t.dataId).values;
-  return v instanceof Float32Array ? v : null;
-}
 
 /** Activation code and alpha for the addon, or null for activations it does not fuse. */
 function activationOf(activation: string | undefined, leakyreluAlpha: number | undefined): [number, number] | null {

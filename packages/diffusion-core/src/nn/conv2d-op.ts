@@ -70,3 +70,47 @@ export function conv2dSymmetric(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, 
   if (!useBackendFilterGrad()) return conv2dWithConvFilterGrad(x, w, stride, pad);
   return tf.conv2d(x, w, stride, pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
 }
+
+const customBiasByKey = new Map<string, (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => tf.Tensor4D>();
+
+/**
+ * conv2d + bias as one FusedConv2D kernel (bias added in the convolution's epilogue), with a
+ * gradient that keeps only x and w. (tf.fused.conv2d's own gradient also keeps the output,
+ * which a linear activation does not need: one activation-sized tensor per conv until the
+ * backward pass.)
+ */
+function customConvBias(stride: number, pad: number) {
+  const key = `${stride}/${pad}`;
+  let f = customBiasByKey.get(key);
+  if (!f) {
+    const padArg: Pad4 | 'valid' = pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+    f = tf.customGrad(((...args: unknown[]) => {
+      const [x, w, b, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
+      save([x, w]);
+      const value = tf.fused.conv2d({ x, filter: w, strides: stride, pad: padArg, bias: b });
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const dy4 = dy as tf.Tensor4D;
+        const dx = tf.conv2dTranspose(dy4, ws, xs.shape, stride, padArg);
+        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: xs, dy: dy4 }, {
+          strides: stride, pad: padArg, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: ws.shape,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+        const db = tf.sum(dy4, [0, 1, 2]);
+        return [dx, dw, db];
+      };
+      return { value, gradFunc };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => tf.Tensor4D;
+    customBiasByKey.set(key, f);
+  }
+  return f;
+}
+
+/**
+ * y = conv2d(x, w) + b with `pad` zeros on every side; square kernels. Fused into one kernel on
+ * backends with a fast filter gradient (the native, tensorflow and webgl backends); elsewhere
+ * `conv2dSymmetric` then an add.
+ */
+export function conv2dSymmetricBias(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, pad: number): tf.Tensor4D {
+  if (!useBackendFilterGrad()) return tf.tidy(() => tf.add(conv2dSymmetric(x, w, stride, pad), b));
+  return customConvBias(stride, pad)(x, w, b);
+}

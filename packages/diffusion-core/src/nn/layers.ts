@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Generator } from '../random';
-import { conv2dSymmetric } from './conv2d-op';
+import { conv2dSymmetric, conv2dSymmetricBias } from './conv2d-op';
+import { FUSED_GROUP_NORM_KERNEL, FUSED_SILU_KERNEL, fusedGroupNorm, fusedSilu, hasFusedKernel } from './fused';
 import { fanInUniform } from './init';
 import { Module } from './module';
 
@@ -96,10 +97,8 @@ export class Conv2d extends Module {
     if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
       throw new Error(`Conv2d: expected NHWC input with ${this.inChannels} channels, got shape [${x.shape}]`);
     }
-    return tf.tidy(() => {
-      const y = conv2dSymmetric(x, this.weight as tf.Tensor4D, this.stride, this.padding);
-      return this.bias ? tf.add(y, this.bias) : y;
-    });
+    if (this.bias) return conv2dSymmetricBias(x, this.weight as tf.Tensor4D, this.bias as tf.Tensor1D, this.stride, this.padding);
+    return conv2dSymmetric(x, this.weight as tf.Tensor4D, this.stride, this.padding);
   }
 }
 
@@ -134,10 +133,26 @@ export class GroupNorm extends Module {
   }
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
+    return this.normalize(x, false);
+  }
+
+  /**
+   * silu(GroupNorm(x)) — the ResBlock's "GN-SiLU". One fused kernel on backends that have it
+   * (see ./fused.ts), else the composed ops.
+   */
+  forwardSilu(x: tf.Tensor4D): tf.Tensor4D {
+    return this.normalize(x, true);
+  }
+
+  private normalize(x: tf.Tensor4D, withSilu: boolean): tf.Tensor4D {
     const [b, h, w, c] = x.shape;
     if (c !== this.numChannels) {
       throw new Error(`GroupNorm: expected ${this.numChannels} channels, got input shape [${x.shape}]`);
     }
+    if (hasFusedKernel(FUSED_GROUP_NORM_KERNEL)) {
+      return fusedGroupNorm(x, this.weight, this.bias, this.numGroups, this.eps, withSilu) as tf.Tensor4D;
+    }
+    if (withSilu) return tf.tidy(() => silu(this.normalize(x, false)));
     return tf.tidy(() => {
       const g = this.numGroups;
       const xg = tf.reshape(x, [b, h * w, g, c / g]);
@@ -167,6 +182,14 @@ export class LayerNorm extends Module {
   forward(x: tf.Tensor): tf.Tensor {
     if (x.shape[x.rank - 1] !== this.dim) {
       throw new Error(`LayerNorm: expected last dimension ${this.dim}, got input shape [${x.shape}]`);
+    }
+    if (hasFusedKernel(FUSED_GROUP_NORM_KERNEL) && x.rank >= 1 && x.size > 0) {
+      // LayerNorm over the last axis is GroupNorm of [rows, 1, dim] with one group.
+      return tf.tidy(() => {
+        const rows = x.size / this.dim;
+        const y = fusedGroupNorm(tf.reshape(x, [rows, 1, this.dim]), this.weight, this.bias, 1, this.eps, false);
+        return tf.reshape(y, x.shape);
+      });
     }
     return tf.tidy(() => {
       const { mean, variance } = tf.moments(x, -1, true);
@@ -203,7 +226,8 @@ export class Embedding extends Module {
   }
 }
 
-/** SiLU (swish): x * sigmoid(x). */
+/** SiLU (swish): x * sigmoid(x). One fused kernel on backends that have it (see ./fused.ts). */
 export function silu<T extends tf.Tensor>(x: T): T {
+  if (hasFusedKernel(FUSED_SILU_KERNEL) && x.dtype === 'float32') return fusedSilu(x);
   return tf.tidy(() => tf.mul(x, tf.sigmoid(x))) as T;
 }

@@ -44,10 +44,10 @@ export class ResBlock extends Module {
   /** x: [B,H,W,Cin]; tembAct: silu(time embedding), [B, timeDim]. */
   forward(x: tf.Tensor4D, tembAct: tf.Tensor2D): tf.Tensor4D {
     return tf.tidy(() => {
-      let h = this.conv1.forward(silu(this.norm1.forward(x)));
+      let h = this.conv1.forward(this.norm1.forwardSilu(x));
       const t = this.temb.forward(tembAct);
       h = tf.add(h, tf.reshape(t, [t.shape[0], 1, 1, t.shape[1] as number]));
-      h = this.conv2.forward(silu(this.norm2.forward(h)));
+      h = this.conv2.forward(this.norm2.forwardSilu(h));
       return tf.add(this.skip ? this.skip.forward(x) : x, h);
     });
   }
@@ -85,7 +85,8 @@ export class Attention extends Module {
       const q = split(this.q.forward(x), l);
       const k = split(this.k.forward(context), s);
       const v = split(this.v.forward(context), s);
-      const scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d));
+      // The 1/sqrt(d) scale goes on q ([B*h, L, d]) rather than on the scores ([B*h, L, S]).
+      const scores = tf.matMul(tf.mul(q, 1 / Math.sqrt(d)), k, false, true);
       const attn = tf.softmax(scores, -1);
       const out = tf.reshape(tf.transpose(tf.reshape(tf.matMul(attn, v), [b, h, l, d]), [0, 2, 1, 3]), [b, l, this.dim]);
       return this.o.forward(out) as tf.Tensor3D;

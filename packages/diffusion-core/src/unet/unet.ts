@@ -204,7 +204,7 @@ export class UNet2DConditional extends Module implements DiffusionModel {
         }
         keep(`up.${levels - 1 - lvl}`, h);
       }
-      const y = this.convOut.forward(silu(this.normOut.forward(h)));
+      const y = this.convOut.forward(this.normOut.forwardSilu(h));
       // tidy keeps what the callback returns: the output and the requested activations.
       return { sample: y, ...kept };
     });

@@ -1,0 +1,197 @@
+// The fused GroupNorm(+SiLU) / SiLU path of the layers against the composed-ops path. The cpu
+// backend has no fused kernels, so this spec registers plain-JS reference kernels (with the
+// contract of ./fused.ts) for it; @fad/tfjs-native tests its C++ kernels against the composed
+// ops and a whole U-Net train step on `native` against `cpu`.
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leakedTensors, relMaxError, useCpuBackend } from '../testing/setup-cpu';
+import { FUSED_GROUP_NORM_KERNEL, FUSED_SILU_KERNEL, hasFusedKernel, setFusedKernelsEnabled } from './fused';
+import { GroupNorm, LayerNorm, silu } from './layers';
+
+type Backend = { data: { get(id: unknown): { values: Float32Array } }; makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo };
+const vals = (b: unknown, t: tf.TensorInfo) => (b as Backend).data.get(t.dataId).values;
+const sig = (z: number) => 1 / (1 + Math.exp(-z));
+
+function dims(x: tf.TensorInfo, groups: number) {
+  const n = x.shape[0];
+  const c = x.shape[x.shape.length - 1];
+  const s = x.shape.slice(1, -1).reduce((a, b) => a * b, 1);
+  return { n, s, c, g: groups, cg: c / groups };
+}
+
+function registerReferenceKernels(): void {
+  tf.registerKernel({
+    kernelName: FUSED_GROUP_NORM_KERNEL,
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
+      const { groups, epsilon, silu: act } = attrs as unknown as { groups: number; epsilon: number; silu: boolean };
+      const { n, s, c, g, cg } = dims(x, groups);
+      const xv = vals(backend, x), gv = vals(backend, gamma), bv = vals(backend, beta);
+      const y = new Float32Array(xv.length), mean = new Float32Array(n * g), rstd = new Float32Array(n * g);
+      for (let i = 0; i < n; i++) {
+        for (let k = 0; k < g; k++) {
+          let sum = 0, sq = 0;
+          for (let p = 0; p < s; p++) for (let ch = k * cg; ch < (k + 1) * cg; ch++) { const v = xv[(i * s + p) * c + ch]; sum += v; sq += v * v; }
+          const m = sum / (s * cg);
+          mean[i * g + k] = m;
+          rstd[i * g + k] = 1 / Math.sqrt(sq / (s * cg) - m * m + epsilon);
+        }
+        for (let p = 0; p < s; p++) {
+          for (let ch = 0; ch < c; ch++) {
+            const j = (i * s + p) * c + ch, k = i * g + Math.floor(ch / cg);
+            const z = (xv[j] - mean[k]) * rstd[k] * gv[ch] + bv[ch];
+            y[j] = act ? z * sig(z) : z;
+          }
+        }
+      }
+      const b = backend as unknown as Backend;
+      return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo([n, g], 'float32', mean), b.makeTensorInfo([n, g], 'float32', rstd)];
+    },
+  });
+  tf.registerKernel({
+    kernelName: 'FadGroupNormGrad',
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { dy, x, gamma, beta, mean, rstd } = inputs as Record<string, tf.TensorInfo>;
+      const { groups, silu: act } = attrs as unknown as { groups: number; silu: boolean };
+      const { n, s, c, g, cg } = dims(x, groups);
+      const dyv = vals(backend, dy), xv = vals(backend, x), gv = vals(backend, gamma), bv = vals(backend, beta);
+      const mv = vals(backend, mean), rv = vals(backend, rstd);
+      const dx = new Float32Array(xv.length), dgamma = new Float32Array(c), dbeta = new Float32Array(c);
+      const M = s * cg;
+      for (let i = 0; i < n; i++) {
+        for (let k = 0; k < g; k++) {
+          const m = mv[i * g + k], r = rv[i * g + k];
+          const idx: number[] = [], dxhat: number[] = [], xhat: number[] = [];
+          for (let p = 0; p < s; p++) {
+            for (let ch = k * cg; ch < (k + 1) * cg; ch++) {
+              const j = (i * s + p) * c + ch;
+              const xh = (xv[j] - m) * r;
+              const z = xh * gv[ch] + bv[ch];
+              const dz = act ? dyv[j] * sig(z) * (1 + z * (1 - sig(z))) : dyv[j];
+              dgamma[ch] += dz * xh;
+              dbeta[ch] += dz;
+              idx.push(j); dxhat.push(dz * gv[ch]); xhat.push(xh);
+            }
+          }
+          const a = dxhat.reduce((u, v) => u + v, 0) / M;
+          const d = dxhat.reduce((u, v, q) => u + v * xhat[q], 0) / M;
+          idx.forEach((j, q) => { dx[j] = r * (dxhat[q] - a - xhat[q] * d); });
+        }
+      }
+      const b = backend as unknown as Backend;
+      return [b.makeTensorInfo(x.shape, 'float32', dx), b.makeTensorInfo([c], 'float32', dgamma), b.makeTensorInfo([c], 'float32', dbeta)];
+    },
+  });
+  tf.registerKernel({
+    kernelName: FUSED_SILU_KERNEL,
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend }) => {
+      const { x } = inputs as Record<string, tf.TensorInfo>;
+      const xv = vals(backend, x);
+      return (backend as unknown as Backend).makeTensorInfo(x.shape, 'float32', xv.map((v) => v * sig(v)));
+    },
+  });
+  tf.registerGradient({
+    kernelName: FUSED_GROUP_NORM_KERNEL,
+    inputsToSave: ['x', 'gamma', 'beta'],
+    outputsToSave: [false, true, true],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, gamma, beta, mean, rstd] = saved;
+      const [dx, dg, db] = tf.engine().runKernel('FadGroupNormGrad', { dy: (dy as tf.Tensor[])[0], x, gamma, beta, mean, rstd }, attrs) as tf.Tensor[];
+      return { x: () => dx, gamma: () => dg, beta: () => db };
+    },
+  });
+  tf.registerGradient({
+    kernelName: FUSED_SILU_KERNEL,
+    inputsToSave: ['x'],
+    gradFunc: (dy, [x]) => ({ x: () => tf.mul(dy as tf.Tensor, tf.mul(tf.sigmoid(x), tf.add(1, tf.mul(x, tf.sub(1, tf.sigmoid(x)))))) }),
+  });
+}
+
+/** Value and gradients (wrt x and the layer's parameters) of sum(f(x) * w) for a fixed random w. */
+function valueAndGrads(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, params: tf.Variable[]): Float32Array[] {
+  return tf.tidy(() => {
+    const w = tf.randomNormal(f(x).shape, 0, 1, 'float32', 7);
+    const loss = (xx: tf.Tensor) => tf.sum(tf.mul(f(xx), w));
+    const y = f(x);
+    const gx = tf.grad(loss)(x);
+    const pg = params.length > 0 ? tf.variableGrads(() => loss(x) as tf.Scalar, params).grads : {};
+    return [y, gx, ...params.map((p) => pg[p.name])].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+describe('fused GroupNorm / LayerNorm / SiLU kernels', () => {
+  beforeAll(async () => {
+    await useCpuBackend();
+    registerReferenceKernels();
+  });
+  afterAll(() => setFusedKernelsEnabled(true));
+
+  const cases: Array<{ shape: [number, number, number, number]; groups: number }> = [
+    { shape: [2, 5, 3, 8], groups: 4 },
+    { shape: [1, 4, 4, 6], groups: 3 },
+    { shape: [3, 1, 7, 4], groups: 1 },
+    { shape: [2, 3, 3, 5], groups: 5 },
+  ];
+
+  it('are picked up when the backend has them, and can be switched off', () => {
+    expect(hasFusedKernel(FUSED_GROUP_NORM_KERNEL)).toBe(true);
+    setFusedKernelsEnabled(false);
+    expect(hasFusedKernel(FUSED_GROUP_NORM_KERNEL)).toBe(false);
+    setFusedKernelsEnabled(true);
+  });
+
+  for (const { shape, groups } of cases) {
+    for (const withSilu of [false, true]) {
+      it(`GroupNorm${withSilu ? '+SiLU' : ''} ${JSON.stringify(shape)} groups=${groups}: fused = composed (value and gradients)`, () => {
+        const gn = new GroupNorm({ numGroups: groups, numChannels: shape[3] });
+        gn.weight.assign(tf.randomUniform([shape[3]], 0.5, 1.5, 'float32', 3));
+        gn.bias.assign(tf.randomUniform([shape[3]], -0.5, 0.5, 'float32', 4));
+        const x = tf.randomNormal(shape, 0.3, 2, 'float32', 5);
+        const f = (xx: tf.Tensor) => (withSilu ? gn.forwardSilu(xx as tf.Tensor4D) : gn.forward(xx as tf.Tensor4D));
+        const params = [gn.weight, gn.bias];
+        const fused = valueAndGrads(f, x, params);
+        setFusedKernelsEnabled(false);
+        const composed = valueAndGrads(f, x, params);
+        setFusedKernelsEnabled(true);
+        fused.forEach((v, i) => expect(relMaxError(v, composed[i]), `output ${i}`).toBeLessThan(1e-4));
+        x.dispose();
+        gn.dispose();
+      });
+    }
+  }
+
+  it('LayerNorm: fused = composed (value and gradients)', () => {
+    const ln = new LayerNorm({ dim: 6 });
+    ln.weight.assign(tf.randomUniform([6], 0.5, 1.5, 'float32', 3));
+    const x = tf.randomNormal([2, 5, 6], 1, 3, 'float32', 6);
+    const fused = valueAndGrads((xx) => ln.forward(xx), x, [ln.weight, ln.bias]);
+    setFusedKernelsEnabled(false);
+    const composed = valueAndGrads((xx) => ln.forward(xx), x, [ln.weight, ln.bias]);
+    setFusedKernelsEnabled(true);
+    fused.forEach((v, i) => expect(relMaxError(v, composed[i]), `output ${i}`).toBeLessThan(1e-4));
+    x.dispose();
+    ln.dispose();
+  });
+
+  it('silu: fused = composed (value and gradient)', () => {
+    const x = tf.randomNormal([3, 7], 0, 4, 'float32', 8);
+    const fused = valueAndGrads((xx) => silu(xx), x, []);
+    setFusedKernelsEnabled(false);
+    const composed = valueAndGrads((xx) => silu(xx), x, []);
+    setFusedKernelsEnabled(true);
+    fused.forEach((v, i) => expect(relMaxError(v, composed[i]), `output ${i}`).toBeLessThan(1e-4));
+    x.dispose();
+  });
+
+  it('leak no tensors', () => {
+    const gn = new GroupNorm({ numGroups: 2, numChannels: 4 });
+    const x = tf.randomNormal([2, 3, 3, 4]);
+    expect(leakedTensors(() => gn.forwardSilu(x).dispose())).toBe(0);
+    expect(leakedTensors(() => tf.grad((xx: tf.Tensor) => tf.sum(gn.forwardSilu(xx as tf.Tensor4D)))(x).dispose())).toBe(0);
+    x.dispose();
+    gn.dispose();
+  });
+});

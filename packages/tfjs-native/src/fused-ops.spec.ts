@@ -1,0 +1,122 @@
+// The fused GroupNorm(+SiLU) and SiLU kernels (value and gradients, through tfjs's tape)
+// against the same math composed from tfjs ops on the reference cpu backend: batch 1 and
+// larger batches, odd sizes, one group, one channel per group, the LayerNorm form [rows,1,C],
+// and sizes that take both parallel paths (whole samples per thread, rows of one sample
+// split across threads). Criterion: max |native - cpu| / max |cpu| <= 1e-4.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { FUSED_GROUP_NORM, FUSED_SILU, loadNativeAddon, NATIVE_BACKEND_NAME, registerNativeBackend } from './index';
+import { randomFloats, relMaxError, runOn } from './test-utils';
+
+const TOL = 1e-4;
+const loaded = loadNativeAddon();
+if (!loaded.ok) console.warn(`[@fad/tfjs-native] SKIPPING fused op tests: ${loaded.reason}`);
+
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const rand = (shape: number[], seed: number, scale = 1, shift = 0) =>
+  tf.tensor(randomFloats(size(shape), seed).map((v) => v * scale + shift), shape);
+
+/** GroupNorm(+SiLU) from tfjs ops, as @fad/diffusion-core composes it. */
+function composedGroupNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number, silu: boolean): tf.Tensor {
+  const n = x.shape[0];
+  const c = x.shape[x.shape.length - 1];
+  const s = size(x.shape.slice(1, -1));
+  const xg = tf.reshape(x, [n, s, groups, c / groups]);
+  const { mean, variance } = tf.moments(xg, [1, 3], true);
+  const xn = tf.reshape(tf.mul(tf.sub(xg, mean), tf.rsqrt(tf.add(variance, eps))), x.shape);
+  const y = tf.add(tf.mul(xn, gamma), beta);
+  return silu ? tf.mul(y, tf.sigmoid(y)) : y;
+}
+
+function fusedGroupNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number, silu: boolean): tf.Tensor {
+  const outs = tf.engine().runKernel(FUSED_GROUP_NORM, { x, gamma, beta }, { groups, epsilon: eps, silu } as never) as tf.Tensor[];
+  return outs[0];
+}
+
+describe.skipIf(!loaded.ok)('native backend: fused ops vs composed tfjs ops on cpu', () => {
+  beforeAll(() => {
+    expect(registerNativeBackend()).toBe(true);
+  });
+
+  const cases: Array<{ shape: number[]; groups: number }> = [
+    { shape: [2, 5, 3, 8], groups: 4 },
+    { shape: [1, 4, 4, 6], groups: 3 },
+    { shape: [3, 1, 7, 4], groups: 1 },
+    { shape: [2, 3, 3, 5], groups: 5 },
+    { shape: [1, 1, 1, 8], groups: 2 },
+    { shape: [5, 9, 16], groups: 4 },
+    { shape: [16, 32, 32, 32], groups: 8 }, // whole samples per thread
+    { shape: [1, 64, 64, 32], groups: 8 }, // one sample, rows split across threads
+    { shape: [2, 32, 32, 96], groups: 8 },
+    { shape: [4096, 1, 128], groups: 1 }, // LayerNorm form
+  ];
+
+  for (const { shape, groups } of cases) {
+    for (const silu of [false, true]) {
+      it(`GroupNorm${silu ? '+SiLU' : ''} [${shape}] groups=${groups}: value and gradients`, async () => {
+        const c = shape[shape.length - 1];
+        const seed = size(shape) + groups;
+        const run = (impl: typeof composedGroupNorm) => () => {
+          const x = rand(shape, seed, 2, 0.5);
+          const gamma = rand([c], seed + 1, 0.5, 1);
+          const beta = rand([c], seed + 2, 0.5);
+          const w = rand(shape, seed + 3);
+          const f = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(impl(xx, g, b, groups, 1e-5, silu), w));
+          const y = impl(x, gamma, beta, groups, 1e-5, silu);
+          return [y, ...tf.grads(f)([x, gamma, beta])];
+        };
+        const ref = await runOn('cpu', run(composedGroupNorm));
+        const got = await runOn(NATIVE_BACKEND_NAME, run(fusedGroupNorm));
+        expect(got.shape).toEqual(ref.shape);
+        ['y', 'dx', 'dgamma', 'dbeta'].forEach((name, i) => {
+          const err = relMaxError(got.values[i], ref.values[i]);
+          expect(err, `${name}: rel. max error ${err}`).toBeLessThanOrEqual(TOL);
+        });
+      });
+    }
+  }
+
+  it('GroupNorm of a constant group (zero variance) stays finite', async () => {
+    const got = await runOn(NATIVE_BACKEND_NAME, () => fusedGroupNorm(tf.ones([2, 3, 3, 4]), tf.ones([4]), tf.zeros([4]), 2, 1e-5, true));
+    expect(Array.from(got.values[0]).every(Number.isFinite)).toBe(true);
+  });
+
+  it('GroupNorm rejects channels not divisible by the groups', async () => {
+    await tf.setBackend(NATIVE_BACKEND_NAME);
+    expect(() => tf.tidy(() => fusedGroupNorm(tf.ones([1, 2, 2, 6]), tf.ones([6]), tf.zeros([6]), 4, 1e-5, false))).toThrow(
+      /groups \(4\) must divide/,
+    );
+  });
+
+  for (const shape of [[7], [3, 5, 11], [200003]]) {
+    it(`SiLU [${shape}]: value and gradient`, async () => {
+      const run = (fused: boolean) => () => {
+        const x = rand(shape, size(shape), 8);
+        const w = rand(shape, size(shape) + 1);
+        const silu = (t: tf.Tensor) => (fused ? (tf.engine().runKernel(FUSED_SILU, { x: t }) as tf.Tensor) : tf.mul(t, tf.sigmoid(t)));
+        return [silu(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(silu(t), w)))(x)];
+      };
+      const ref = await runOn('cpu', run(false));
+      const got = await runOn(NATIVE_BACKEND_NAME, run(true));
+      ['y', 'dx'].forEach((name, i) => {
+        const err = relMaxError(got.values[i], ref.values[i]);
+        expect(err, `${name}: rel. max error ${err}`).toBeLessThanOrEqual(TOL);
+      });
+    });
+  }
+
+  it('leaks no tensors through forward and backward', async () => {
+    await tf.setBackend(NATIVE_BACKEND_NAME);
+    const x = rand([2, 4, 4, 8], 1);
+    const g = tf.ones([8]);
+    const b = tf.zeros([8]);
+    const before = tf.memory().numTensors;
+    tf.dispose(tf.tidy(() => tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(fusedGroupNorm(xx, gg, bb, 4, 1e-5, true)))([x, g, b])));
+    tf.dispose(tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.engine().runKernel(FUSED_SILU, { x: t }) as tf.Tensor))(x)));
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, g, b]);
+  });
+});

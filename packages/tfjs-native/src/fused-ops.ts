@@ -1,0 +1,181 @@
+// Custom fused ops with gradients, registered as tfjs kernels of the `native` backend.
+//
+// tfjs has no GroupNorm or SiLU op; built from tfjs ops they cost ~10 (GroupNorm+SiLU
+// forward) and ~25 (backward) full passes over the activation, and the tape keeps every
+// intermediate until the backward pass. The fused kernels make 2 passes each way and save
+// only the input and the per-group statistics.
+//
+// Contract (used by @fad/diffusion-core, which calls them through
+// `tf.engine().runKernel(name, inputs, attrs)` only when `tf.getKernel(name, backend)`
+// exists, and otherwise composes the same math from tfjs ops):
+//
+//   FadGroupNorm      inputs {x: [N, ..., C], gamma: [C], beta: [C]}
+//                     attrs  {groups: G (divides C), epsilon, silu: boolean}
+//                     outputs [y (x's shape), mean [N, G], rstd [N, G]]
+//                     y = gamma * (x - mean_g) * rstd_g + beta, then y * sigmoid(y) if silu;
+//                     statistics over all of x's middle axes and the C/G channels of group g
+//                     (biased variance, as PyTorch's GroupNorm). LayerNorm over the last axis
+//                     is x reshaped to [rows, 1, C] with groups = 1.
+//   FadGroupNormGrad  inputs {dy, x, gamma, beta, mean, rstd}, same attrs
+//                     outputs [dx, dgamma, dbeta]
+//   FadSilu           inputs {x} -> x * sigmoid(x)
+//   FadSiluGrad       inputs {x, dy} -> dy * s * (1 + x * (1 - s)), s = sigmoid(x)
+//
+// The gradients of FadGroupNorm and FadSilu are registered globally (tf.registerGradient)
+// when the native backend is registered.
+import {
+  engine,
+  getGradient,
+  registerGradient,
+  util,
+  type GradConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type Tensor,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+
+import type { NativeAddon } from './addon';
+import { allocOutput, f32Values } from './kernel-utils';
+
+export const FUSED_GROUP_NORM = 'FadGroupNorm';
+export const FUSED_GROUP_NORM_GRAD = 'FadGroupNormGrad';
+export const FUSED_SILU = 'FadSilu';
+export const FUSED_SILU_GRAD = 'FadSiluGrad';
+
+/** Names of the fused custom kernels (not tfjs ops: see the contract above). */
+export const FUSED_KERNEL_NAMES: readonly string[] = [FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD, FUSED_SILU, FUSED_SILU_GRAD];
+
+/** Attributes of FadGroupNorm / FadGroupNormGrad. */
+export interface FusedGroupNormAttrs {
+  groups: number;
+  epsilon: number;
+  silu: boolean;
+}
+
+function values(backend: MathBackendCPU, t: TensorInfo | undefined, what: string, size?: number): Float32Array {
+  const v = t ? f32Values(backend, t) : null;
+  if (!v) throw new Error(`@fad/tfjs-native ${what}: expected a float32 tensor`);
+  if (size !== undefined && v.length !== size) {
+    throw new Error(`@fad/tfjs-native ${what}: expected ${size} values, got shape [${t?.shape}]`);
+  }
+  return v;
+}
+
+/** [N, S, C, G] of a FadGroupNorm call; throws a descriptive error on bad shapes. */
+function groupNormParams(x: TensorInfo, attrs: FusedGroupNormAttrs): Int32Array {
+  const r = x.shape.length;
+  if (r < 2) throw new Error(`@fad/tfjs-native ${FUSED_GROUP_NORM}: x must have rank >= 2, got [${x.shape}]`);
+  const n = x.shape[0];
+  const c = x.shape[r - 1];
+  const s = util.sizeFromShape(x.shape.slice(1, r - 1));
+  const g = attrs.groups;
+  if (!(Number.isInteger(g) && g >= 1 && c % g === 0) || n < 1 || s < 1) {
+    throw new Error(`@fad/tfjs-native ${FUSED_GROUP_NORM}: groups (${g}) must divide the channels of x [${x.shape}]`);
+  }
+  return Int32Array.of(n, s, c, g);
+}
+
+export function makeFusedKernels(addon: NativeAddon): Record<string, KernelFunc> {
+  return {
+    [FUSED_GROUP_NORM]: (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { x, gamma, beta } = args.inputs as Record<string, TensorInfo>;
+      const attrs = args.attrs as unknown as FusedGroupNormAttrs;
+      const p = groupNormParams(x, attrs);
+      const [n, s, c, g] = p;
+      const y = allocOutput(n * s * c);
+      const mean = allocOutput(n * g);
+      const rstd = allocOutput(n * g);
+      addon.groupNorm(
+        values(backend, x, FUSED_GROUP_NORM),
+        values(backend, gamma, `${FUSED_GROUP_NORM} gamma`, c),
+        values(backend, beta, `${FUSED_GROUP_NORM} beta`, c),
+        y, mean, rstd, p, attrs.epsilon, !!attrs.silu,
+      );
+      return [
+        backend.makeTensorInfo(x.shape, 'float32', y),
+        backend.makeTensorInfo([n, g], 'float32', mean),
+        backend.makeTensorInfo([n, g], 'float32', rstd),
+      ];
+    },
+
+    [FUSED_GROUP_NORM_GRAD]: (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { dy, x, gamma, beta, mean, rstd } = args.inputs as Record<string, TensorInfo>;
+      const attrs = args.attrs as unknown as FusedGroupNormAttrs;
+      const p = groupNormParams(x, attrs);
+      const [n, s, c, g] = p;
+      const dx = allocOutput(n * s * c);
+      const dgamma = allocOutput(c);
+      const dbeta = allocOutput(c);
+      addon.groupNormGrad(
+        values(backend, dy, `${FUSED_GROUP_NORM_GRAD} dy`, n * s * c),
+        values(backend, x, `${FUSED_GROUP_NORM_GRAD} x`),
+        values(backend, gamma, `${FUSED_GROUP_NORM_GRAD} gamma`, c),
+        values(backend, beta, `${FUSED_GROUP_NORM_GRAD} beta`, c),
+        values(backend, mean, `${FUSED_GROUP_NORM_GRAD} mean`, n * g),
+        values(backend, rstd, `${FUSED_GROUP_NORM_GRAD} rstd`, n * g),
+        dx, dgamma, dbeta, p, !!attrs.silu,
+      );
+      return [
+        backend.makeTensorInfo(x.shape, 'float32', dx),
+        backend.makeTensorInfo(gamma.shape, 'float32', dgamma),
+        backend.makeTensorInfo(beta.shape, 'float32', dbeta),
+      ];
+    },
+
+    [FUSED_SILU]: (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { x } = args.inputs as Record<string, TensorInfo>;
+      const xv = values(backend, x, FUSED_SILU);
+      const y = allocOutput(xv.length);
+      if (xv.length > 0) addon.silu(xv, y);
+      return backend.makeTensorInfo(x.shape, 'float32', y);
+    },
+
+    [FUSED_SILU_GRAD]: (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { x, dy } = args.inputs as Record<string, TensorInfo>;
+      const xv = values(backend, x, FUSED_SILU_GRAD);
+      const dyv = values(backend, dy, `${FUSED_SILU_GRAD} dy`, xv.length);
+      const dx = allocOutput(xv.length);
+      if (xv.length > 0) addon.siluGrad(xv, dyv, dx);
+      return backend.makeTensorInfo(x.shape, 'float32', dx);
+    },
+  };
+}
+
+const GRADIENTS: GradConfig[] = [
+  {
+    kernelName: FUSED_GROUP_NORM,
+    inputsToSave: ['x', 'gamma', 'beta'],
+    outputsToSave: [false, true, true],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [x, gamma, beta, mean, rstd] = saved;
+      const dyY = Array.isArray(dy) ? dy[0] : dy;
+      const [dx, dgamma, dbeta] = engine().runKernel(
+        FUSED_GROUP_NORM_GRAD,
+        { dy: dyY, x, gamma, beta, mean, rstd },
+        attrs,
+      ) as Tensor[];
+      return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
+    },
+  },
+  {
+    kernelName: FUSED_SILU,
+    inputsToSave: ['x'],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[]) => {
+      const [x] = saved;
+      return { x: () => engine().runKernel(FUSED_SILU_GRAD, { x, dy: dy as Tensor }) as Tensor };
+    },
+  },
+];
+
+/** Registers the gradients of the fused ops (once per process; tfjs's registry is global). */
+export function registerFusedGradients(): void {
+  for (const g of GRADIENTS) {
+    if (!getGradient(g.kernelName)) registerGradient(g);
+  }
+}
