@@ -94,8 +94,10 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
       const idx = split.validation.length ? split.validation : split.train;
       const images = new Float32Array(idx.length * per);
       idx.forEach((k, i) => images.set(dataset.images.subarray(k * per, (k + 1) * per), i * per));
-      const ev = evaluateExpert({ expert: loaded.expert, images: { data: images, shape: [idx.length, dataset.imageSize, dataset.imageSize, dataset.channels] }, labels: idx.map((k) => dataset.labels[k]) });
-      writeJsonAtomic(join(expertDir, 'eval.json'), { classNames: dataset.classNames, ...ev });
+      // Labels in the expert's class order (its checkpoint may list the classes differently).
+      const labels = idx.map((k) => loaded.expert.classNames.indexOf(dataset.classNames[dataset.labels[k]]));
+      const ev = evaluateExpert({ expert: loaded.expert, images: { data: images, shape: [idx.length, dataset.imageSize, dataset.imageSize, dataset.channels] }, labels });
+      writeJsonAtomic(join(expertDir, 'eval.json'), { classNames: [...loaded.expert.classNames], ...ev });
       writeComplete(expertDir, { step: 'expert-eval', key, sha256: loaded.sha256, checkpoint: expertPath });
       loaded.expert.dispose();
       return { key, reused: false, value: null };
@@ -112,10 +114,10 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
   }
   const expert = loadExpertModel(expertPath);
   try {
-    const ev = readJsonIfExists<{ accuracy: number | null; confusionMatrix: number[][] | null }>(join(expertDir, 'eval.json'));
+    const ev = readJsonIfExists<{ accuracy: number | null; confusionMatrix: number[][] | null; classNames: string[]; numSamples: number }>(join(expertDir, 'eval.json'));
     if (ev?.accuracy !== null && ev?.accuracy !== undefined) {
-      log.info(`fad: expert accuracy on ${split.validation.length} held-out real images: ${(ev.accuracy * 100).toFixed(1)}%`);
-      if (ev.confusionMatrix && !log.quiet) log.info(formatConfusion(ev.confusionMatrix, dataset.classNames));
+      log.info(`fad: expert accuracy on ${ev.numSamples} held-out real images: ${(ev.accuracy * 100).toFixed(1)}%`);
+      if (ev.confusionMatrix && !log.quiet) log.info(formatConfusion(ev.confusionMatrix, ev.classNames));
     }
 
     const realIdx = cfg.evaluate.realSet === 'validation' && split.validation.length >= 2 ? split.validation : split.train.concat(split.validation).sort((a, b) => a - b);

@@ -25,6 +25,7 @@ export class Progress {
   private lastQuarter = -1;
   private readonly tty: boolean;
   private done: number;
+  private printedDone = -1;
 
   constructor(private readonly p: ProgressParams) {
     this.start = p.start ?? 0;
@@ -61,7 +62,9 @@ export class Progress {
     const now = Date.now();
     const quarter = Math.floor(pct * 4);
     const interval = (this.p.intervalSeconds ?? 10) * 1000;
+    if (done === this.printedDone) return;
     if (done >= total || quarter > this.lastQuarter || now - this.lastLine >= interval) {
+      this.printedDone = done;
       this.lastQuarter = quarter;
       this.lastLine = now;
       this.stream.write(`${label}: ${done}/${total} (${Math.round(pct * 100)}%) eta ${eta}${info ? `  ${info}` : ''}\n`);
