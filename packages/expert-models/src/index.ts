@@ -1,2 +1,87 @@
-// Explicit barrel: every public name is listed here.
-export { PACKAGE_NAME, PACKAGE_STATUS } from './package-info';
+// Explicit barrel: every public name of @fad/expert-models is listed here.
+
+// Architectures and configs
+export {
+  EXPERT_ARCHS,
+  EXPERT_PRESETS,
+  HEAD_TYPES,
+  KATHER_CLASS_NAMES,
+  featureDimOf,
+  presetConfig,
+  resolveExpertConfig,
+} from './expert-config';
+export type {
+  ExpertConfig,
+  ExpertConfigInput,
+  ExpertConfigOverrides,
+  ExpertPresetName,
+  HeadConfig,
+  InputSpec,
+  InputSpecInput,
+  PresetConfigParams,
+  ResNetConfig,
+  ViTConfig,
+} from './expert-config';
+export { ExpertModel } from './expert-model';
+export type { Expert, ExpertForwardOptions, ExpertForwardResult, ExpertModelParams, ExpertPredictOptions } from './expert-model';
+export { ResNet } from './resnet';
+export type { ResNetConvSummary, ResNetParams } from './resnet';
+export { VisionTransformer, gelu } from './vision-transformer';
+export type { VisionTransformerParams } from './vision-transformer';
+export { createExpert } from './create-expert';
+export type { CreateExpertParams } from './create-expert';
+
+// Layers
+export { BatchNorm2d, isBufferVariable } from './batch-norm-2d';
+export type { BatchNorm2dParams, BatchNormForwardOptions } from './batch-norm-2d';
+export { maxPool2d } from './max-pool-2d';
+export type { MaxPool2dParams } from './max-pool-2d';
+export { ClassifierHead } from './classifier-head';
+export type { ClassifierHeadParams } from './classifier-head';
+
+// Augmentation
+export { flipImages, rotate90 } from './image-flip';
+export type { FlipImagesParams, Rotate90Params } from './image-flip';
+export { gaussianBlur, gaussianKernel1d, unsharpMask } from './gaussian-blur';
+export type { GaussianBlurParams, GaussianKernel1dParams, UnsharpMaskParams } from './gaussian-blur';
+export { RESIZE_METHODS, areaMatrix, resampleDownUp, resizeImages } from './resize-images';
+export type { ResampleDownUpParams, ResizeImagesParams, ResizeMethod } from './resize-images';
+export { adjustBrightness, adjustContrast } from './intensity-jitter';
+export type { AdjustBrightnessParams, AdjustContrastParams } from './intensity-jitter';
+export {
+  DEFAULT_AUGMENT_CONFIG,
+  NO_AUGMENTATION,
+  applyAugmentParams,
+  augmentBatch,
+  resolveAugmentConfig,
+  sampleAugmentParams,
+} from './augment-batch';
+export type {
+  ApplyAugmentParamsParams,
+  AugmentBatchParams,
+  AugmentConfig,
+  AugmentConfigInput,
+  AugmentSampleParams,
+  BlurSharpenConfig,
+  BrightnessConfig,
+  ContrastConfig,
+  ResampleConfig,
+  SampleAugmentParamsParams,
+} from './augment-batch';
+
+// Training and evaluation
+export { stratifiedSplit } from './stratified-split';
+export type { DataSplit, StratifiedSplitParams } from './stratified-split';
+export { stepDecayLearningRate } from './lr-step-decay';
+export type { StepDecayParams } from './lr-step-decay';
+export { ExpertTrainer, WEIGHT_DECAY_MODES, softmaxCrossEntropy } from './expert-trainer';
+export type { ExpertTrainerParams, TrainStepParams, TrainStepResult, WeightDecayMode } from './expert-trainer';
+export { trainExpert } from './train-expert';
+export type { EpochSummary, TrainExpertParams, TrainExpertResult, TrainProgress } from './train-expert';
+export { evaluateExpert } from './evaluate-expert';
+export type { ClassEvaluation, EvaluateExpertParams, ExpertEvaluation } from './evaluate-expert';
+export type { ImageSetInput, LabelSetInput } from './image-batch';
+
+// Checkpoints
+export { EXPERT_FORMAT, deserializeExpert, loadExpert, saveExpert, serializeExpert } from './expert-checkpoint';
+export type { DeserializeExpertParams, LoadExpertParams, LoadedExpert, SaveExpertParams, SerializeExpertParams } from './expert-checkpoint';

@@ -1,4 +1,0 @@
-/** The npm name of this package. */
-export const PACKAGE_NAME = '@fad/expert-models';
-/** Where the package stands: its API is being built (see README). */
-export const PACKAGE_STATUS = 'in-development' as const;

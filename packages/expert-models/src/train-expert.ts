@@ -1,0 +1,279 @@
+/**
+ * Supervised training of an expert classifier: seeded stratified train/validation split, Adam with
+ * step decay of the learning rate per epoch (the paper: lr 1e-4, gamma 0.7 every epoch), weight
+ * decay, seeded augmentation, validation after every epoch, the best epoch's weights kept (by
+ * validation accuracy) and optionally written as a checkpoint.
+ */
+import { Generator, writeFileAtomic } from '@fad/diffusion-core';
+import { type AugmentConfig, type AugmentConfigInput, augmentBatch, resolveAugmentConfig } from './augment-batch';
+import { checkImageSet, evaluateOnSet, type ExpertEvaluation } from './evaluate-expert';
+import { saveExpert } from './expert-checkpoint';
+import type { ExpertModel } from './expert-model';
+import { ExpertTrainer, WEIGHT_DECAY_MODES, type WeightDecayMode } from './expert-trainer';
+import { type ImageSet, type ImageSetInput, type LabelSetInput, gatherImages, gatherLabels, readImageSet, readLabelSet } from './image-batch';
+import { stepDecayLearningRate } from './lr-step-decay';
+import { type DataSplit, stratifiedSplit } from './stratified-split';
+import { assertBoolean, assertFunction, assertInt, assertKnownKeys, assertNumber, assertObject, assertOneOf, show } from './validate';
+
+/** Parameters of {@link trainExpert}. */
+export interface TrainExpertParams {
+  /** The expert to train in place (not frozen). */
+  expert: ExpertModel;
+  /** Training images [N,H,W,C] in the expert's input range. */
+  images: ImageSetInput;
+  /** Class indices [N]. */
+  labels: LabelSetInput;
+  /**
+   * A separate validation set. Without it, `validationFraction` of every class of `images` is held
+   * out (seeded, stratified).
+   */
+  validation?: { images: ImageSetInput; labels: LabelSetInput };
+  /** Share held out for validation when `validation` is not given, in [0, 1); default 0.1. 0 = none. */
+  validationFraction?: number;
+  /** Passes over the training set, >= 1. */
+  epochs: number;
+  /** Images per step, default 32. A last batch of a single image is merged into the one before. */
+  batchSize?: number;
+  /** Learning rate of the first epoch, default 1e-4 (the paper's). */
+  learningRate?: number;
+  /** Learning-rate factor every `lrStepEpochs` epochs, in (0, 1], default 0.7 (the paper's). */
+  lrGamma?: number;
+  /** Epochs between decays, default 1. */
+  lrStepEpochs?: number;
+  /** Weight decay, default 0. */
+  weightDecay?: number;
+  /** `'l2'` (default, as PyTorch Adam) or `'decoupled'` (AdamW). */
+  weightDecayMode?: WeightDecayMode;
+  /** Augmentation: `true`/omitted = defaults (flips + robustness steps), `false` = none, or a partial config. */
+  augment?: AugmentConfigInput | boolean;
+  /** Seed of the split, the shuffles and the augmentation, default 0. */
+  seed?: number;
+  /** Called after every step and every epoch (synchronously). */
+  onProgress?: (event: TrainProgress) => void;
+  /** Where to write the best checkpoint (Node; atomically, each time validation accuracy improves). */
+  checkpointPath?: string;
+  /** Where to write the split indices as JSON (Node; atomically, before training starts). */
+  splitPath?: string;
+  /** Load the best epoch's weights into the expert at the end, default true (needs validation). */
+  restoreBest?: boolean;
+  /** Images per forward pass in validation, default 64. */
+  evalBatchSize?: number;
+}
+
+/** A progress report. Epochs and steps count from 1. */
+export interface TrainProgress {
+  /** `'step'` after each optimiser step, `'epoch'` after each epoch's validation. */
+  kind: 'step' | 'epoch';
+  epoch: number;
+  epochs: number;
+  /** Step within the epoch (the last step for epoch events). */
+  step: number;
+  stepsPerEpoch: number;
+  globalStep: number;
+  totalSteps: number;
+  /** Step: the batch's loss. Epoch: mean training loss of the epoch. */
+  loss: number;
+  /** Step: the batch's accuracy (training mode, augmented). Epoch: the epoch's mean. */
+  trainAccuracy: number;
+  learningRate: number;
+  /** Epoch events with validation: accuracy and loss on the validation set; otherwise null. */
+  validationAccuracy: number | null;
+  validationLoss: number | null;
+  /** Epoch events: whether this epoch is the best so far. */
+  isBest: boolean;
+  elapsedMs: number;
+  /** Estimated time left (elapsed per step so far times steps left). */
+  etaMs: number;
+}
+
+/** One epoch in the history. */
+export interface EpochSummary {
+  epoch: number;
+  learningRate: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  validationAccuracy: number | null;
+  validationLoss: number | null;
+  isBest: boolean;
+  elapsedMs: number;
+}
+
+/** Result of {@link trainExpert}. */
+export interface TrainExpertResult {
+  history: EpochSummary[];
+  /**
+   * The epoch (1-based) with the best validation accuracy (ties: lower validation loss), or the
+   * last epoch without validation. The expert holds its weights at the end unless `restoreBest` is false.
+   */
+  bestEpoch: number;
+  bestValidationAccuracy: number | null;
+  /**
+   * Indices into `images`: `train` and `validation` (held out). With a separate `validation` set,
+   * `train` is every index and `validation` is empty.
+   */
+  split: DataSplit;
+  /** Evaluation of the weights the expert holds at the end on the validation set, or null without one. */
+  validation: ExpertEvaluation | null;
+  steps: number;
+  elapsedMs: number;
+  /** The resolved augmentation config used. */
+  augment: AugmentConfig;
+}
+
+const KEYS = [
+  'expert', 'images', 'labels', 'validation', 'validationFraction', 'epochs', 'batchSize', 'learningRate', 'lrGamma', 'lrStepEpochs',
+  'weightDecay', 'weightDecayMode', 'augment', 'seed', 'onProgress', 'checkpointPath', 'splitPath', 'restoreBest', 'evalBatchSize',
+];
+
+/** Splits `indices` into batches of `batchSize`; a trailing batch of one joins the previous batch. */
+function batches(indices: number[], batchSize: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < indices.length; i += batchSize) out.push(indices.slice(i, i + batchSize));
+  if (out.length > 1 && out[out.length - 1].length === 1) out[out.length - 2].push(...out.pop()!);
+  return out;
+}
+
+/** Trains `expert` in place (see the file comment). Leaves no tensors behind. */
+export async function trainExpert(params: TrainExpertParams): Promise<TrainExpertResult> {
+  const fn = 'trainExpert';
+  assertObject(fn, 'params', params);
+  assertKnownKeys(fn, '', params, KEYS);
+  const {
+    expert, epochs, batchSize = 32, learningRate = 1e-4, lrGamma = 0.7, lrStepEpochs = 1, weightDecay = 0, weightDecayMode = 'l2',
+    seed = 0, onProgress, checkpointPath, splitPath, restoreBest = true, evalBatchSize = 64,
+  } = params;
+  if (!expert || typeof (expert as ExpertModel).trainableVariables !== 'function') {
+    throw new TypeError(`${fn}: expert must be an expert model (ResNet or VisionTransformer), got ${show(expert)}`);
+  }
+  assertInt(fn, 'epochs', epochs, 1);
+  assertInt(fn, 'batchSize', batchSize, 1);
+  assertNumber(fn, 'learningRate', learningRate, { min: 0, minExclusive: true });
+  assertNumber(fn, 'lrGamma', lrGamma, { min: 0, max: 1, minExclusive: true });
+  assertInt(fn, 'lrStepEpochs', lrStepEpochs, 1);
+  assertNumber(fn, 'weightDecay', weightDecay, { min: 0 });
+  assertOneOf(fn, 'weightDecayMode', weightDecayMode, WEIGHT_DECAY_MODES);
+  assertInt(fn, 'seed', seed, 0, 0xffffffff);
+  if (onProgress !== undefined) assertFunction(fn, 'onProgress', onProgress);
+  for (const [k, v] of [['checkpointPath', checkpointPath], ['splitPath', splitPath]] as const) {
+    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new TypeError(`${fn}: ${k} must be a non-empty string, got ${show(v)}`);
+  }
+  assertBoolean(fn, 'restoreBest', restoreBest);
+  assertInt(fn, 'evalBatchSize', evalBatchSize, 1);
+  const augment = resolveAugmentConfig(params.augment);
+
+  // Data.
+  const set = readImageSet(fn, 'images', params.images);
+  checkImageSet(fn, 'images', set, expert);
+  const labels = readLabelSet(fn, 'labels', params.labels, set.shape[0], expert.numClasses);
+  let split: DataSplit;
+  let valSet: ImageSet;
+  let valLabels: Int32Array;
+  let valIndices: number[];
+  if (params.validation !== undefined) {
+    if (params.validationFraction !== undefined) {
+      throw new RangeError(`${fn}: give either validation (a separate set) or validationFraction, not both`);
+    }
+    assertObject(fn, 'validation', params.validation);
+    assertKnownKeys(fn, 'validation', params.validation, ['images', 'labels']);
+    valSet = readImageSet(fn, 'validation.images', params.validation.images);
+    checkImageSet(fn, 'validation.images', valSet, expert);
+    valLabels = readLabelSet(fn, 'validation.labels', params.validation.labels, valSet.shape[0], expert.numClasses);
+    split = { train: Array.from({ length: set.shape[0] }, (_, i) => i), validation: [] };
+    valIndices = Array.from({ length: valSet.shape[0] }, (_, i) => i);
+  } else {
+    const validationFraction = params.validationFraction ?? 0.1;
+    split = stratifiedSplit({ labels, validationFraction, seed });
+    valSet = set;
+    valLabels = labels;
+    valIndices = split.validation;
+  }
+  if (split.train.length === 0) throw new RangeError(`${fn}: no training samples (${set.shape[0]} images, ${split.validation.length} held out)`);
+  const hasValidation = valIndices.length > 0;
+
+  // Training state (the trainer checks the expert before anything is written).
+  const trainer = new ExpertTrainer({ expert, learningRate, weightDecay, weightDecayMode });
+  const shuffle = new Generator((seed + 1) >>> 0);
+  const augmentGen = new Generator((seed + 2) >>> 0);
+  const stepsPerEpoch = batches(split.train, batchSize).length;
+  const totalSteps = stepsPerEpoch * epochs;
+  const history: EpochSummary[] = [];
+  let best: { epoch: number; accuracy: number; loss: number; state: ReturnType<ExpertModel['stateDict']> | null } | null = null;
+  const t0 = performance.now();
+  let globalStep = 0;
+  const range = expert.inputSpec.range;
+  const eta = () => ((performance.now() - t0) / Math.max(1, globalStep)) * (totalSteps - globalStep);
+
+  try {
+    if (splitPath) await writeFileAtomic(splitPath, JSON.stringify({ seed, ...split }));
+    for (let e = 0; e < epochs; e++) {
+      const lr = stepDecayLearningRate({ baseLearningRate: learningRate, gamma: lrGamma, stepEpochs: lrStepEpochs, epoch: e });
+      const order = shuffle.permutation(split.train.length).map((i) => split.train[i]);
+      let lossSum = 0;
+      let correctSum = 0;
+      let seen = 0;
+      const epochBatches = batches(order, batchSize);
+      epochBatches.forEach((idx, s) => {
+        const x = gatherImages(set, idx);
+        const xa = augmentBatch({ images: x, config: augment, range, generator: augmentGen });
+        x.dispose();
+        let r;
+        try {
+          r = trainer.trainStep({ images: xa, labels: gatherLabels(labels, idx), learningRate: lr });
+        } finally {
+          xa.dispose();
+        }
+        globalStep++;
+        lossSum += r.loss * idx.length;
+        correctSum += r.accuracy * idx.length;
+        seen += idx.length;
+        onProgress?.({
+          kind: 'step', epoch: e + 1, epochs, step: s + 1, stepsPerEpoch, globalStep, totalSteps, loss: r.loss, trainAccuracy: r.accuracy,
+          learningRate: lr, validationAccuracy: null, validationLoss: null, isBest: false, elapsedMs: performance.now() - t0, etaMs: eta(),
+        });
+      });
+      let valAcc: number | null = null;
+      let valLoss: number | null = null;
+      let isBest: boolean;
+      if (hasValidation) {
+        const ev = evaluateOnSet({ expert, set: valSet, labels: valLabels, indices: valIndices, batchSize: evalBatchSize });
+        valAcc = ev.accuracy;
+        valLoss = ev.loss;
+        isBest = best === null || valAcc > best.accuracy || (valAcc === best.accuracy && valLoss < best.loss);
+      } else {
+        isBest = true; // without validation the latest epoch is kept
+      }
+      if (isBest) {
+        best = { epoch: e + 1, accuracy: valAcc ?? NaN, loss: valLoss ?? NaN, state: hasValidation && restoreBest ? expert.stateDict() : null };
+        if (checkpointPath) {
+          const training = { epoch: e + 1, epochs, validationAccuracy: valAcc, validationLoss: valLoss, trainLoss: lossSum / seen, learningRate: lr, batchSize, seed };
+          await saveExpert({ expert, path: checkpointPath, metadata: { training: JSON.stringify(training), split: JSON.stringify(split) } });
+        }
+      }
+      const summary: EpochSummary = {
+        epoch: e + 1, learningRate: lr, trainLoss: lossSum / seen, trainAccuracy: correctSum / seen, validationAccuracy: valAcc, validationLoss: valLoss,
+        isBest, elapsedMs: performance.now() - t0,
+      };
+      history.push(summary);
+      onProgress?.({
+        kind: 'epoch', epoch: e + 1, epochs, step: stepsPerEpoch, stepsPerEpoch, globalStep, totalSteps, loss: summary.trainLoss,
+        trainAccuracy: summary.trainAccuracy, learningRate: lr, validationAccuracy: valAcc, validationLoss: valLoss, isBest,
+        elapsedMs: summary.elapsedMs, etaMs: eta(),
+      });
+    }
+  } finally {
+    trainer.dispose();
+  }
+  // The expert holds the last epoch's weights; go back to the best one if asked.
+  if (best?.state && best.epoch !== epochs) expert.loadStateDict(best.state);
+  const validation = hasValidation ? evaluateOnSet({ expert, set: valSet, labels: valLabels, indices: valIndices, batchSize: evalBatchSize }) : null;
+  return {
+    history,
+    bestEpoch: best?.epoch ?? epochs,
+    bestValidationAccuracy: hasValidation ? (best?.accuracy ?? null) : null,
+    split,
+    validation,
+    steps: globalStep,
+    elapsedMs: performance.now() - t0,
+    augment,
+  };
+}
