@@ -84,7 +84,7 @@ describe('fad demo --scale smallest (the CI smoke test)', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^fad: error: .*gen already exists; choose another --out or pass --force/m);
     const e = await runFad(['evaluate', '--generated', out, '--expert', join(run, 'expert', 'expert.safetensors'), '--data', join(run, 'data'),
-      '--set', 'data.imageSize=8', '--set', 'data.validationFraction=0.25', '--set', 'evaluate.ssimWindow=uniform', '--set', 'evaluate.kidSubsetSize=4', '--backend', 'cpu']);
+      '--set', 'data.validationFraction=0.25', '--set', 'evaluate.ssimWindow=uniform', '--set', 'evaluate.kidSubsetSize=4', '--backend', 'cpu']);
     expect(e.code, e.stderr).toBe(0);
     expect(e.stdout).toMatch(/generation accuracy: [\d.]+% overall/);
     expect(e.stdout).toMatch(/Fréchet distance/);

@@ -12,7 +12,7 @@ import { inspectDataset } from './data';
 import { DEMO_SCALES, type DemoScale, demoPlan, writeDemoData } from './demo';
 import { trainDiffusion } from './diffusion';
 import { CliError } from './errors';
-import { evaluateGenerated, formatConfusion } from './evaluate';
+import { evaluateGenerated, formatConfusion, readManifest } from './evaluate';
 import { runExperiment } from './experiment';
 import { loadExpertModel, trainExpertJob } from './expert';
 import { formatDuration, writeJsonAtomic } from './fsutil';
@@ -245,7 +245,12 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       const log = makeLogger(Boolean(g.quiet));
-      const cfg = effectiveConfig(g, { 'data.dir': abs(o.data), 'evaluate.classes': o.classes, 'evaluate.excludeClasses': o.exclude, 'evaluate.realSet': o.realSet });
+      // Real images are compared at the generated images' size and channels.
+      const manifest = readManifest(resolve(o.generated));
+      const cfg = effectiveConfig(g, {
+        'data.dir': abs(o.data), 'data.imageSize': manifest.imageSize, 'data.channels': manifest.channels,
+        'evaluate.classes': o.classes, 'evaluate.excludeClasses': o.exclude, 'evaluate.realSet': o.realSet,
+      });
       await initBackend(cfg, log);
       const { dataset, split } = await loadDataAndSplit(cfg, log);
       const idx = cfg.evaluate.realSet === 'validation' && split.validation.length >= 2 ? split.validation : dataset.files.map((_, i) => i);
