@@ -31,7 +31,7 @@ export function installKernelTimers(backendName) {
     table: (totalMs, divisor = 1) => {
       const rows = [...stats.entries()].sort((a, b) => b[1].ms - a[1].ms);
       const sum = rows.reduce((a, [, s]) => a + s.ms, 0);
-      return { rows: rows.map(([k, s]) => ({ kernel: k, ms: s.ms / divisor, calls: s.calls / divisor, pct: (100 * s.ms) / (totalMs * divisor), melems: s.elems / divisor / 1e6 })), kernelMs: sum / divisor };
+      return { rows: rows.map(([k, s]) => ({ kernel: k, ms: s.ms / divisor, calls: s.calls / divisor, pct: (100 * s.ms) / totalMs, melems: s.elems / divisor / 1e6 })), kernelMs: sum / divisor };
     },
   };
 }

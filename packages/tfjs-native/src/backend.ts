@@ -15,12 +15,14 @@ import {
 import { MathBackendCPU, version_cpu } from '@tensorflow/tfjs-backend-cpu';
 
 import { loadNativeAddon, type NativeAddon, type NativeAddonInfo } from './addon';
+import { installEagerBackprop } from './eager-backprop';
 import { makeEltwiseKernels } from './eltwise-kernels';
 import { makeFusedKernels, registerFusedGradients } from './fused-ops';
 import { makeNativeKernels, NATIVE_KERNEL_NAMES } from './kernels';
 
-/** Name under which {@link registerNativeBackend} registers the backend. */
-export const NATIVE_BACKEND_NAME = 'native';
+import { NATIVE_BACKEND_NAME } from './backend-name';
+
+export { NATIVE_BACKEND_NAME };
 
 /** The backend class: MathBackendCPU, minus its "install tfjs-node" hint (we are the native path). */
 export class NativeBackend extends MathBackendCPU {
@@ -73,6 +75,7 @@ export function registerNativeBackend(options: RegisterNativeBackendOptions = {}
   }
   registerKernels(addon);
   registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(), options.priority ?? 0);
+  installEagerBackprop();
   registered = true;
   return true;
 }
