@@ -208,6 +208,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("groupNormGrad", Napi::Function::New(env, GroupNormGrad, "groupNormGrad"));
   exports.Set("silu", Napi::Function::New(env, Silu, "silu"));
   exports.Set("siluGrad", Napi::Function::New(env, SiluGrad, "siluGrad"));
+  exports.Set("adam", Napi::Function::New(env, Adam, "adam"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("setWeightsMode", Napi::Function::New(env, SetWeightsMode, "setWeightsMode"));

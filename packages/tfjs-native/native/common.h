@@ -170,5 +170,6 @@ Napi::Value GroupNorm(const Napi::CallbackInfo& info);
 Napi::Value GroupNormGrad(const Napi::CallbackInfo& info);
 Napi::Value Silu(const Napi::CallbackInfo& info);
 Napi::Value SiluGrad(const Napi::CallbackInfo& info);
+Napi::Value Adam(const Napi::CallbackInfo& info);
 
 }  // namespace tfn

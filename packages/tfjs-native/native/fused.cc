@@ -7,6 +7,7 @@
 //   groupNorm(x, gamma, beta, y, mean, rstd, params[N, S, C, G], eps, silu)
 //   groupNormGrad(dy, x, gamma, beta, mean, rstd, dx, dgamma, dbeta, params, silu)
 //   silu(x, y) / siluGrad(x, dy, dx)
+//   adam(x, g, m, v, xOut, mOut, vOut, beta1, beta2, stepSize, epsHat, decay)
 //
 // x is [N, S, C] (NHWC with S = H*W; LayerNorm over C is the case S = 1, G = 1), channels
 // are split into G contiguous groups of C/G. mean and rstd are [N, G].
@@ -112,6 +113,23 @@ FAD_CLONES void siluGradLoop(const float* __restrict x, const float* __restrict 
   for (int64_t i = 0; i < n; ++i) {
     const float sg = 1.f / (1.f + fexp(-x[i]));
     dx[i] = dy[i] * sg * (1.f + x[i] * (1.f - sg));
+  }
+}
+
+// One Adam step in one pass (diffusion-core's Adam, bias corrections folded into stepSize
+// and epsHat by the caller): m' = b1 m + (1-b1) g; v' = b2 v + (1-b2) g^2;
+// x' = x - stepSize m' / (sqrt(v') + epsHat) - decay x.
+FAD_CLONES void adamLoop(const float* __restrict x, const float* __restrict g, const float* __restrict m,
+                         const float* __restrict v, float* __restrict xo, float* __restrict mo, float* __restrict vo,
+                         int64_t n, float b1, float b2, float stepSize, float epsHat, float decay) {
+  const float c1 = 1.f - b1, c2 = 1.f - b2;
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    const float mi = m[i] * b1 + gi * c1;
+    const float vi = v[i] * b2 + gi * gi * c2;
+    mo[i] = mi;
+    vo[i] = vi;
+    xo[i] = x[i] - (mi * stepSize / (std::sqrt(vi) + epsHat) + x[i] * decay);
   }
 }
 
@@ -314,6 +332,27 @@ Napi::Value SiluGrad(const Napi::CallbackInfo& info) {
   const F32 dx = f32Arg(info[2], "dx", x.length);
   const int64_t n = int64_t(x.length);
   parallelRange(n, n * 8, [&](int64_t b, int64_t e) { siluGradLoop(x.data + b, dy.data + b, dx.data + b, e - b); });
+  return env.Undefined();
+}
+
+Napi::Value Adam(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 12) throw Napi::TypeError::New(env, "adam: expected 12 arguments");
+  const F32 x = f32Any(info[0], "x");
+  const F32 g = f32Arg(info[1], "g", x.length);
+  const F32 m = f32Arg(info[2], "m", x.length);
+  const F32 v = f32Arg(info[3], "v", x.length);
+  const F32 xo = f32Arg(info[4], "xOut", x.length);
+  const F32 mo = f32Arg(info[5], "mOut", x.length);
+  const F32 vo = f32Arg(info[6], "vOut", x.length);
+  const float b1 = info[7].As<Napi::Number>().FloatValue(), b2 = info[8].As<Napi::Number>().FloatValue();
+  const float stepSize = info[9].As<Napi::Number>().FloatValue(), epsHat = info[10].As<Napi::Number>().FloatValue();
+  const float decay = info[11].As<Napi::Number>().FloatValue();
+  const int64_t n = int64_t(x.length);
+  parallelRange(n, n * 7, [&](int64_t b, int64_t e) {
+    adamLoop(x.data + b, g.data + b, m.data + b, v.data + b, xo.data + b, mo.data + b, vo.data + b, e - b, b1, b2, stepSize,
+             epsHat, decay);
+  });
   return env.Undefined();
 }
 

@@ -148,6 +148,24 @@ export interface NativeAddon {
   silu(x: Float32Array, y: Float32Array): void;
   /** dx = dy * d silu(x) / dx. */
   siluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /**
+   * One Adam step: mOut = b1 m + (1-b1) g, vOut = b2 v + (1-b2) g^2,
+   * xOut = x - stepSize mOut / (sqrt(vOut) + epsHat) - decay x.
+   */
+  adam(
+    x: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    xOut: Float32Array,
+    mOut: Float32Array,
+    vOut: Float32Array,
+    beta1: number,
+    beta2: number,
+    stepSize: number,
+    epsHat: number,
+    decay: number,
+  ): void;
   /** Sets the OpenMP thread count (drops cached primitives); returns the count in force. */
   setThreads(n: number): number;
   getThreads(): number;

@@ -60,14 +60,14 @@ describe.skipIf(!loaded.ok)('eager-freeing backprop on native', () => {
 
   it('custom gradients returning dy and a saved tensor as they are, and a caller dy', () => {
     expectSameGrads(() => {
-      const passDy = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+      const passDy = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
         save([x]);
         return { value: tf.mul(x, 2), gradFunc: (dy: tf.Tensor) => dy };
-      });
-      const passSaved = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+      }) as never);
+      const passSaved = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
         save([x]);
         return { value: tf.square(x), gradFunc: (_dy: tf.Tensor, saved: tf.Tensor[]) => saved[0] };
-      });
+      }) as never);
       const x = rand([3, 5], 3);
       const f = (t: tf.Tensor) => tf.add(passDy(t) as tf.Tensor, tf.mul(passSaved(t) as tf.Tensor, t));
       const dy = rand([3, 5], 4);

@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { FUSED_GROUP_NORM, FUSED_SILU, loadNativeAddon, NATIVE_BACKEND_NAME, registerNativeBackend } from './index';
+import { FUSED_ADAM, FUSED_GROUP_NORM, FUSED_SILU, loadNativeAddon, NATIVE_BACKEND_NAME, registerNativeBackend } from './index';
 import { randomFloats, relMaxError, runOn } from './test-utils';
 
 const TOL = 1e-4;
@@ -105,6 +105,34 @@ describe.skipIf(!loaded.ok)('native backend: fused ops vs composed tfjs ops on c
         const err = relMaxError(got.values[i], ref.values[i]);
         expect(err, `${name}: rel. max error ${err}`).toBeLessThanOrEqual(TOL);
       });
+    });
+  }
+
+  for (const [shape, decay] of [[[7], 0], [[3, 3, 16, 8], 1e-6], [[300007], 0]] as Array<[number[], number]>) {
+    it(`Adam step [${shape}] decay=${decay}: x', m', v' as composed tfjs ops`, async () => {
+      const attrs = { beta1: 0.9, beta2: 0.999, stepSize: 1e-3 * Math.sqrt(1 - 0.999 ** 3) / (1 - 0.9 ** 3), epsHat: 1e-8 * Math.sqrt(1 - 0.999 ** 3), decay };
+      const inputs = () => ({
+        x: rand(shape, 1),
+        g: rand(shape, 2, 0.1),
+        m: rand(shape, 3, 0.01),
+        v: tf.abs(rand(shape, 4, 1e-4)),
+      });
+      const ref = await runOn('cpu', () => {
+        const { x, g, m, v } = inputs();
+        const m2 = tf.add(tf.mul(m, attrs.beta1), tf.mul(g, 1 - attrs.beta1));
+        const v2 = tf.add(tf.mul(v, attrs.beta2), tf.mul(tf.square(g), 1 - attrs.beta2));
+        const upd = tf.add(tf.div(tf.mul(m2, attrs.stepSize), tf.add(tf.sqrt(v2), attrs.epsHat)), tf.mul(x, decay));
+        return [tf.sub(x, upd), m2, v2];
+      });
+      const got = await runOn(NATIVE_BACKEND_NAME, () => tf.engine().runKernel(FUSED_ADAM, inputs(), attrs as never) as tf.Tensor[]);
+      ['x', 'm', 'v'].forEach((name, i) => {
+        const err = relMaxError(got.values[i], ref.values[i]);
+        expect(err, `${name}: rel. max error ${err}`).toBeLessThanOrEqual(TOL);
+      });
+      // The update itself (x' - x, ~1e-3 of x): float32 rounding of x' limits it to ~1e-4 of its size.
+      const x0 = randomFloats(size(shape), 1);
+      const err = relMaxError(got.values[0].map((v, i) => v - x0[i]), ref.values[0].map((v, i) => v - x0[i]));
+      expect(err, `update: rel. max error ${err}`).toBeLessThanOrEqual(1e-3);
     });
   }
 

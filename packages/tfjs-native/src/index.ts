@@ -22,10 +22,12 @@ export {
 export { NATIVE_KERNEL_NAMES, ONEDNN_KERNEL_NAMES } from './kernels';
 export { BINARY_OPS, ELTWISE_KERNEL_NAMES, UNARY_OPS } from './eltwise-kernels';
 export {
+  FUSED_ADAM,
   FUSED_GROUP_NORM,
   FUSED_GROUP_NORM_GRAD,
   FUSED_KERNEL_NAMES,
   FUSED_SILU,
   FUSED_SILU_GRAD,
+  type FusedAdamAttrs,
   type FusedGroupNormAttrs,
 } from './fused-ops';
