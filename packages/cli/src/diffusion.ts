@@ -97,6 +97,8 @@ export interface DiffusionJob {
   quiet?: boolean;
   /** Stop (as if interrupted, without a message) after this step; for tests. */
   stopAfterStep?: number;
+  /** How to continue after an interruption (default: "continue with --resume"). */
+  resumeHint?: string;
 }
 
 export interface DiffusionResult {
@@ -115,7 +117,7 @@ export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash:
     diffusion: { ...cfg.diffusion, checkpointEvery: undefined, logEvery: cfg.diffusion.logEvery },
     alignment: cfg.alignment.enabled ? cfg.alignment : { enabled: false },
   };
-  return stepKey('train-diffusion', relevant, { data: data.fingerprint, expert: expertHash ?? '' });
+  return stepKey('train-diffusion', relevant, { data: data.fingerprint, split: sha256(JSON.stringify(data.indices)), expert: expertHash ?? '' });
 }
 
 function pickData(d: DataConfig) {
@@ -400,7 +402,7 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
       if (job.interrupt?.requested && step < d.steps) {
         writeCheckpoint(ckptPath, stateNow(), model, loss, trainer);
         progress.end();
-        throw new InterruptedError(`interrupted at step ${step}/${d.steps}; checkpoint written to ${ckptPath}; continue with --resume`);
+        throw new InterruptedError(`interrupted at step ${step}/${d.steps}; checkpoint written to ${ckptPath}; ${job.resumeHint ?? 'continue with --resume'}`);
       }
     }
     // Final outputs: the EMA weights (what is sampled), the projection, then the completion marker.

@@ -149,7 +149,7 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
           force = true;
         }
         log.info(`fad: variant ${v}: ${vcfg.alignment.enabled ? `feature alignment to the ${vcfg.alignment.alignTo} image (lambda1 ${vcfg.alignment.lambda1}, lambda2 ${vcfg.alignment.lambda2}, tap ${vcfg.alignment.tap})` : 'vanilla fine-tuning (no alignment)'}`);
-        const r = await trainDiffusion({ cfg: vcfg, data, expert, dir: trainDir, resume: true, force, interrupt: job.interrupt, backend: job.backend, log: log.info, quiet: log.quiet });
+        const r = await trainDiffusion({ cfg: vcfg, data, expert, dir: trainDir, resume: true, force, interrupt: job.interrupt, backend: job.backend, log: log.info, quiet: log.quiet, resumeHint: 'run the same command again to continue' });
         return { key: r.key, reused: r.reused, value: r };
       });
       const genDir = join(vdir, 'generated');
