@@ -324,13 +324,18 @@ def main():
                 tw = time.perf_counter()
                 run()
                 print(f"  [torch {a.step}] warm-up {i + 1}/{a.warmup}: {time.perf_counter() - tw:.2f} s", file=sys.stderr)
-            times = []
+            times, cpu = [], []
             for i in range(a.steps):
+                c0 = time.process_time()
                 ts = time.perf_counter()
                 run()
                 times.append(time.perf_counter() - ts)
-                print(f"  [torch {a.step}] step {i + 1}/{a.steps}: {times[-1]:.2f} s", file=sys.stderr)
+                cpu.append(time.process_time() - c0)
+                print(f"  [torch {a.step}] step {i + 1}/{a.steps}: {times[-1]:.2f} s (CPU {cpu[-1]:.2f} s)", file=sys.stderr)
             res["times"] = times
+            res["cpuTimes"] = cpu
+            res["cpuSecondsPerStep"] = sorted(cpu)[len(cpu) // 2]
+            res["bestSecondsPerStep"] = min(times)
             s = sorted(times)
             res["secondsPerStep"] = s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
             res["imgPerSec"] = a.batch / res["secondsPerStep"]
