@@ -5,11 +5,11 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Generator } from '@fad/diffusion-core';
 import YAML from 'yaml';
 import { selectBackend } from './backend';
 import { type FadConfig, type FadConfigInput, mergeConfig, parseConfig, readConfigFile, setPath } from './config';
-import { type DataSplit, type LoadedDataset, loadDataset, stratifiedSplit } from './data';
+import { stratifiedSplit } from '@fad/expert-models';
+import { type DataSplit, type LoadedDataset, loadDataset } from './data';
 import { CliError } from './errors';
 import { readJsonIfExists, writeJsonAtomic } from './fsutil';
 import { Progress } from './progress';
@@ -115,8 +115,13 @@ export async function loadDataAndSplit(cfg: FadConfig, log: Logger, runDir?: str
       return { dataset, split: saved };
     }
   }
-  const g = new Generator(cfg.data.splitSeed);
-  const split = stratifiedSplit(dataset.labels, cfg.data.validationFraction, cfg.data.splitSeed, (n) => g.permutation(n));
+  // Seeded and stratified: each class shuffled on its own, round(n * fraction) held out, at least
+  // one image on each side for classes of two or more (@fad/expert-models' stratifiedSplit).
+  const split: DataSplit = {
+    seed: cfg.data.splitSeed,
+    validationFraction: cfg.data.validationFraction,
+    ...stratifiedSplit({ labels: dataset.labels, validationFraction: cfg.data.validationFraction, seed: cfg.data.splitSeed }),
+  };
   if (path) {
     writeJsonAtomic(path, {
       ...want,

@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from './config';
-import { inspectDataset, loadDataset, mapClassName, resizeImage, scanDataset, stratifiedSplit } from './data';
+import { loadDataAndSplit } from './context';
+import { inspectDataset, loadDataset, mapClassName, resizeImage, scanDataset } from './data';
 import { CliError } from './errors';
 import { sharedData } from './testing/paths';
 
@@ -108,16 +109,23 @@ describe('loading class folders', () => {
     expect(r.warnings.join('\n')).toMatch(/mixed image sizes/);
   });
 
-  it('the split is stratified, seeded and keeps every class on both sides', () => {
-    let s = 1;
-    const perm = (n: number) => Array.from({ length: n }, (_, i) => i).sort(() => ((s = (s * 16807) % 2147483647) / 2147483647) - 0.5);
-    const labels = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2];
-    const sp = stratifiedSplit(labels, 0.2, 0, perm);
-    expect(sp.train.length + sp.validation.length).toBe(12);
+  it('the split is stratified and seeded, saved in the run folder and reused while the data is unchanged', async () => {
+    const dir = await makeData({ a: new Array(5).fill([8, 8, 1]), b: new Array(5).fill([8, 8, 1]), c: [[8, 8, 1], [8, 8, 1]] });
+    const runDir = mkdtempSync(join(tmpdir(), 'fad-run-'));
+    const cfg = parseConfig({ data: { dir, imageSize: 8, validationFraction: 0.2, splitSeed: 3 } });
+    const log = { info: () => {}, warn: () => {}, quiet: true };
+    const { dataset, split } = await loadDataAndSplit(cfg, log, runDir);
+    expect(split.train.length + split.validation.length).toBe(12);
     for (const c of [0, 1, 2]) {
-      expect(sp.validation.some((i) => labels[i] === c)).toBe(true);
-      expect(sp.train.some((i) => labels[i] === c)).toBe(true);
+      expect(split.validation.filter((i) => dataset.labels[i] === c)).toHaveLength(1);
+      expect(split.train.some((i) => dataset.labels[i] === c)).toBe(true);
     }
+    const saved = JSON.parse(readFileSync(join(runDir, 'split.json'), 'utf8'));
+    expect(saved).toMatchObject({ seed: 3, validationFraction: 0.2, fingerprint: dataset.fingerprint, train: split.train, validation: split.validation });
+    expect(saved.files[split.validation[0]]).toMatch(/^a\//);
+    expect((await loadDataAndSplit(cfg, log, runDir)).split).toEqual(saved);
+    const other = await loadDataAndSplit(parseConfig({ data: { dir, imageSize: 8, validationFraction: 0.2, splitSeed: 4 } }), log);
+    expect(other.split.seed).toBe(4);
   });
 });
 

@@ -402,28 +402,3 @@ export interface DataSplit {
   train: number[];
   validation: number[];
 }
-
-/**
- * Seeded stratified split: each class's indices are shuffled (Fisher-Yates with the project's
- * Generator) and the first round(n * fraction) go to validation; a class with >= 2 images keeps at
- * least one on each side when the fraction is > 0.
- */
-export function stratifiedSplit(labels: ArrayLike<number>, validationFraction: number, seed: number, permutation: (n: number) => number[]): DataSplit {
-  const byClass = new Map<number, number[]>();
-  for (let i = 0; i < labels.length; i++) {
-    const l = labels[i];
-    if (!byClass.has(l)) byClass.set(l, []);
-    byClass.get(l)!.push(i);
-  }
-  const train: number[] = [];
-  const validation: number[] = [];
-  for (const cls of [...byClass.keys()].sort((a, b) => a - b)) {
-    const idx = byClass.get(cls)!;
-    const perm = permutation(idx.length).map((j) => idx[j]);
-    let nVal = Math.round(idx.length * validationFraction);
-    if (validationFraction > 0 && idx.length >= 2) nVal = Math.min(idx.length - 1, Math.max(1, nVal));
-    validation.push(...perm.slice(0, nVal));
-    train.push(...perm.slice(nVal));
-  }
-  return { seed, validationFraction, train: train.sort((a, b) => a - b), validation: validation.sort((a, b) => a - b) };
-}
