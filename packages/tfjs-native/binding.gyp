@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "tfjs_native",
-      "sources": ["native/addon.cc", "native/conv.cc", "native/matmul.cc", "native/eltwise.cc", "native/fused.cc"],
+      "sources": ["native/addon.cc", "native/conv.cc", "native/matmul.cc", "native/eltwise.cc", "native/fused.cc", "native/attention.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

@@ -125,6 +125,7 @@ const char* isaName(dnnl::cpu_isa isa) {
 void clearCaches() {
   clearConvCache();
   clearMatmulCache();
+  clearAttentionCache();
 }
 
 // setThreads(n): OpenMP thread count used by oneDNN (and cached primitives are dropped,
@@ -178,6 +179,7 @@ Napi::Value CacheInfo(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("conv", convCacheInfo(info.Env()));
   out.Set("matmul", matmulCacheInfo(info.Env()));
+  out.Set("attention", attentionCacheInfo(info.Env()));
   return out;
 }
 
@@ -209,6 +211,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("silu", Napi::Function::New(env, Silu, "silu"));
   exports.Set("siluGrad", Napi::Function::New(env, SiluGrad, "siluGrad"));
   exports.Set("adam", Napi::Function::New(env, Adam, "adam"));
+  exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
+  exports.Set("attentionGrad", Napi::Function::New(env, AttentionGrad, "attentionGrad"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("setWeightsMode", Napi::Function::New(env, SetWeightsMode, "setWeightsMode"));

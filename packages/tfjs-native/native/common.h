@@ -171,5 +171,10 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info);
 Napi::Value Silu(const Napi::CallbackInfo& info);
 Napi::Value SiluGrad(const Napi::CallbackInfo& info);
 Napi::Value Adam(const Napi::CallbackInfo& info);
+// attention.cc
+Napi::Value Attention(const Napi::CallbackInfo& info);
+Napi::Value AttentionGrad(const Napi::CallbackInfo& info);
+void clearAttentionCache();
+Napi::Value attentionCacheInfo(Napi::Env env);
 
 }  // namespace tfn

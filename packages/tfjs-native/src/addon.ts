@@ -166,13 +166,31 @@ export interface NativeAddon {
     epsHat: number,
     decay: number,
   ): void;
+  /**
+   * Multi-head attention out = softmax(scale Q K^T) V per head; q [B,L,D], k/v [B,S,D],
+   * out [B,L,D], probs [B,H,L,S] (the softmax, for the backward). params [B, L, S, D, H].
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, probs: Float32Array, params: Int32Array, scale: number): void;
+  /** Gradients of attention wrt q, k, v from dy and the forward's inputs and probs. */
+  attentionGrad(
+    dy: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    probs: Float32Array,
+    dq: Float32Array,
+    dk: Float32Array,
+    dv: Float32Array,
+    params: Int32Array,
+    scale: number,
+  ): void;
   /** Sets the OpenMP thread count (drops cached primitives); returns the count in force. */
   setThreads(n: number): number;
   getThreads(): number;
   /** 0: let oneDNN choose the filter layout (default, faster); 1: force plain HWIO. */
   setWeightsMode(mode: 0 | 1): void;
   info(): NativeAddonInfo;
-  cacheInfo(): { conv: NativeCacheStats; matmul: NativeCacheStats };
+  cacheInfo(): { conv: NativeCacheStats; matmul: NativeCacheStats; attention: NativeCacheStats };
   clearCache(): void;
 }
 

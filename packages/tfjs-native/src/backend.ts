@@ -10,11 +10,15 @@ import {
   registerBackend,
   registerKernel,
   version_core,
+  type BackendValues,
+  type DataId,
+  type DataType,
   type KernelFunc,
 } from '@tensorflow/tfjs-core';
 import { MathBackendCPU, version_cpu } from '@tensorflow/tfjs-backend-cpu';
 
 import { loadNativeAddon, type NativeAddon, type NativeAddonInfo } from './addon';
+import { drainPool, isPooled, release, retain } from './buffer-pool';
 import { installEagerBackprop } from './eager-backprop';
 import { makeEltwiseKernels } from './eltwise-kernels';
 import { makeFusedKernels, registerFusedGradients } from './fused-ops';
@@ -31,6 +35,39 @@ export class NativeBackend extends MathBackendCPU {
     // MathBackendCPU prints a one-time suggestion to install @tensorflow/tfjs-node on the
     // first write under Node; with oneDNN kernels in place that hint is misleading.
     (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
+  // Reference counting of pooled output buffers (see ./buffer-pool.ts): every data entry
+  // that holds a pooled array (or a view of one) retains it; deleting the entry releases it.
+  override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
+    const id = super.write(values, shape, dtype);
+    retain(values);
+    return id;
+  }
+
+  override move(dataId: DataId, values: BackendValues, shape: number[], dtype: DataType, refCount: number): void {
+    const old = this.data.get(dataId)?.values;
+    super.move(dataId, values, shape, dtype, refCount);
+    if (old !== undefined) release(old);
+    retain(values);
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const values = this.data.get(dataId)?.values;
+    const done = super.disposeData(dataId, force);
+    if (values !== undefined && !this.data.has(dataId)) release(values);
+    return done;
+  }
+
+  /** Arrays leaving the backend are copies when pooled: the pool reuses released buffers. */
+  override readSync(dataId: DataId): BackendValues {
+    const v = super.readSync(dataId);
+    return isPooled(v) ? (v as Float32Array).slice() : v;
+  }
+
+  override dispose(): void {
+    super.dispose();
+    drainPool();
   }
 }
 

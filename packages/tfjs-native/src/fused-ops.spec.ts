@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { FUSED_ADAM, FUSED_GROUP_NORM, FUSED_SILU, loadNativeAddon, NATIVE_BACKEND_NAME, registerNativeBackend } from './index';
+import { FUSED_ADAM, FUSED_ATTENTION, FUSED_GROUP_NORM, FUSED_SILU, loadNativeAddon, NATIVE_BACKEND_NAME, registerNativeBackend } from './index';
 import { randomFloats, relMaxError, runOn } from './test-utils';
 
 const TOL = 1e-4;
@@ -135,6 +135,55 @@ describe.skipIf(!loaded.ok)('native backend: fused ops vs composed tfjs ops on c
       expect(err, `update: rel. max error ${err}`).toBeLessThanOrEqual(1e-3);
     });
   }
+
+  /** Multi-head attention composed from tfjs ops, as @fad/diffusion-core's Attention. */
+  function composedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, scale: number): tf.Tensor {
+    const [b, l, d] = q.shape as [number, number, number];
+    const s = k.shape[1] as number;
+    const split = (t: tf.Tensor, len: number) => tf.reshape(tf.transpose(tf.reshape(t, [b, len, heads, d / heads]), [0, 2, 1, 3]), [b * heads, len, d / heads]);
+    const attn = tf.softmax(tf.matMul(tf.mul(split(q, l), scale), split(k, s), false, true));
+    return tf.reshape(tf.transpose(tf.reshape(tf.matMul(attn, split(v, s)), [b, heads, l, d / heads]), [0, 2, 1, 3]), [b, l, d]);
+  }
+  const fusedAttention = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, scale: number) =>
+    (tf.engine().runKernel(FUSED_ATTENTION, { q, k, v }, { heads, scale } as never) as tf.Tensor[])[0];
+
+  const attnCases: Array<[number, number, number, number, number]> = [
+    // [B, L, S, D, heads]
+    [2, 5, 5, 8, 2],
+    [1, 7, 7, 12, 3],
+    [3, 6, 1, 8, 4], // cross-attention on one token
+    [2, 4, 3, 6, 1],
+    [1, 1, 1, 4, 2],
+    [16, 256, 256, 128, 4], // the U-Net's self-attention at 16x16
+    [16, 256, 1, 128, 4], // and its cross-attention
+  ];
+  for (const [b, l, s, d, heads] of attnCases) {
+    it(`attention B=${b} L=${l} S=${s} D=${d} heads=${heads}: value and gradients`, async () => {
+      const scale = 1 / Math.sqrt(d / heads);
+      const run = (impl: typeof composedAttention) => () => {
+        const q = rand([b, l, d], 1, 1.5);
+        const k = rand([b, s, d], 2, 1.5);
+        const v = rand([b, s, d], 3);
+        const w = rand([b, l, d], 4);
+        const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => tf.sum(tf.mul(impl(qq, kk, vv, heads, scale), w));
+        return [impl(q, k, v, heads, scale), ...tf.grads(f)([q, k, v])];
+      };
+      const ref = await runOn('cpu', run(composedAttention));
+      const got = await runOn(NATIVE_BACKEND_NAME, run(fusedAttention));
+      expect(got.shape).toEqual(ref.shape);
+      ['out', 'dq', 'dk', 'dv'].forEach((name, i) => {
+        const err = relMaxError(got.values[i], ref.values[i]);
+        expect(err, `${name}: rel. max error ${err}`).toBeLessThanOrEqual(TOL);
+      });
+    });
+  }
+
+  it('attention runs on optimised oneDNN matmuls (no reference implementation)', () => {
+    const impls = (loaded as { addon: { cacheInfo(): { attention: { entries: Array<{ key: string; impl: string }> } } } }).addon
+      .cacheInfo().attention.entries;
+    expect(impls.length).toBeGreaterThan(0);
+    for (const e of impls) expect(e.impl, e.key).not.toMatch(/^ref/);
+  });
 
   it('leaks no tensors through forward and backward', async () => {
     await tf.setBackend(NATIVE_BACKEND_NAME);

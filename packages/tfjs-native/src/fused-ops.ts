@@ -25,6 +25,11 @@
 //                     x' = x - stepSize m' / (sqrt(v') + epsHat) - decay x (Adam with the bias
 //                     corrections folded into stepSize and epsHat; decay = lr * weight decay).
 //                     One pass instead of ~13 kernels per variable. No gradient.
+//   FadAttention      inputs {q: [B, L, D], k: [B, S, D], v: [B, S, D]}, attrs {heads: H (divides D), scale}
+//                     outputs [out [B, L, D], probs [B, H, L, S]]: per head h (channels
+//                     h*D/H .. (h+1)*D/H - 1), probs = softmax(scale q_h k_h^T), out_h = probs v_h.
+//                     Replaces 4 transposes, the scale, 2 batched matmuls and the softmax.
+//   FadAttentionGrad  inputs {dy, q, k, v, probs}, same attrs -> [dq, dk, dv]
 //
 // The gradients of FadGroupNorm and FadSilu are registered globally (tf.registerGradient)
 // when the native backend is registered.
@@ -49,9 +54,30 @@ export const FUSED_GROUP_NORM_GRAD = 'FadGroupNormGrad';
 export const FUSED_SILU = 'FadSilu';
 export const FUSED_SILU_GRAD = 'FadSiluGrad';
 export const FUSED_ADAM = 'FadAdam';
+export const FUSED_ATTENTION = 'FadAttention';
+export const FUSED_ATTENTION_GRAD = 'FadAttentionGrad';
 
 /** Names of the fused custom kernels (not tfjs ops: see the contract above). */
-export const FUSED_KERNEL_NAMES: readonly string[] = [FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD, FUSED_SILU, FUSED_SILU_GRAD, FUSED_ADAM];
+export const FUSED_KERNEL_NAMES: readonly string[] = [FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD, FUSED_SILU, FUSED_SILU_GRAD, FUSED_ADAM, FUSED_ATTENTION, FUSED_ATTENTION_GRAD];
+
+/** Attributes of FadAttention / FadAttentionGrad. */
+export interface FusedAttentionAttrs {
+  heads: number;
+  scale: number;
+}
+
+/** [B, L, S, D, H] of a FadAttention call; throws a descriptive error on bad shapes. */
+function attentionParams(q: TensorInfo, k: TensorInfo, v: TensorInfo, heads: number): Int32Array {
+  const ok3 = (t: TensorInfo) => t.shape.length === 3;
+  if (!ok3(q) || !ok3(k) || !ok3(v) || k.shape[0] !== q.shape[0] || !util.arraysEqual(k.shape, v.shape) || k.shape[2] !== q.shape[2]) {
+    throw new Error(`@fad/tfjs-native ${FUSED_ATTENTION}: expected q [B,L,D], k and v [B,S,D], got [${q.shape}], [${k.shape}], [${v.shape}]`);
+  }
+  const [b, l, d] = q.shape;
+  if (!(Number.isInteger(heads) && heads >= 1 && d % heads === 0) || b < 1 || l < 1 || k.shape[1] < 1) {
+    throw new Error(`@fad/tfjs-native ${FUSED_ATTENTION}: heads (${heads}) must divide the width ${d} of q [${q.shape}]`);
+  }
+  return Int32Array.of(b, l, k.shape[1], d, heads);
+}
 
 /** Attributes of FadAdam. */
 export interface FusedAdamAttrs {
@@ -170,6 +196,42 @@ export function makeFusedKernels(addon: NativeAddon): Record<string, KernelFunc>
       ];
     },
 
+    [FUSED_ATTENTION]: (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { q, k, v } = args.inputs as Record<string, TensorInfo>;
+      const { heads, scale } = args.attrs as unknown as FusedAttentionAttrs;
+      const p = attentionParams(q, k, v, heads);
+      const [b, l, s, , h] = p;
+      const out = allocOutput(util.sizeFromShape(q.shape));
+      const probs = allocOutput(b * h * l * s);
+      addon.attention(values(backend, q, `${FUSED_ATTENTION} q`), values(backend, k, `${FUSED_ATTENTION} k`), values(backend, v, `${FUSED_ATTENTION} v`), out, probs, p, scale);
+      return [backend.makeTensorInfo(q.shape, 'float32', out), backend.makeTensorInfo([b, h, l, s], 'float32', probs)];
+    },
+
+    [FUSED_ATTENTION_GRAD]: (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { dy, q, k, v, probs } = args.inputs as Record<string, TensorInfo>;
+      const { heads, scale } = args.attrs as unknown as FusedAttentionAttrs;
+      const p = attentionParams(q, k, v, heads);
+      const [b, l, s, , h] = p;
+      const dq = allocOutput(util.sizeFromShape(q.shape));
+      const dk = allocOutput(util.sizeFromShape(k.shape));
+      const dv = allocOutput(util.sizeFromShape(v.shape));
+      addon.attentionGrad(
+        values(backend, dy, `${FUSED_ATTENTION_GRAD} dy`, util.sizeFromShape(q.shape)),
+        values(backend, q, `${FUSED_ATTENTION_GRAD} q`),
+        values(backend, k, `${FUSED_ATTENTION_GRAD} k`),
+        values(backend, v, `${FUSED_ATTENTION_GRAD} v`),
+        values(backend, probs, `${FUSED_ATTENTION_GRAD} probs`, b * h * l * s),
+        dq, dk, dv, p, scale,
+      );
+      return [
+        backend.makeTensorInfo(q.shape, 'float32', dq),
+        backend.makeTensorInfo(k.shape, 'float32', dk),
+        backend.makeTensorInfo(v.shape, 'float32', dv),
+      ];
+    },
+
     [FUSED_SILU_GRAD]: (args) => {
       const backend = args.backend as MathBackendCPU;
       const { x, dy } = args.inputs as Record<string, TensorInfo>;
@@ -196,6 +258,17 @@ const GRADIENTS: GradConfig[] = [
         attrs,
       ) as Tensor[];
       return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
+    },
+  },
+  {
+    kernelName: FUSED_ATTENTION,
+    inputsToSave: ['q', 'k', 'v'],
+    outputsToSave: [false, true],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [q, k, v, probs] = saved;
+      const dyOut = Array.isArray(dy) ? dy[0] : dy;
+      const [dq, dk, dv] = engine().runKernel(FUSED_ATTENTION_GRAD, { dy: dyOut, q, k, v, probs }, attrs) as Tensor[];
+      return { q: () => dq, k: () => dk, v: () => dv };
     },
   },
   {

@@ -20,14 +20,18 @@ export {
   type RegisterNativeBackendOptions,
 } from './backend';
 export { NATIVE_KERNEL_NAMES, ONEDNN_KERNEL_NAMES } from './kernels';
+export { poolStats } from './buffer-pool';
 export { BINARY_OPS, ELTWISE_KERNEL_NAMES, UNARY_OPS } from './eltwise-kernels';
 export {
   FUSED_ADAM,
+  FUSED_ATTENTION,
+  FUSED_ATTENTION_GRAD,
   FUSED_GROUP_NORM,
   FUSED_GROUP_NORM_GRAD,
   FUSED_KERNEL_NAMES,
   FUSED_SILU,
   FUSED_SILU_GRAD,
   type FusedAdamAttrs,
+  type FusedAttentionAttrs,
   type FusedGroupNormAttrs,
 } from './fused-ops';

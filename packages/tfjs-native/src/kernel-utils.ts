@@ -1,16 +1,16 @@
 // Helpers shared by the kernel modules.
-import { Buffer } from 'node:buffer';
-
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 
+import { allocPooled } from './buffer-pool';
+
 /**
- * A float32 output array. Uninitialised memory (Buffer.allocUnsafeSlow) is safe because
- * every native kernel overwrites its whole output, and it saves a memset of the output
- * (up to ~10% of a fast conv).
+ * A float32 output array from the buffer pool (./buffer-pool.ts). Uninitialised memory is
+ * safe because every native kernel overwrites its whole output, and it saves a memset of the
+ * output (up to ~10% of a fast conv).
  */
 export function allocOutput(n: number): Float32Array {
-  return new Float32Array(Buffer.allocUnsafeSlow(n * 4).buffer, 0, n);
+  return allocPooled(n);
 }
 
 /** The Float32Array behind a float32 tensor, or null (other dtypes, complex...). */

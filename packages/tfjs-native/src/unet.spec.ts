@@ -91,11 +91,12 @@ describe.skipIf(!loaded.ok)('U-Net train step: native vs cpu', () => {
     expect(worst[0][1], `worst gradient: ${worst[0][0]} (${worst[0][1]})`).toBeLessThanOrEqual(1e-4);
     expect(Math.abs(got.trainerLoss - ref.trainerLoss) / ref.trainerLoss).toBeLessThan(1e-5);
     expect(Math.abs(got.gradNorm - ref.gradNorm) / ref.gradNorm).toBeLessThan(1e-5);
-    // Adam's first step moves each weight by ~lr * sign(g): compare with a tolerance of lr / 100.
+    // Adam's first step moves each weight by ~lr * g / (|g| + eps): where a gradient entry is
+    // ~0, float rounding can change that by a good part of lr, so the tolerance is lr / 10.
     got.weightsAfter.forEach((w, i) => {
       let d = 0;
       for (let j = 0; j < w.length; j++) d = Math.max(d, Math.abs(w[j] - ref.weightsAfter[i][j]));
-      expect(d, `weight ${got.grads[i][0]} after one step`).toBeLessThan(1e-5);
+      expect(d, `weight ${got.grads[i][0]} after one step`).toBeLessThan(1e-4);
     });
   }, 120_000);
 

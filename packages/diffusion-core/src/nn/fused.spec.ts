@@ -5,7 +5,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedTensors, relMaxError, useCpuBackend } from '../testing/setup-cpu';
-import { FUSED_GROUP_NORM_KERNEL, FUSED_SILU_KERNEL, hasFusedKernel, setFusedKernelsEnabled } from './fused';
+import { Generator } from '../random';
+import { Attention } from '../unet/blocks';
+import { FUSED_ATTENTION_KERNEL, FUSED_GROUP_NORM_KERNEL, FUSED_SILU_KERNEL, hasFusedKernel, setFusedKernelsEnabled } from './fused';
 import { GroupNorm, LayerNorm, silu } from './layers';
 
 type Backend = { data: { get(id: unknown): { values: Float32Array } }; makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo };
@@ -93,6 +95,84 @@ function registerReferenceKernels(): void {
       return (backend as unknown as Backend).makeTensorInfo(x.shape, 'float32', xv.map((v) => v * sig(v)));
     },
   });
+  // Attention: plain loops over (batch, head, query); probs saved for the gradient.
+  const attnDims = (q: tf.TensorInfo, k: tf.TensorInfo, heads: number) => {
+    const [b, l, d] = q.shape;
+    return { b, l, s: k.shape[1], d, h: heads, dh: d / heads };
+  };
+  tf.registerKernel({
+    kernelName: FUSED_ATTENTION_KERNEL,
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { q, k, v } = inputs as Record<string, tf.TensorInfo>;
+      const { heads, scale } = attrs as unknown as { heads: number; scale: number };
+      const { b, l, s, d, h, dh } = attnDims(q, k, heads);
+      const qv = vals(backend, q), kv = vals(backend, k), vv = vals(backend, v);
+      const out = new Float32Array(b * l * d), probs = new Float32Array(b * h * l * s);
+      for (let n = 0; n < b; n++) for (let hh = 0; hh < h; hh++) for (let i = 0; i < l; i++) {
+        const row = probs.subarray(((n * h + hh) * l + i) * s, ((n * h + hh) * l + i + 1) * s);
+        for (let j = 0; j < s; j++) {
+          let dot = 0;
+          for (let c = 0; c < dh; c++) dot += qv[(n * l + i) * d + hh * dh + c] * kv[(n * s + j) * d + hh * dh + c];
+          row[j] = dot * scale;
+        }
+        const m = Math.max(...row);
+        let z = 0;
+        for (let j = 0; j < s; j++) z += (row[j] = Math.exp(row[j] - m));
+        for (let j = 0; j < s; j++) row[j] /= z;
+        for (let c = 0; c < dh; c++) {
+          let acc = 0;
+          for (let j = 0; j < s; j++) acc += row[j] * vv[(n * s + j) * d + hh * dh + c];
+          out[(n * l + i) * d + hh * dh + c] = acc;
+        }
+      }
+      const bk = backend as unknown as Backend;
+      return [bk.makeTensorInfo(q.shape, 'float32', out), bk.makeTensorInfo([b, h, l, s], 'float32', probs)];
+    },
+  });
+  tf.registerKernel({
+    kernelName: 'FadAttentionGrad',
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { dy, q, k, v, probs } = inputs as Record<string, tf.TensorInfo>;
+      const { heads, scale } = attrs as unknown as { heads: number; scale: number };
+      const { b, l, s, d, h, dh } = attnDims(q, k, heads);
+      const g = vals(backend, dy), qv = vals(backend, q), kv = vals(backend, k), vv = vals(backend, v), p = vals(backend, probs);
+      const dq = new Float32Array(qv.length), dk = new Float32Array(kv.length), dv = new Float32Array(vv.length);
+      for (let n = 0; n < b; n++) for (let hh = 0; hh < h; hh++) for (let i = 0; i < l; i++) {
+        const pr = p.subarray(((n * h + hh) * l + i) * s, ((n * h + hh) * l + i + 1) * s);
+        const dp = new Float64Array(s);
+        for (let j = 0; j < s; j++) {
+          for (let c = 0; c < dh; c++) {
+            const gi = g[(n * l + i) * d + hh * dh + c];
+            dv[(n * s + j) * d + hh * dh + c] += pr[j] * gi;
+            dp[j] += gi * vv[(n * s + j) * d + hh * dh + c];
+          }
+        }
+        let dot = 0;
+        for (let j = 0; j < s; j++) dot += dp[j] * pr[j];
+        for (let j = 0; j < s; j++) {
+          const ds = pr[j] * (dp[j] - dot) * scale;
+          for (let c = 0; c < dh; c++) {
+            dq[(n * l + i) * d + hh * dh + c] += ds * kv[(n * s + j) * d + hh * dh + c];
+            dk[(n * s + j) * d + hh * dh + c] += ds * qv[(n * l + i) * d + hh * dh + c];
+          }
+        }
+      }
+      const bk = backend as unknown as Backend;
+      return [bk.makeTensorInfo(q.shape, 'float32', dq), bk.makeTensorInfo(k.shape, 'float32', dk), bk.makeTensorInfo(v.shape, 'float32', dv)];
+    },
+  });
+  tf.registerGradient({
+    kernelName: FUSED_ATTENTION_KERNEL,
+    inputsToSave: ['q', 'k', 'v'],
+    outputsToSave: [false, true],
+    gradFunc: (dy, saved, attrs) => {
+      const [q, k, v, probs] = saved;
+      const [dq, dk, dv] = tf.engine().runKernel('FadAttentionGrad', { dy: (dy as tf.Tensor[])[0], q, k, v, probs }, attrs) as tf.Tensor[];
+      return { q: () => dq, k: () => dk, v: () => dv };
+    },
+  });
   tf.registerGradient({
     kernelName: FUSED_GROUP_NORM_KERNEL,
     inputsToSave: ['x', 'gamma', 'beta'],
@@ -176,6 +256,23 @@ describe('fused GroupNorm / LayerNorm / SiLU kernels', () => {
     ln.dispose();
   });
 
+  for (const [l, s] of [[5, 5], [4, 1], [3, 2]]) {
+    it(`Attention L=${l} S=${s}: fused = composed (value and gradients of all projections)`, () => {
+      const attn = new Attention({ dim: 8, contextDim: 6, heads: 2, generator: new Generator(3) });
+      const x = tf.randomNormal([2, l, 8], 0, 1, 'float32', 9) as tf.Tensor3D;
+      const ctx = tf.randomNormal([2, s, 6], 0, 1, 'float32', 10) as tf.Tensor3D;
+      const params = attn.trainableVariables();
+      const f = (xx: tf.Tensor) => attn.forward(xx as tf.Tensor3D, ctx);
+      const fused = valueAndGrads(f, x, params);
+      setFusedKernelsEnabled(false);
+      const composed = valueAndGrads(f, x, params);
+      setFusedKernelsEnabled(true);
+      fused.forEach((v, i) => expect(relMaxError(v, composed[i]), `output ${i}`).toBeLessThan(1e-4));
+      tf.dispose([x, ctx]);
+      attn.dispose();
+    });
+  }
+
   it('silu: fused = composed (value and gradient)', () => {
     const x = tf.randomNormal([3, 7], 0, 4, 'float32', 8);
     const fused = valueAndGrads((xx) => silu(xx), x, []);
@@ -188,7 +285,7 @@ describe('fused GroupNorm / LayerNorm / SiLU kernels', () => {
 
   it('leak no tensors', () => {
     const gn = new GroupNorm({ numGroups: 2, numChannels: 4 });
-    const x = tf.randomNormal([2, 3, 3, 4]);
+    const x = tf.randomNormal([2, 3, 3, 4]) as tf.Tensor4D;
     expect(leakedTensors(() => gn.forwardSilu(x).dispose())).toBe(0);
     expect(leakedTensors(() => tf.grad((xx: tf.Tensor) => tf.sum(gn.forwardSilu(xx as tf.Tensor4D)))(x).dispose())).toBe(0);
     x.dispose();

@@ -10,11 +10,15 @@
  *   FadGroupNorm  inputs {x: [N, ..., C], gamma: [C], beta: [C]}, attrs {groups, epsilon, silu}
  *                 -> [y, mean [N, groups], rstd [N, groups]]
  *   FadSilu       inputs {x} -> x * sigmoid(x)
+ *   FadAttention  inputs {q: [B, L, D], k: [B, S, D], v: [B, S, D]}, attrs {heads, scale}
+ *                 -> [out [B, L, D], probs [B, heads, L, S]]: multi-head softmax(scale q k^T) v,
+ *                 heads interleaved in the last axis as in Attention (no transposes).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 export const FUSED_GROUP_NORM_KERNEL = 'FadGroupNorm';
 export const FUSED_SILU_KERNEL = 'FadSilu';
+export const FUSED_ATTENTION_KERNEL = 'FadAttention';
 
 let enabled = true;
 
@@ -51,4 +55,12 @@ export function fusedGroupNorm(
 /** x * sigmoid(x) through the fused kernel. Call only when `hasFusedKernel`. */
 export function fusedSilu<T extends tf.Tensor>(x: T): T {
   return tf.engine().runKernel(FUSED_SILU_KERNEL, { x }) as T;
+}
+
+/** Multi-head attention through the fused kernel. Call only when `hasFusedKernel`. */
+export function fusedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, scale: number): tf.Tensor3D {
+  const attrs = { heads, scale } as unknown as tf.NamedAttrMap;
+  const [out, probs] = tf.engine().runKernel(FUSED_ATTENTION_KERNEL, { q, k, v }, attrs) as tf.Tensor[];
+  probs.dispose();
+  return out as tf.Tensor3D;
 }

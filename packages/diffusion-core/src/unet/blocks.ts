@@ -3,6 +3,7 @@
  * reference workload (shared/bench/reference_workload.py), so weights map one to one.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { FUSED_ATTENTION_KERNEL, fusedAttention, hasFusedKernel } from '../nn/fused';
 import { Conv2d, GroupNorm, LayerNorm, Linear, silu } from '../nn/layers';
 import { Module } from '../nn/module';
 import type { Generator } from '../random';
@@ -79,6 +80,11 @@ export class Attention extends Module {
       const s = context.shape[1];
       const h = this.heads;
       const d = this.dim / h;
+      if (hasFusedKernel(FUSED_ATTENTION_KERNEL)) {
+        // One kernel each way, reading the heads from the projections' layout (see ../nn/fused.ts).
+        const o = fusedAttention(this.q.forward(x) as tf.Tensor3D, this.k.forward(context) as tf.Tensor3D, this.v.forward(context) as tf.Tensor3D, h, 1 / Math.sqrt(d));
+        return this.o.forward(o) as tf.Tensor3D;
+      }
       // [B,L,D] -> [B,h,L,d] -> [B*h,L,d]
       const split = (t: tf.Tensor, len: number) =>
         tf.reshape(tf.transpose(tf.reshape(t, [b, len, h, d]), [0, 2, 1, 3]), [b * h, len, d]) as tf.Tensor3D;
