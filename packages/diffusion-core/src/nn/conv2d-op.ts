@@ -15,7 +15,8 @@ type Pad4 = [[number, number], [number, number], [number, number], [number, numb
  */
 const SLOW_FILTER_GRAD = new Set(['cpu']);
 
-function useBackendFilterGrad(): boolean {
+/** Whether the active backend has fast convolution gradients (native, tensorflow, webgl): "accelerated". */
+export function useBackendFilterGrad(): boolean {
   const b = tf.getBackend();
   return !SLOW_FILTER_GRAD.has(b) && tf.getKernel('Conv2DBackpropFilter', b) !== undefined;
 }

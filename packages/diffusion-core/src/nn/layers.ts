@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Generator } from '../random';
-import { conv2dSymmetric, conv2dSymmetricBias } from './conv2d-op';
+import { conv2dSymmetric, conv2dSymmetricBias, useBackendFilterGrad } from './conv2d-op';
 import { FUSED_GROUP_NORM_KERNEL, FUSED_SILU_KERNEL, fusedGroupNorm, fusedSilu, hasFusedKernel } from './fused';
 import { fanInUniform } from './init';
 import { Module } from './module';
@@ -46,12 +46,33 @@ export class Linear extends Module {
     }
     return tf.tidy(() => {
       const x2 = shape.length === 2 ? x : tf.reshape(x, [-1, this.inFeatures]);
-      let y: tf.Tensor = tf.matMul(x2 as tf.Tensor2D, this.weight as tf.Tensor2D);
-      if (this.bias) y = tf.add(y, this.bias);
+      let y: tf.Tensor;
+      if (this.bias && useBackendFilterGrad()) {
+        y = linearWithBias(x2 as tf.Tensor2D, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D);
+      } else {
+        y = tf.matMul(x2 as tf.Tensor2D, this.weight as tf.Tensor2D);
+        if (this.bias) y = tf.add(y, this.bias);
+      }
       return shape.length === 2 ? y : tf.reshape(y, [...shape.slice(0, -1), this.outFeatures]);
     });
   }
 }
+
+/**
+ * x W + b as one _FusedMatMul (bias added in the matmul's epilogue), with a gradient that keeps
+ * only x and W (tf.fused.matMul's own also keeps the output). Used on accelerated backends.
+ */
+const linearWithBias = tf.customGrad(((...args: unknown[]) => {
+  const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  save([x, w]);
+  const value = tf.fused.matMul({ a: x, b: w, bias: b });
+  const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+    const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+    const d = dy as tf.Tensor2D;
+    return [tf.matMul(d, ws, false, true), tf.matMul(xs, d, true, false), tf.sum(d, 0)];
+  };
+  return { value, gradFunc };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
 export interface Conv2dParams {
   inChannels: number;
