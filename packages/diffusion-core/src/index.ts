@@ -53,7 +53,18 @@ export { Module } from './nn/module';
 export { Conv2d, Embedding, GroupNorm, LayerNorm, Linear, silu } from './nn/layers';
 export type { Conv2dParams, GroupNormParams, LinearParams } from './nn/layers';
 export { conv2dSymmetric, conv2dSymmetricBias, conv2dFilterGradAsConv } from './nn/conv2d-op';
-export { FUSED_ATTENTION_KERNEL, FUSED_GROUP_NORM_KERNEL, FUSED_SILU_KERNEL, hasFusedKernel, setFusedKernelsEnabled } from './nn/fused';
+export {
+  FUSED_ADAM_KERNEL,
+  FUSED_ATTENTION_KERNEL,
+  FUSED_GROUP_NORM_KERNEL,
+  FUSED_SILU_KERNEL,
+  fusedAdamStep,
+  fusedBatchNorm,
+  hasFusedKernel,
+  hasKernel,
+  setFusedKernelsEnabled,
+} from './nn/fused';
+export type { FusedAdamStepAttrs } from './nn/fused';
 export { upsampleNearest2x } from './nn/upsample';
 export { fanInUniform, uniformInit } from './nn/init';
 

@@ -206,6 +206,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tile", Napi::Function::New(env, Tile, "tile"));
   exports.Set("addN", Napi::Function::New(env, AddN, "addN"));
   exports.Set("batchNorm", Napi::Function::New(env, BatchNorm, "batchNorm"));
+  exports.Set("maxPool", Napi::Function::New(env, MaxPool, "maxPool"));
+  exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad, "maxPoolGrad"));
   exports.Set("groupNorm", Napi::Function::New(env, GroupNorm, "groupNorm"));
   exports.Set("groupNormGrad", Napi::Function::New(env, GroupNormGrad, "groupNormGrad"));
   exports.Set("silu", Napi::Function::New(env, Silu, "silu"));

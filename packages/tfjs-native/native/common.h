@@ -165,6 +165,8 @@ Napi::Value Concat(const Napi::CallbackInfo& info);
 Napi::Value Tile(const Napi::CallbackInfo& info);
 Napi::Value AddN(const Napi::CallbackInfo& info);
 Napi::Value BatchNorm(const Napi::CallbackInfo& info);
+Napi::Value MaxPool(const Napi::CallbackInfo& info);
+Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info);
 // fused.cc
 Napi::Value GroupNorm(const Napi::CallbackInfo& info);
 Napi::Value GroupNormGrad(const Napi::CallbackInfo& info);

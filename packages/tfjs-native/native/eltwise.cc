@@ -13,6 +13,9 @@
 //   tile(x, shape, reps, out)
 //   addN([arrays], out)
 //   batchNorm(x, C, mean, variance, offset|null, scale|null, eps, out)  per last-axis channel
+//   maxPool(x, params, y) / maxPoolGrad(dy, x, params, dx)   NHWC, params
+//       [N, H, W, C, OH, OW, KH, KW, SH, SW, padTop, padLeft]; out-of-range window cells are
+//       skipped (-inf padding); the gradient goes to the first maximum of each window (tfjs)
 #include <vector>
 
 #include "common.h"
@@ -620,7 +623,95 @@ FAD_CLONES void affineChannels(const float* __restrict x, const float* __restric
   }
 }
 
+struct PoolGeom {
+  int64_t N, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL;
+};
+
+PoolGeom parsePool(const Napi::Value& v) {
+  const int32_t* p = intsArg(v, "params", 12);
+  PoolGeom g{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]};
+  for (int i = 0; i < 10; ++i) {
+    if (p[i] < 1) throw Napi::RangeError::New(v.Env(), "maxPool: sizes and strides must be >= 1");
+  }
+  if (g.PT < 0 || g.PL < 0) throw Napi::RangeError::New(v.Env(), "maxPool: negative padding");
+  return g;
+}
+
+// Max over the window of output (oy, ox) of sample n, all channels; also the first arg max
+// (flat input pixel index) when idx is given.
+FAD_CLONES void poolWindow(const float* __restrict x, const PoolGeom& g, int64_t oy, int64_t ox, float* __restrict best,
+                           int32_t* __restrict idx) {
+  const int64_t C = g.C;
+  for (int64_t c = 0; c < C; ++c) best[c] = -INFINITY;
+  if (idx) {
+    for (int64_t c = 0; c < C; ++c) idx[c] = -1;
+  }
+  const int64_t y0 = std::max<int64_t>(0, oy * g.SH - g.PT), y1 = std::min(g.H, oy * g.SH - g.PT + g.KH);
+  const int64_t x0 = std::max<int64_t>(0, ox * g.SW - g.PL), x1 = std::min(g.W, ox * g.SW - g.PL + g.KW);
+  for (int64_t iy = y0; iy < y1; ++iy) {
+    for (int64_t ix = x0; ix < x1; ++ix) {
+      const float* px = x + (iy * g.W + ix) * C;
+      if (idx) {
+        const int32_t pos = int32_t(iy * g.W + ix);
+        for (int64_t c = 0; c < C; ++c) {
+          const bool gt = px[c] > best[c];
+          best[c] = gt ? px[c] : best[c];
+          idx[c] = gt ? pos : idx[c];
+        }
+      } else {
+        for (int64_t c = 0; c < C; ++c) best[c] = px[c] > best[c] ? px[c] : best[c];
+      }
+    }
+  }
+}
+
 }  // namespace
+
+Napi::Value MaxPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 3) throw Napi::TypeError::New(env, "maxPool: expected (x, params, y)");
+  const PoolGeom g = parsePool(info[1]);
+  const F32 x = f32Arg(info[0], "x", size_t(g.N * g.H * g.W * g.C));
+  const F32 y = f32Arg(info[2], "y", size_t(g.N * g.OH * g.OW * g.C));
+  const int64_t rows = g.N * g.OH;
+  parallelRange(rows, int64_t(y.length) * g.KH * g.KW, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / g.OH, oy = r % g.OH;
+      const float* xs = x.data + n * g.H * g.W * g.C;
+      for (int64_t ox = 0; ox < g.OW; ++ox) poolWindow(xs, g, oy, ox, y.data + ((n * g.OH + oy) * g.OW + ox) * g.C, nullptr);
+    }
+  });
+  return env.Undefined();
+}
+
+Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 4) throw Napi::TypeError::New(env, "maxPoolGrad: expected (dy, x, params, dx)");
+  const PoolGeom g = parsePool(info[2]);
+  const F32 dy = f32Arg(info[0], "dy", size_t(g.N * g.OH * g.OW * g.C));
+  const F32 x = f32Arg(info[1], "x", size_t(g.N * g.H * g.W * g.C));
+  const F32 dx = f32Arg(info[3], "dx", x.length);
+  // Samples are independent (their windows never overlap), so threads split the batch.
+  parallelRange(g.N, int64_t(x.length) + int64_t(dy.length) * g.KH * g.KW, [&](int64_t n0, int64_t n1) {
+    std::vector<float> best(static_cast<size_t>(g.C));
+    std::vector<int32_t> idx(static_cast<size_t>(g.C));
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* xs = x.data + n * g.H * g.W * g.C;
+      float* d = dx.data + n * g.H * g.W * g.C;
+      std::memset(d, 0, size_t(g.H * g.W * g.C) * 4);
+      for (int64_t oy = 0; oy < g.OH; ++oy) {
+        for (int64_t ox = 0; ox < g.OW; ++ox) {
+          poolWindow(xs, g, oy, ox, best.data(), idx.data());
+          const float* gy = dy.data + ((n * g.OH + oy) * g.OW + ox) * g.C;
+          for (int64_t c = 0; c < g.C; ++c) {
+            if (idx[size_t(c)] >= 0) d[int64_t(idx[size_t(c)]) * g.C + c] += gy[c];
+          }
+        }
+      }
+    }
+  });
+  return env.Undefined();
+}
 
 // binary(op, a, aShape, b, bShape, out, outShape)
 Napi::Value Binary(const Napi::CallbackInfo& info) {

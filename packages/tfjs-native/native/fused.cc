@@ -4,8 +4,9 @@
 // the tape keeps until the backward pass; fused it is 2 passes each way and saves only the
 // per-group mean and 1/std.
 //
-//   groupNorm(x, gamma, beta, y, mean, rstd, params[N, S, C, G], eps, silu)
-//   groupNormGrad(dy, x, gamma, beta, mean, rstd, dx, dgamma, dbeta, params, silu)
+//   groupNorm(x, gamma, beta, y, mean, rstd, params[N, S, C, G], eps, act)
+//   groupNormGrad(dy, x, gamma, beta, mean, rstd, dx, dgamma, dbeta, params, act)
+//     act: 0 none, 1 SiLU, 2 ReLU applied after the affine transform (true = 1, false = 0).
 //   silu(x, y) / siluGrad(x, dy, dx)
 //   adam(x, g, m, v, xOut, mOut, vOut, beta1, beta2, stepSize, epsHat, decay)
 //
@@ -48,14 +49,19 @@ FAD_CLONES void channelMoments(const float* __restrict x, int64_t S, int64_t C, 
 
 // y = x*a[c] + b[c], then SiLU if asked.
 FAD_CLONES void normalizeRows(const float* __restrict x, int64_t S, int64_t C, const float* __restrict a,
-                              const float* __restrict b, float* __restrict y, bool silu) {
+                              const float* __restrict b, float* __restrict y, int act) {
   for (int64_t s = 0; s < S; ++s) {
     const float* xr = x + s * C;
     float* yr = y + s * C;
-    if (silu) {
+    if (act == 1) {
       for (int64_t c = 0; c < C; ++c) {
         const float z = xr[c] * a[c] + b[c];
         yr[c] = z / (1.f + fexp(-z));
+      }
+    } else if (act == 2) {
+      for (int64_t c = 0; c < C; ++c) {
+        const float z = xr[c] * a[c] + b[c];
+        yr[c] = z > 0.f ? z : 0.f;
       }
     } else {
       for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * a[c] + b[c];
@@ -66,17 +72,19 @@ FAD_CLONES void normalizeRows(const float* __restrict x, int64_t S, int64_t C, c
 // Backward statistics: sdz[c] += dz, sdzx[c] += dz*x, where dz is dy through the SiLU
 // (z = x*a[c] + b[c]) or dy itself.
 FAD_CLONES void gradMoments(const float* __restrict dy, const float* __restrict x, int64_t S, int64_t C,
-                            const float* __restrict a, const float* __restrict b, bool silu,
+                            const float* __restrict a, const float* __restrict b, int act,
                             double* __restrict sdz, double* __restrict sdzx) {
   for (int64_t s = 0; s < S; ++s) {
     const float* xr = x + s * C;
     const float* dr = dy + s * C;
     for (int64_t c = 0; c < C; ++c) {
       float dz = dr[c];
-      if (silu) {
+      if (act == 1) {
         const float z = xr[c] * a[c] + b[c];
         const float sg = 1.f / (1.f + fexp(-z));
         dz *= sg * (1.f + z * (1.f - sg));
+      } else if (act == 2) {
+        dz = xr[c] * a[c] + b[c] > 0.f ? dz : 0.f;
       }
       sdz[c] += dz;
       sdzx[c] += double(dz) * xr[c];
@@ -86,7 +94,7 @@ FAD_CLONES void gradMoments(const float* __restrict dy, const float* __restrict 
 
 // dx = dz*k1[c] + x*k2[c] + k3[c].
 FAD_CLONES void gradApply(const float* __restrict dy, const float* __restrict x, int64_t S, int64_t C,
-                          const float* __restrict a, const float* __restrict b, bool silu,
+                          const float* __restrict a, const float* __restrict b, int act,
                           const float* __restrict k1, const float* __restrict k2, const float* __restrict k3,
                           float* __restrict dx) {
   for (int64_t s = 0; s < S; ++s) {
@@ -95,10 +103,12 @@ FAD_CLONES void gradApply(const float* __restrict dy, const float* __restrict x,
     float* o = dx + s * C;
     for (int64_t c = 0; c < C; ++c) {
       float dz = dr[c];
-      if (silu) {
+      if (act == 1) {
         const float z = xr[c] * a[c] + b[c];
         const float sg = 1.f / (1.f + fexp(-z));
         dz *= sg * (1.f + z * (1.f - sg));
+      } else if (act == 2) {
+        dz = xr[c] * a[c] + b[c] > 0.f ? dz : 0.f;
       }
       o[c] = dz * k1[c] + xr[c] * k2[c] + k3[c];
     }
@@ -147,7 +157,7 @@ void affineOf(const GnGeom& g, const float* gamma, const float* beta, const floa
 // bookkeeping of the general path: one vectorised pass for the statistics, one to write.
 FAD_CLONES void rowNormForward(const float* __restrict x, const float* __restrict gamma, const float* __restrict beta,
                                float* __restrict y, float* __restrict mean, float* __restrict rstd, int64_t rows,
-                               int64_t C, double eps, bool silu) {
+                               int64_t C, double eps, int act) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * C;
     float* yr = y + r * C;
@@ -169,10 +179,15 @@ FAD_CLONES void rowNormForward(const float* __restrict x, const float* __restric
     const float rs = float(1.0 / std::sqrt(double(q) / double(C) + eps));
     mean[r] = mu;
     rstd[r] = rs;
-    if (silu) {
+    if (act == 1) {
       for (int64_t c = 0; c < C; ++c) {
         const float z = (xr[c] - mu) * rs * gamma[c] + beta[c];
         yr[c] = z / (1.f + fexp(-z));
+      }
+    } else if (act == 2) {
+      for (int64_t c = 0; c < C; ++c) {
+        const float z = (xr[c] - mu) * rs * gamma[c] + beta[c];
+        yr[c] = z > 0.f ? z : 0.f;
       }
     } else {
       for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c];
@@ -183,7 +198,7 @@ FAD_CLONES void rowNormForward(const float* __restrict x, const float* __restric
 FAD_CLONES void rowNormBackward(const float* __restrict dy, const float* __restrict x, const float* __restrict gamma,
                                 const float* __restrict beta, const float* __restrict mean, const float* __restrict rstd,
                                 float* __restrict dx, float* __restrict dgamma, float* __restrict dbeta, float* __restrict dz,
-                                int64_t rows, int64_t C, bool silu) {
+                                int64_t rows, int64_t C, int act) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * C;
     const float* gr = dy + r * C;
@@ -192,10 +207,12 @@ FAD_CLONES void rowNormBackward(const float* __restrict dy, const float* __restr
     for (int64_t c = 0; c < C; ++c) {
       const float xh = (xr[c] - mu) * rs;
       float d = gr[c];
-      if (silu) {
+      if (act == 1) {
         const float z = xh * gamma[c] + beta[c];
         const float sg = 1.f / (1.f + fexp(-z));
         d *= sg * (1.f + z * (1.f - sg));
+      } else if (act == 2) {
+        d = xh * gamma[c] + beta[c] > 0.f ? d : 0.f;
       }
       dz[c] = d;
       dgamma[c] += d * xh;
@@ -224,6 +241,15 @@ FAD_CLONES void rowNormBackward(const float* __restrict dy, const float* __restr
       o[c] = rs * (dz[c] * gamma[c] - a - xh * b);
     }
   }
+}
+
+int activationArg(const Napi::Value& v) {
+  if (v.IsNumber()) {
+    const int a = v.As<Napi::Number>().Int32Value();
+    if (a < 0 || a > 2) throw Napi::RangeError::New(v.Env(), "groupNorm: activation must be 0 (none), 1 (SiLU) or 2 (ReLU)");
+    return a;
+  }
+  return v.ToBoolean() ? 1 : 0;
 }
 
 // Splits sample-level work: whole samples per thread when there are enough of them,
@@ -259,18 +285,18 @@ Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
   const F32 mean = f32Arg(info[4], "mean", size_t(g.N * g.G));
   const F32 rstd = f32Arg(info[5], "rstd", size_t(g.N * g.G));
   const double eps = info[7].As<Napi::Number>().DoubleValue();
-  const bool silu = info[8].ToBoolean();
+  const int act = activationArg(info[8]);
   const int64_t sampleSize = g.S * g.C;
 
   if (g.S == 1 && g.G == 1) {
-    parallelRange(g.N, int64_t(total) * (silu ? 6 : 3), [&](int64_t n0, int64_t n1) {
+    parallelRange(g.N, int64_t(total) * (act == 1 ? 6 : 3), [&](int64_t n0, int64_t n1) {
       rowNormForward(x.data + n0 * g.C, gamma.data, beta.data, y.data + n0 * g.C, mean.data + n0, rstd.data + n0, n1 - n0,
-                     g.C, eps, silu);
+                     g.C, eps, act);
     });
     return env.Undefined();
   }
   if (perSample(g)) {
-    parallelRange(g.N, int64_t(total) * (silu ? 4 : 2), [&](int64_t n0, int64_t n1) {
+    parallelRange(g.N, int64_t(total) * (act == 1 ? 4 : 2), [&](int64_t n0, int64_t n1) {
       std::vector<double> sum(size_t(g.C)), sq(size_t(g.C));
       std::vector<float> a(size_t(g.C)), b(size_t(g.C));
       for (int64_t n = n0; n < n1; ++n) {
@@ -279,7 +305,7 @@ Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
         channelMoments(x.data + n * sampleSize, g.S, g.C, sum.data(), sq.data());
         statsToGroups(g, sum.data(), sq.data(), eps, mean.data, rstd.data, n);
         affineOf(g, gamma.data, beta.data, mean.data, rstd.data, n, a.data(), b.data());
-        normalizeRows(x.data + n * sampleSize, g.S, g.C, a.data(), b.data(), y.data + n * sampleSize, silu);
+        normalizeRows(x.data + n * sampleSize, g.S, g.C, a.data(), b.data(), y.data + n * sampleSize, act);
       }
     });
     return env.Undefined();
@@ -301,8 +327,8 @@ Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
     }
     statsToGroups(g, sum.data(), sq.data(), eps, mean.data, rstd.data, n);
     affineOf(g, gamma.data, beta.data, mean.data, rstd.data, n, a.data(), b.data());
-    parallelRange(g.S, sampleSize * (silu ? 4 : 1), [&](int64_t s0, int64_t s1) {
-      normalizeRows(xs + s0 * g.C, s1 - s0, g.C, a.data(), b.data(), y.data + n * sampleSize + s0 * g.C, silu);
+    parallelRange(g.S, sampleSize * (act == 1 ? 4 : 1), [&](int64_t s0, int64_t s1) {
+      normalizeRows(xs + s0 * g.C, s1 - s0, g.C, a.data(), b.data(), y.data + n * sampleSize + s0 * g.C, act);
     });
   }
   return env.Undefined();
@@ -322,7 +348,7 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
   const F32 dx = f32Arg(info[6], "dx", total);
   const F32 dgamma = f32Arg(info[7], "dgamma", size_t(g.C));
   const F32 dbeta = f32Arg(info[8], "dbeta", size_t(g.C));
-  const bool silu = info[10].ToBoolean();
+  const int act = activationArg(info[10]);
   const int64_t sampleSize = g.S * g.C;
   const double M = double(g.S * g.Cg);
   const int T = omp_get_max_threads();
@@ -354,7 +380,7 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
   };
 
   if (g.S == 1 && g.G == 1) {
-    parallelRange(g.N, int64_t(total) * (silu ? 8 : 4), [&](int64_t n0, int64_t n1) {
+    parallelRange(g.N, int64_t(total) * (act == 1 ? 8 : 4), [&](int64_t n0, int64_t n1) {
       const size_t t = size_t(omp_get_thread_num());
       std::vector<float> dz(C);
       // Partial sums per block of 64 rows, accumulated in double across blocks.
@@ -362,12 +388,12 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
         const int64_t r1 = std::min(n1, r + 64);
         std::vector<float> bg(C, 0.f), bb(C, 0.f);
         rowNormBackward(dy.data + r * g.C, x.data + r * g.C, gamma.data, beta.data, mean.data + r, rstd.data + r,
-                        dx.data + r * g.C, bg.data(), bb.data(), dz.data(), r1 - r, g.C, silu);
+                        dx.data + r * g.C, bg.data(), bb.data(), dz.data(), r1 - r, g.C, act);
         for (size_t c = 0; c < C; ++c) pg[t * C + c] += bg[c], pb[t * C + c] += bb[c];
       }
     });
   } else if (perSample(g)) {
-    parallelRange(g.N, int64_t(total) * (silu ? 8 : 3), [&](int64_t n0, int64_t n1) {
+    parallelRange(g.N, int64_t(total) * (act == 1 ? 8 : 3), [&](int64_t n0, int64_t n1) {
       const size_t t = size_t(omp_get_thread_num());
       std::vector<double> sdz(C), sdzx(C);
       std::vector<float> a(C), b(C), k1(C), k2(C), k3(C);
@@ -377,9 +403,9 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
         affineOf(g, gamma.data, beta.data, mean.data, rstd.data, n, a.data(), b.data());
         const float* xs = x.data + n * sampleSize;
         const float* ds = dy.data + n * sampleSize;
-        gradMoments(ds, xs, g.S, g.C, a.data(), b.data(), silu, sdz.data(), sdzx.data());
+        gradMoments(ds, xs, g.S, g.C, a.data(), b.data(), act, sdz.data(), sdzx.data());
         coefficients(n, sdz.data(), sdzx.data(), pg.data() + t * C, pb.data() + t * C, k1.data(), k2.data(), k3.data());
-        gradApply(ds, xs, g.S, g.C, a.data(), b.data(), silu, k1.data(), k2.data(), k3.data(), dx.data + n * sampleSize);
+        gradApply(ds, xs, g.S, g.C, a.data(), b.data(), act, k1.data(), k2.data(), k3.data(), dx.data + n * sampleSize);
       }
     });
   } else {
@@ -391,9 +417,9 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
       const float* ds = dy.data + n * sampleSize;
       affineOf(g, gamma.data, beta.data, mean.data, rstd.data, n, a.data(), b.data());
       std::fill(part.begin(), part.end(), 0.0);
-      parallelRange(g.S, sampleSize * (silu ? 4 : 1), [&](int64_t s0, int64_t s1) {
+      parallelRange(g.S, sampleSize * (act == 1 ? 4 : 1), [&](int64_t s0, int64_t s1) {
         double* p = part.data() + size_t(omp_get_thread_num()) * 2 * C;
-        gradMoments(ds + s0 * g.C, xs + s0 * g.C, s1 - s0, g.C, a.data(), b.data(), silu, p, p + C);
+        gradMoments(ds + s0 * g.C, xs + s0 * g.C, s1 - s0, g.C, a.data(), b.data(), act, p, p + C);
       });
       std::fill(sdz.begin(), sdz.end(), 0.0);
       std::fill(sdzx.begin(), sdzx.end(), 0.0);
@@ -402,8 +428,8 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
         for (size_t c = 0; c < C; ++c) sdz[c] += p[c], sdzx[c] += p[C + c];
       }
       coefficients(n, sdz.data(), sdzx.data(), pg.data(), pb.data(), k1.data(), k2.data(), k3.data());
-      parallelRange(g.S, sampleSize * (silu ? 4 : 1), [&](int64_t s0, int64_t s1) {
-        gradApply(ds + s0 * g.C, xs + s0 * g.C, s1 - s0, g.C, a.data(), b.data(), silu, k1.data(), k2.data(),
+      parallelRange(g.S, sampleSize * (act == 1 ? 4 : 1), [&](int64_t s0, int64_t s1) {
+        gradApply(ds + s0 * g.C, xs + s0 * g.C, s1 - s0, g.C, a.data(), b.data(), act, k1.data(), k2.data(),
                   k3.data(), dx.data + n * sampleSize + s0 * g.C);
       });
     }

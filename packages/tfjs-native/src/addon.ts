@@ -118,7 +118,10 @@ export interface NativeAddon {
     epsilon: number,
     out: Float32Array,
   ): void;
-  /** Group norm (+ SiLU) of x [N, S, C]; params [N, S, C, G]; writes y, mean [N, G], rstd [N, G]. */
+  /**
+   * Group norm of x [N, S, C] then an activation (0 or false: none, 1 or true: SiLU, 2: ReLU);
+   * params [N, S, C, G]; writes y, mean [N, G], rstd [N, G].
+   */
   groupNorm(
     x: Float32Array,
     gamma: Float32Array,
@@ -128,7 +131,7 @@ export interface NativeAddon {
     rstd: Float32Array,
     params: Int32Array,
     epsilon: number,
-    silu: boolean,
+    activation: number | boolean,
   ): void;
   /** Gradients of groupNorm: dx, dgamma, dbeta from dy and the forward's inputs and statistics. */
   groupNormGrad(
@@ -142,7 +145,7 @@ export interface NativeAddon {
     dgamma: Float32Array,
     dbeta: Float32Array,
     params: Int32Array,
-    silu: boolean,
+    activation: number | boolean,
   ): void;
   /** y = x * sigmoid(x). */
   silu(x: Float32Array, y: Float32Array): void;
@@ -184,6 +187,10 @@ export interface NativeAddon {
     params: Int32Array,
     scale: number,
   ): void;
+  /** Max pooling, NHWC; params [N, H, W, C, OH, OW, KH, KW, strideH, strideW, padTop, padLeft]. */
+  maxPool(x: Float32Array, params: Int32Array, y: Float32Array): void;
+  /** Gradient of maxPool: dy routed to the first maximum of each window. */
+  maxPoolGrad(dy: Float32Array, x: Float32Array, params: Int32Array, dx: Float32Array): void;
   /** Sets the OpenMP thread count (drops cached primitives); returns the count in force. */
   setThreads(n: number): number;
   getThreads(): number;

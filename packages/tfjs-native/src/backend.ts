@@ -141,7 +141,12 @@ function registerKernels(addon: NativeAddon): void {
     if (!k) throw new Error(`@fad/tfjs-native: cpu kernel ${name} is not registered (import @tensorflow/tfjs-backend-cpu)`);
     return k.kernelFunc;
   };
-  const native = { ...makeEltwiseKernels(addon, cpuKernel), ...makeNativeKernels(addon, cpuKernel), ...makeFusedKernels(addon) };
+  // FAD_TFJS_NATIVE_KERNELS=onednn registers only the oneDNN convolutions and matmuls (this
+  // package's first version), e.g. to profile what the other native kernels bring.
+  const onlyOnednn = process.env.FAD_TFJS_NATIVE_KERNELS === 'onednn';
+  const native = onlyOnednn
+    ? makeNativeKernels(addon, cpuKernel)
+    : { ...makeEltwiseKernels(addon, cpuKernel), ...makeNativeKernels(addon, cpuKernel), ...makeFusedKernels(addon) };
   for (const config of getKernelsForBackend('cpu')) {
     if (config.kernelName in native) continue;
     registerKernel({ ...config, backendName: NATIVE_BACKEND_NAME });
@@ -149,7 +154,7 @@ function registerKernels(addon: NativeAddon): void {
   for (const [kernelName, kernelFunc] of Object.entries(native)) {
     registerKernel({ kernelName, backendName: NATIVE_BACKEND_NAME, kernelFunc });
   }
-  registerFusedGradients();
+  if (!onlyOnednn) registerFusedGradients();
 }
 
 /** What {@link nativeInfo} reports. */

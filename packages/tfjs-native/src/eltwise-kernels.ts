@@ -18,6 +18,8 @@ import {
   Log,
   Max,
   Maximum,
+  MaxPool,
+  MaxPoolGrad,
   Mean,
   Min,
   Minimum,
@@ -97,6 +99,8 @@ export const ELTWISE_KERNEL_NAMES: readonly string[] = [
   Tile,
   AddN,
   FusedBatchNorm,
+  MaxPool,
+  MaxPoolGrad,
 ];
 
 const MAX_RANK = 8;
@@ -316,6 +320,51 @@ export function makeEltwiseKernels(addon: NativeAddon, cpu: (name: string) => Ke
       const out = allocOutput(xv.length);
       addon.batchNorm(xv, c, mv, vv, ov, sv, varianceEpsilon ?? 0.001, out);
       return backend.makeTensorInfo(x.shape, 'float32', out);
+    };
+  }
+
+  /** The addon's pooling parameter block, or null when the cpu kernel must run. */
+  function poolParams(x: TensorInfo, attrs: { filterSize: number | [number, number]; strides: number | [number, number]; pad: unknown; dimRoundingMode?: 'floor' | 'round' | 'ceil' }): Int32Array | null {
+    if (x.shape.length !== 4) return null;
+    let info: backend_util.Conv2DInfo;
+    try {
+      info = backend_util.computePool2DInfo(x.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad as 'valid', attrs.dimRoundingMode);
+    } catch {
+      return null;
+    }
+    if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.outHeight < 1 || info.outWidth < 1) return null;
+    if (info.padInfo.top < 0 || info.padInfo.left < 0) return null;
+    return Int32Array.of(info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
+  }
+
+  {
+    const fallback = cpu(MaxPool);
+    kernels[MaxPool] = (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { x } = args.inputs as { x: TensorInfo };
+      const xv = f32Values(backend, x);
+      const p = xv && xv.length > 0 ? poolParams(x, args.attrs as never) : null;
+      if (!xv || !p) return fallback(args);
+      const outShape = [p[0], p[4], p[5], p[3]];
+      const out = allocOutput(util.sizeFromShape(outShape));
+      addon.maxPool(xv, p, out);
+      return backend.makeTensorInfo(outShape, 'float32', out);
+    };
+  }
+
+  {
+    const fallback = cpu(MaxPoolGrad);
+    kernels[MaxPoolGrad] = (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+      const xv = f32Values(backend, input);
+      const dyv = f32Values(backend, dy);
+      const p = xv && dyv && xv.length > 0 ? poolParams(input, args.attrs as never) : null;
+      if (!xv || !dyv || !p || dyv.length !== p[0] * p[4] * p[5] * p[3]) return fallback(args);
+      const dx = allocOutput(xv.length);
+      addon.maxPoolGrad(dyv, xv, p, dx);
+      return backend.makeTensorInfo(input.shape, 'float32', dx);
     };
   }
 

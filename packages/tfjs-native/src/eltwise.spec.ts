@@ -17,7 +17,7 @@ const loaded = loadNativeAddon();
 if (!loaded.ok) console.warn(`[@fad/tfjs-native] SKIPPING elementwise kernel tests: ${loaded.reason}`);
 
 // Counts calls into the addon's elementwise entry points (the kernels look them up per call).
-const ELTWISE_FNS = ['binary', 'unary', 'reduce', 'softmax', 'transpose', 'slice', 'concat', 'tile', 'addN', 'batchNorm'] as const;
+const ELTWISE_FNS = ['binary', 'unary', 'reduce', 'softmax', 'transpose', 'slice', 'concat', 'tile', 'addN', 'batchNorm', 'maxPool', 'maxPoolGrad'] as const;
 let calls = 0;
 const originals: Partial<Record<(typeof ELTWISE_FNS)[number], unknown>> = {};
 
@@ -229,6 +229,26 @@ describe.skipIf(!loaded.ok)('native backend: elementwise kernels vs cpu', () => 
       tf.batchNorm(rand([16, 8, 8, 64], 14), rand([1, 1, 1, 64], 15), rand([1, 1, 1, 64], 16, 0.5, 2)),
     );
     await expectSame('batchNorm scalar params', () => tf.batchNorm(rand([3, 5], 17), tf.scalar(0.1), tf.scalar(2), tf.scalar(1), tf.scalar(3)));
+  });
+
+  it('max pooling and its gradient', async () => {
+    const cases: Array<[number[], number, number, 'valid' | 'same' | number]> = [
+      [[2, 8, 8, 3], 2, 2, 'valid'],
+      [[16, 32, 32, 64], 3, 2, 1], // the ResNet stem's pool
+      [[1, 7, 9, 5], 3, 2, 'same'],
+      [[3, 5, 5, 4], 3, 1, 'same'],
+      [[2, 6, 6, 2], 2, 1, 'valid'],
+    ];
+    let seed = 500;
+    for (const [shape, k, s, pad] of cases) {
+      const sd = seed++;
+      await expectSame(`maxPool [${shape}] k${k} s${s} ${pad}`, () => tf.maxPool(rand(shape, sd) as tf.Tensor4D, k, s, pad as never));
+      await expectSame(`maxPool grad [${shape}] k${k} s${s} ${pad}`, () =>
+        tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(x as tf.Tensor4D, k, s, pad as never), 1.5)))(rand(shape, sd)),
+      );
+    }
+    // Ties: the gradient goes to the first maximum, as tfjs's cpu kernel does.
+    await expectSame('maxPool grad with ties', () => tf.grad((x: tf.Tensor) => tf.sum(tf.maxPool(x as tf.Tensor4D, 2, 1, 'valid')))(tf.ones([1, 3, 3, 2])));
   });
 
   it('gradients through native elementwise kernels match cpu', async () => {

@@ -20,7 +20,7 @@ const rand = (shape: number[], seed: number, scale = 1, shift = 0) =>
   tf.tensor(randomFloats(size(shape), seed).map((v) => v * scale + shift), shape);
 
 /** GroupNorm(+SiLU) from tfjs ops, as @fad/diffusion-core composes it. */
-function composedGroupNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number, silu: boolean): tf.Tensor {
+function composedGroupNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number, silu: boolean | 'relu'): tf.Tensor {
   const n = x.shape[0];
   const c = x.shape[x.shape.length - 1];
   const s = size(x.shape.slice(1, -1));
@@ -28,11 +28,13 @@ function composedGroupNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, grou
   const { mean, variance } = tf.moments(xg, [1, 3], true);
   const xn = tf.reshape(tf.mul(tf.sub(xg, mean), tf.rsqrt(tf.add(variance, eps))), x.shape);
   const y = tf.add(tf.mul(xn, gamma), beta);
+  if (silu === 'relu') return tf.relu(y);
   return silu ? tf.mul(y, tf.sigmoid(y)) : y;
 }
 
-function fusedGroupNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number, silu: boolean): tf.Tensor {
-  const outs = tf.engine().runKernel(FUSED_GROUP_NORM, { x, gamma, beta }, { groups, epsilon: eps, silu } as never) as tf.Tensor[];
+function fusedGroupNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number, silu: boolean | 'relu'): tf.Tensor {
+  const attrs = { groups, epsilon: eps, silu: silu === true, relu: silu === 'relu' };
+  const outs = tf.engine().runKernel(FUSED_GROUP_NORM, { x, gamma, beta }, attrs as never) as tf.Tensor[];
   return outs[0];
 }
 
@@ -52,11 +54,13 @@ describe.skipIf(!loaded.ok)('native backend: fused ops vs composed tfjs ops on c
     { shape: [1, 64, 64, 32], groups: 8 }, // one sample, rows split across threads
     { shape: [2, 32, 32, 96], groups: 8 },
     { shape: [4096, 1, 128], groups: 1 }, // LayerNorm form
+    { shape: [1, 16 * 8 * 8, 64], groups: 64 }, // training-mode BatchNorm form
+    { shape: [1, 7 * 3, 5], groups: 5 },
   ];
 
   for (const { shape, groups } of cases) {
-    for (const silu of [false, true]) {
-      it(`GroupNorm${silu ? '+SiLU' : ''} [${shape}] groups=${groups}: value and gradients`, async () => {
+    for (const silu of [false, true, 'relu'] as const) {
+      it(`GroupNorm${silu === 'relu' ? '+ReLU' : silu ? '+SiLU' : ''} [${shape}] groups=${groups}: value and gradients`, async () => {
         const c = shape[shape.length - 1];
         const seed = size(shape) + groups;
         const run = (impl: typeof composedGroupNorm) => () => {

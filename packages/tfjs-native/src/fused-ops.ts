@@ -10,12 +10,14 @@
 // exists, and otherwise composes the same math from tfjs ops):
 //
 //   FadGroupNorm      inputs {x: [N, ..., C], gamma: [C], beta: [C]}
-//                     attrs  {groups: G (divides C), epsilon, silu: boolean}
+//                     attrs  {groups: G (divides C), epsilon, silu: boolean, relu?: boolean}
 //                     outputs [y (x's shape), mean [N, G], rstd [N, G]]
-//                     y = gamma * (x - mean_g) * rstd_g + beta, then y * sigmoid(y) if silu;
+//                     y = gamma * (x - mean_g) * rstd_g + beta, then y * sigmoid(y) if silu,
+//                     max(y, 0) if relu;
 //                     statistics over all of x's middle axes and the C/G channels of group g
 //                     (biased variance, as PyTorch's GroupNorm). LayerNorm over the last axis
-//                     is x reshaped to [rows, 1, C] with groups = 1.
+//                     is x reshaped to [rows, 1, C] with groups = 1; training-mode BatchNorm
+//                     over [N, H, W, C] is x reshaped to [1, N*H*W, C] with groups = C.
 //   FadGroupNormGrad  inputs {dy, x, gamma, beta, mean, rstd}, same attrs
 //                     outputs [dx, dgamma, dbeta]
 //   FadSilu           inputs {x} -> x * sigmoid(x)
@@ -93,6 +95,12 @@ export interface FusedGroupNormAttrs {
   groups: number;
   epsilon: number;
   silu: boolean;
+  relu?: boolean;
+}
+
+/** The addon's activation code of a FadGroupNorm call: 0 none, 1 SiLU, 2 ReLU. */
+function gnActivation(a: FusedGroupNormAttrs): number {
+  return a.silu ? 1 : a.relu ? 2 : 0;
 }
 
 function values(backend: MathBackendCPU, t: TensorInfo | undefined, what: string, size?: number): Float32Array {
@@ -133,7 +141,7 @@ export function makeFusedKernels(addon: NativeAddon): Record<string, KernelFunc>
         values(backend, x, FUSED_GROUP_NORM),
         values(backend, gamma, `${FUSED_GROUP_NORM} gamma`, c),
         values(backend, beta, `${FUSED_GROUP_NORM} beta`, c),
-        y, mean, rstd, p, attrs.epsilon, !!attrs.silu,
+        y, mean, rstd, p, attrs.epsilon, gnActivation(attrs),
       );
       return [
         backend.makeTensorInfo(x.shape, 'float32', y),
@@ -158,7 +166,7 @@ export function makeFusedKernels(addon: NativeAddon): Record<string, KernelFunc>
         values(backend, beta, `${FUSED_GROUP_NORM_GRAD} beta`, c),
         values(backend, mean, `${FUSED_GROUP_NORM_GRAD} mean`, n * g),
         values(backend, rstd, `${FUSED_GROUP_NORM_GRAD} rstd`, n * g),
-        dx, dgamma, dbeta, p, !!attrs.silu,
+        dx, dgamma, dbeta, p, gnActivation(attrs),
       );
       return [
         backend.makeTensorInfo(x.shape, 'float32', dx),

@@ -7,7 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedTensors, relMaxError, useCpuBackend } from '../testing/setup-cpu';
 import { Generator } from '../random';
 import { Attention } from '../unet/blocks';
-import { FUSED_ATTENTION_KERNEL, FUSED_GROUP_NORM_KERNEL, FUSED_SILU_KERNEL, hasFusedKernel, setFusedKernelsEnabled } from './fused';
+import {
+  FUSED_ADAM_KERNEL,
+  FUSED_ATTENTION_KERNEL,
+  FUSED_GROUP_NORM_KERNEL,
+  FUSED_SILU_KERNEL,
+  fusedAdamStep,
+  fusedBatchNorm,
+  hasFusedKernel,
+  setFusedKernelsEnabled,
+} from './fused';
 import { GroupNorm, LayerNorm, silu } from './layers';
 
 type Backend = { data: { get(id: unknown): { values: Float32Array } }; makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo };
@@ -27,7 +36,7 @@ function registerReferenceKernels(): void {
     backendName: 'cpu',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
-      const { groups, epsilon, silu: act } = attrs as unknown as { groups: number; epsilon: number; silu: boolean };
+      const { groups, epsilon, silu: act, relu } = attrs as unknown as { groups: number; epsilon: number; silu: boolean; relu?: boolean };
       const { n, s, c, g, cg } = dims(x, groups);
       const xv = vals(backend, x), gv = vals(backend, gamma), bv = vals(backend, beta);
       const y = new Float32Array(xv.length), mean = new Float32Array(n * g), rstd = new Float32Array(n * g);
@@ -43,7 +52,7 @@ function registerReferenceKernels(): void {
           for (let ch = 0; ch < c; ch++) {
             const j = (i * s + p) * c + ch, k = i * g + Math.floor(ch / cg);
             const z = (xv[j] - mean[k]) * rstd[k] * gv[ch] + bv[ch];
-            y[j] = act ? z * sig(z) : z;
+            y[j] = act ? z * sig(z) : relu ? Math.max(z, 0) : z;
           }
         }
       }
@@ -56,7 +65,7 @@ function registerReferenceKernels(): void {
     backendName: 'cpu',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { dy, x, gamma, beta, mean, rstd } = inputs as Record<string, tf.TensorInfo>;
-      const { groups, silu: act } = attrs as unknown as { groups: number; silu: boolean };
+      const { groups, silu: act, relu } = attrs as unknown as { groups: number; silu: boolean; relu?: boolean };
       const { n, s, c, g, cg } = dims(x, groups);
       const dyv = vals(backend, dy), xv = vals(backend, x), gv = vals(backend, gamma), bv = vals(backend, beta);
       const mv = vals(backend, mean), rv = vals(backend, rstd);
@@ -71,7 +80,7 @@ function registerReferenceKernels(): void {
               const j = (i * s + p) * c + ch;
               const xh = (xv[j] - m) * r;
               const z = xh * gv[ch] + bv[ch];
-              const dz = act ? dyv[j] * sig(z) * (1 + z * (1 - sig(z))) : dyv[j];
+              const dz = act ? dyv[j] * sig(z) * (1 + z * (1 - sig(z))) : relu ? (z > 0 ? dyv[j] : 0) : dyv[j];
               dgamma[ch] += dz * xh;
               dbeta[ch] += dz;
               idx.push(j); dxhat.push(dz * gv[ch]); xhat.push(xh);
@@ -161,6 +170,23 @@ function registerReferenceKernels(): void {
       }
       const bk = backend as unknown as Backend;
       return [bk.makeTensorInfo(q.shape, 'float32', dq), bk.makeTensorInfo(k.shape, 'float32', dk), bk.makeTensorInfo(v.shape, 'float32', dv)];
+    },
+  });
+  tf.registerKernel({
+    kernelName: FUSED_ADAM_KERNEL,
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, g, m, v } = inputs as Record<string, tf.TensorInfo>;
+      const a = attrs as unknown as { beta1: number; beta2: number; stepSize: number; epsHat: number; decay: number };
+      const xv = vals(backend, x), gv = vals(backend, g), mv = vals(backend, m), vv = vals(backend, v);
+      const xo = new Float32Array(xv.length), mo = new Float32Array(xv.length), vo = new Float32Array(xv.length);
+      for (let i = 0; i < xv.length; i++) {
+        mo[i] = a.beta1 * mv[i] + (1 - a.beta1) * gv[i];
+        vo[i] = a.beta2 * vv[i] + (1 - a.beta2) * gv[i] * gv[i];
+        xo[i] = xv[i] - (a.stepSize * mo[i]) / (Math.sqrt(vo[i]) + a.epsHat) - a.decay * xv[i];
+      }
+      const bk = backend as unknown as Backend;
+      return [bk.makeTensorInfo(x.shape, 'float32', xo), bk.makeTensorInfo(x.shape, 'float32', mo), bk.makeTensorInfo(x.shape, 'float32', vo)];
     },
   });
   tf.registerGradient({
@@ -272,6 +298,55 @@ describe('fused GroupNorm / LayerNorm / SiLU kernels', () => {
       attn.dispose();
     });
   }
+
+  for (const relu of [false, true]) {
+    it(`fusedBatchNorm${relu ? ' + ReLU' : ''}: batch statistics, output and gradients as composed ops`, () => {
+      const x = tf.randomNormal([3, 4, 5, 6], 0.5, 2, 'float32', 11) as tf.Tensor4D;
+      const gamma = tf.randomUniform([6], 0.5, 1.5, 'float32', 12) as tf.Tensor1D;
+      const beta = tf.randomUniform([6], -0.5, 0.5, 'float32', 13) as tf.Tensor1D;
+      const w = tf.randomNormal([3, 4, 5, 6], 0, 1, 'float32', 14);
+      const composed = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+        const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+        const y = tf.add(tf.mul(tf.mul(tf.sub(xx, mean), tf.rsqrt(tf.add(variance, 1e-5))), gg), bb);
+        return { y: relu ? tf.relu(y) : y, mean, variance };
+      };
+      const fused = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => fusedBatchNorm(xx, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5, relu)!;
+      const run = (f: typeof composed) =>
+        tf.tidy(() => {
+          const r = f(x, gamma, beta);
+          const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a, b, c).y, w)))([x, gamma, beta]);
+          return [r.y, r.mean, r.variance, ...grads].map((t) => t.dataSync() as Float32Array);
+        });
+      const got = run(fused);
+      const ref = run(composed);
+      got.forEach((v, i) => expect(relMaxError(v, ref[i]), `output ${i}`).toBeLessThan(1e-4));
+      tf.dispose([x, gamma, beta, w]);
+    });
+  }
+
+  it('fusedBatchNorm and fusedAdamStep return null without the kernels', () => {
+    setFusedKernelsEnabled(false);
+    expect(fusedBatchNorm(tf.ones([2, 3]), tf.ones([3]) as tf.Tensor1D, tf.zeros([3]) as tf.Tensor1D, 1e-5)).toBeNull();
+    expect(fusedAdamStep(tf.ones([2]), tf.ones([2]), tf.ones([2]), tf.ones([2]), { beta1: 0.9, beta2: 0.999, stepSize: 1e-3, epsHat: 1e-8, decay: 0 })).toBeNull();
+    setFusedKernelsEnabled(true);
+  });
+
+  it('fusedAdamStep = the Adam update composed from tfjs ops', () => {
+    const x = tf.randomNormal([50], 0, 1, 'float32', 1);
+    const g = tf.randomNormal([50], 0, 0.1, 'float32', 2);
+    const m = tf.randomNormal([50], 0, 0.01, 'float32', 3);
+    const v = tf.abs(tf.randomNormal([50], 0, 1e-3, 'float32', 4));
+    const a = { beta1: 0.9, beta2: 0.999, stepSize: 2e-3, epsHat: 1e-8, decay: 1e-5 };
+    const got = fusedAdamStep(x, g, m, v, a)!.map((t) => t.dataSync() as Float32Array);
+    const ref = tf.tidy(() => {
+      const m2 = tf.add(tf.mul(m, a.beta1), tf.mul(g, 1 - a.beta1));
+      const v2 = tf.add(tf.mul(v, a.beta2), tf.mul(tf.square(g), 1 - a.beta2));
+      const x2 = tf.sub(x, tf.add(tf.div(tf.mul(m2, a.stepSize), tf.add(tf.sqrt(v2), a.epsHat)), tf.mul(x, a.decay)));
+      return [x2, m2, v2].map((t) => t.dataSync() as Float32Array);
+    });
+    got.forEach((vv, i) => expect(relMaxError(vv, ref[i]), `output ${i}`).toBeLessThan(1e-6));
+    tf.dispose([x, g, m, v]);
+  });
 
   it('silu: fused = composed (value and gradient)', () => {
     const x = tf.randomNormal([3, 7], 0, 4, 'float32', 8);

@@ -7,18 +7,21 @@
  * (see its README for the contract). On every other backend the layers compose the same math
  * from tfjs ops, so results agree to float rounding.
  *
- *   FadGroupNorm  inputs {x: [N, ..., C], gamma: [C], beta: [C]}, attrs {groups, epsilon, silu}
- *                 -> [y, mean [N, groups], rstd [N, groups]]
+ *   FadGroupNorm  inputs {x: [N, ..., C], gamma: [C], beta: [C]}, attrs {groups, epsilon, silu, relu?}
+ *                 -> [y, mean [N, groups], rstd [N, groups]] (SiLU or ReLU after the affine)
  *   FadSilu       inputs {x} -> x * sigmoid(x)
  *   FadAttention  inputs {q: [B, L, D], k: [B, S, D], v: [B, S, D]}, attrs {heads, scale}
  *                 -> [out [B, L, D], probs [B, heads, L, S]]: multi-head softmax(scale q k^T) v,
  *                 heads interleaved in the last axis as in Attention (no transposes).
+ *   FadAdam       inputs {x, g, m, v}, attrs {beta1, beta2, stepSize, epsHat, decay} -> [x', m', v']
+ *                 (no gradient; see fusedAdamStep)
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 export const FUSED_GROUP_NORM_KERNEL = 'FadGroupNorm';
 export const FUSED_SILU_KERNEL = 'FadSilu';
 export const FUSED_ATTENTION_KERNEL = 'FadAttention';
+export const FUSED_ADAM_KERNEL = 'FadAdam';
 
 let enabled = true;
 
@@ -33,6 +36,11 @@ export function setFusedKernelsEnabled(on: boolean): void {
 /** Whether the active backend has the fused kernel `name` with a registered gradient. */
 export function hasFusedKernel(name: string): boolean {
   return enabled && tf.getKernel(name, tf.getBackend()) !== undefined && tf.getGradient(name) !== undefined;
+}
+
+/** Whether the active backend has the kernel `name` (for kernels that need no gradient). */
+export function hasKernel(name: string): boolean {
+  return enabled && tf.getKernel(name, tf.getBackend()) !== undefined;
 }
 
 /** y = GroupNorm(x) (then SiLU) through the fused kernel. Call only when `hasFusedKernel`. */
@@ -63,4 +71,51 @@ export function fusedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, h
   const [out, probs] = tf.engine().runKernel(FUSED_ATTENTION_KERNEL, { q, k, v }, attrs) as tf.Tensor[];
   probs.dispose();
   return out as tf.Tensor3D;
+}
+
+/**
+ * Training-mode batch normalisation (statistics over every axis but the last, per channel,
+ * biased variance as PyTorch's BatchNorm2d uses for normalising), optionally followed by a ReLU,
+ * as one FadGroupNorm call on x viewed as [1, rows, C] with one group per channel. Returns null
+ * when the backend lacks the kernel (callers then compose it from tfjs ops). `variance` is the
+ * biased batch variance; for running statistics scale it by n / (n - 1).
+ */
+export function fusedBatchNorm(
+  x: tf.Tensor,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+  relu = false,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } | null {
+  if (!hasFusedKernel(FUSED_GROUP_NORM_KERNEL) || x.rank < 1) return null;
+  const c = x.shape[x.rank - 1];
+  return tf.tidy(() => {
+    const attrs = { groups: c, epsilon, silu: false, relu } as unknown as tf.NamedAttrMap;
+    const [y, mean, rstd] = tf.engine().runKernel(FUSED_GROUP_NORM_KERNEL, { x: tf.reshape(x, [1, x.size / c, c]), gamma, beta }, attrs) as tf.Tensor[];
+    // rstd = 1 / sqrt(var + eps)  =>  var = 1 / rstd^2 - eps (statistics only: no gradient needed).
+    const variance = tf.sub(tf.reciprocal(tf.square(tf.reshape(rstd, [c]))), epsilon) as tf.Tensor1D;
+    return { y: tf.reshape(y, x.shape), mean: tf.reshape(mean, [c]) as tf.Tensor1D, variance };
+  });
+}
+
+/** Attributes of one fused Adam step (bias corrections folded in, as in `Adam.apply`). */
+export interface FusedAdamStepAttrs {
+  beta1: number;
+  beta2: number;
+  /** lr * sqrt(1 - beta2^t) / (1 - beta1^t). */
+  stepSize: number;
+  /** epsilon * sqrt(1 - beta2^t). */
+  epsHat: number;
+  /** lr * weight decay (decoupled, AdamW); 0 for plain Adam. */
+  decay: number;
+}
+
+/**
+ * One Adam update of a variable in one pass: returns [x', m', v'] (m' = b1 m + (1-b1) g,
+ * v' = b2 v + (1-b2) g^2, x' = x - stepSize m' / (sqrt(v') + epsHat) - decay x), or null when the
+ * backend lacks the FadAdam kernel. The caller assigns them.
+ */
+export function fusedAdamStep(x: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: FusedAdamStepAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] | null {
+  if (!hasKernel(FUSED_ADAM_KERNEL)) return null;
+  return tf.engine().runKernel(FUSED_ADAM_KERNEL, { x, g, m, v }, attrs as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor, tf.Tensor];
 }
