@@ -205,6 +205,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("concat", Napi::Function::New(env, Concat, "concat"));
   exports.Set("tile", Napi::Function::New(env, Tile, "tile"));
   exports.Set("addN", Napi::Function::New(env, AddN, "addN"));
+  exports.Set("fill", Napi::Function::New(env, Fill, "fill"));
   exports.Set("batchNorm", Napi::Function::New(env, BatchNorm, "batchNorm"));
   exports.Set("maxPool", Napi::Function::New(env, MaxPool, "maxPool"));
   exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad, "maxPoolGrad"));

@@ -164,6 +164,7 @@ Napi::Value Slice(const Napi::CallbackInfo& info);
 Napi::Value Concat(const Napi::CallbackInfo& info);
 Napi::Value Tile(const Napi::CallbackInfo& info);
 Napi::Value AddN(const Napi::CallbackInfo& info);
+Napi::Value Fill(const Napi::CallbackInfo& info);
 Napi::Value BatchNorm(const Napi::CallbackInfo& info);
 Napi::Value MaxPool(const Napi::CallbackInfo& info);
 Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info);

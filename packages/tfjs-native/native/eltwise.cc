@@ -868,6 +868,17 @@ Napi::Value Tile(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// fill(out, value)
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2) throw Napi::TypeError::New(env, "fill: expected (out, value)");
+  const F32 o = f32Any(info[0], "out");
+  const float v = info[1].As<Napi::Number>().FloatValue();
+  const int64_t n = int64_t(o.length);
+  parallelRange(n, n, [&](int64_t b, int64_t e) { std::fill(o.data + b, o.data + e, v); });
+  return env.Undefined();
+}
+
 // addN([arrays], out)
 Napi::Value AddN(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

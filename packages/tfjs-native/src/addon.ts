@@ -105,6 +105,8 @@ export interface NativeAddon {
   concat(inputs: Float32Array[], outer: number, inner: Int32Array, out: Float32Array): void;
   /** out = x tiled reps times along each axis. */
   tile(x: Float32Array, shape: Int32Array, reps: Int32Array, out: Float32Array): void;
+  /** Sets every element of out to value. */
+  fill(out: Float32Array, value: number): void;
   /** out = sum of the (same-size) inputs. */
   addN(inputs: Float32Array[], out: Float32Array): void;
   /** Inference batch norm over the last axis (C channels); parameters have C entries or 1. */

@@ -25,6 +25,7 @@ import {
   Minimum,
   Multiply,
   Neg,
+  OnesLike,
   Pow,
   RealDiv,
   Reciprocal,
@@ -46,6 +47,7 @@ import {
   Tile,
   Transpose,
   util,
+  ZerosLike,
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
@@ -101,6 +103,8 @@ export const ELTWISE_KERNEL_NAMES: readonly string[] = [
   FusedBatchNorm,
   MaxPool,
   MaxPoolGrad,
+  ZerosLike,
+  OnesLike,
 ];
 
 const MAX_RANK = 8;
@@ -319,6 +323,19 @@ export function makeEltwiseKernels(addon: NativeAddon, cpu: (name: string) => Ke
       if (!xv || xv.length === 0 || !mv || !vv || ov === false || sv === false) return fallback(args);
       const out = allocOutput(xv.length);
       addon.batchNorm(xv, c, mv, vv, ov, sv, varianceEpsilon ?? 0.001, out);
+      return backend.makeTensorInfo(x.shape, 'float32', out);
+    };
+  }
+
+  for (const [name, value] of [[ZerosLike, 0], [OnesLike, 1]] as const) {
+    const fallback = cpu(name);
+    kernels[name] = (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { x } = args.inputs as { x: TensorInfo };
+      const n = util.sizeFromShape(x.shape);
+      if (x.dtype !== 'float32' || n === 0) return fallback(args);
+      const out = allocOutput(n);
+      addon.fill(out, value);
       return backend.makeTensorInfo(x.shape, 'float32', out);
     };
   }

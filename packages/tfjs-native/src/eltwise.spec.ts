@@ -17,7 +17,7 @@ const loaded = loadNativeAddon();
 if (!loaded.ok) console.warn(`[@fad/tfjs-native] SKIPPING elementwise kernel tests: ${loaded.reason}`);
 
 // Counts calls into the addon's elementwise entry points (the kernels look them up per call).
-const ELTWISE_FNS = ['binary', 'unary', 'reduce', 'softmax', 'transpose', 'slice', 'concat', 'tile', 'addN', 'batchNorm', 'maxPool', 'maxPoolGrad'] as const;
+const ELTWISE_FNS = ['binary', 'unary', 'reduce', 'softmax', 'transpose', 'slice', 'concat', 'tile', 'addN', 'batchNorm', 'maxPool', 'maxPoolGrad', 'fill'] as const;
 let calls = 0;
 const originals: Partial<Record<(typeof ELTWISE_FNS)[number], unknown>> = {};
 
@@ -220,6 +220,9 @@ describe.skipIf(!loaded.ok)('native backend: elementwise kernels vs cpu', () => 
     await expectSame('tile 2d', () => tf.tile(rand([2, 3], 1), [2, 3]));
     await expectSame('tile upsample', () => tf.tile(rand([16, 32, 1, 64], 2), [1, 1, 2, 1]));
     await expectSame('tile 3d', () => tf.tile(rand([2, 1, 3], 3), [3, 4, 1]));
+    await expectSame('zerosLike', () => tf.zerosLike(rand([300, 500], 20)));
+    await expectSame('onesLike', () => tf.onesLike(rand([3, 5], 21)));
+    await expectSame('zerosLike int32 (cpu)', () => tf.zerosLike(tf.tensor([1, 2], undefined, 'int32')), false);
     await expectSame('addN', () => tf.addN([rand([3, 5], 4), rand([3, 5], 5), rand([3, 5], 6)]));
     await expectSame('addN large', () => tf.addN([rand([300, 500], 7), rand([300, 500], 8)]));
     await expectSame('batchNorm [C] params', () =>
