@@ -13,7 +13,7 @@
  * `momentum` 0.1 and `eps` 1e-5 are PyTorch's defaults.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@fad/diffusion-core';
+import { Module, fusedBatchNorm } from '@fad/diffusion-core';
 import { assertInt, assertNumber, formatShape } from './validate';
 
 /**
@@ -41,6 +41,8 @@ export interface BatchNorm2dParams {
 export interface BatchNormForwardOptions {
   /** Use batch statistics and update the running ones (true), or use the running ones (false). */
   training: boolean;
+  /** Apply ReLU to the output (fused into the normalisation kernel where the backend has one). */
+  relu?: boolean;
 }
 
 /** Batch normalisation of NHWC tensors, PyTorch `nn.BatchNorm2d` semantics. */
@@ -86,7 +88,8 @@ export class BatchNorm2d extends Module {
       return tf.tidy(() => {
         const scale = tf.mul(this.weight, tf.rsqrt(tf.add(this.runningVar, this.eps)));
         const shift = tf.sub(this.bias, tf.mul(this.runningMean, scale));
-        return tf.add(tf.mul(x, scale), shift) as tf.Tensor4D;
+        const y = tf.add(tf.mul(x, scale), shift) as tf.Tensor4D;
+        return options.relu ? tf.relu(y) : y;
       });
     }
     const [b, h, w] = x.shape;
@@ -95,8 +98,16 @@ export class BatchNorm2d extends Module {
       throw new Error(`BatchNorm2d: training needs more than one value per channel, got input shape ${formatShape(x.shape)}`);
     }
     return tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, [0, 1, 2]);
-      const y = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias) as tf.Tensor4D;
+      // One FadGroupNorm kernel (statistics + normalisation, 2 passes each way, saves only x) on
+      // backends that have it (@fad/tfjs-native); the composed ops otherwise.
+      const relu = options.relu === true;
+      const fused = fusedBatchNorm(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps, relu);
+      const { mean, variance } = fused ?? tf.moments(x, [0, 1, 2]);
+      let y = fused?.y as tf.Tensor4D | undefined;
+      if (!y) {
+        y = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias) as tf.Tensor4D;
+        if (relu) y = tf.relu(y);
+      }
       const m = this.momentum;
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(variance, (m * n) / (n - 1))));

@@ -31,7 +31,7 @@ export interface MaxPool2dParams {
 }
 
 /** Backends whose tensors are JS typed arrays, where reading them for the gradient is free. */
-const JS_MEMORY_BACKENDS = new Set(['cpu', 'native']);
+const JS_MEMORY_BACKENDS = new Set(['cpu']);
 
 function useJsGradient(): boolean {
   const backend = tf.getBackend();

@@ -76,7 +76,7 @@ class BasicBlock extends ResidualBlock {
     if (stride !== 1 || inPlanes !== planes) this.downsample = this.addModule('downsample', new Downsample(generator, inPlanes, planes, stride));
   }
   protected residual(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
-    const h = tf.relu(this.bn1.forward(this.conv1.forward(x), { training }));
+    const h = this.bn1.forward(this.conv1.forward(x), { training, relu: true });
     return this.bn2.forward(this.conv2.forward(h), { training });
   }
 }
@@ -102,8 +102,8 @@ class Bottleneck extends ResidualBlock {
     if (stride !== 1 || inPlanes !== out) this.downsample = this.addModule('downsample', new Downsample(generator, inPlanes, out, stride));
   }
   protected residual(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
-    const h1 = tf.relu(this.bn1.forward(this.conv1.forward(x), { training }));
-    const h2 = tf.relu(this.bn2.forward(this.conv2.forward(h1 as tf.Tensor4D), { training }));
+    const h1 = this.bn1.forward(this.conv1.forward(x), { training, relu: true });
+    const h2 = this.bn2.forward(this.conv2.forward(h1 as tf.Tensor4D), { training, relu: true });
     return this.bn3.forward(this.conv3.forward(h2 as tf.Tensor4D), { training });
   }
 }
@@ -193,7 +193,7 @@ export class ResNet extends ExpertModel {
 
   protected pooledFeatures(x: tf.Tensor4D, training: boolean): tf.Tensor2D {
     return tf.tidy(() => {
-      const stem = tf.relu(this.bn1.forward(this.conv1.forward(x), { training })) as tf.Tensor4D;
+      const stem = this.bn1.forward(this.conv1.forward(x), { training, relu: true }) as tf.Tensor4D;
       let h = maxPool2d({ x: stem, kernelSize: 3, stride: 2, padding: 1 });
       for (const s of this.stages) h = s.forward(h, training);
       return tf.mean(h, [1, 2]) as tf.Tensor2D;

@@ -3,6 +3,7 @@
  * and step) can be saved in a checkpoint and restored exactly, and its learning rate set per step.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedAdamStep } from '../nn/fused';
 
 export interface AdamConfig {
   learningRate: number;
@@ -84,6 +85,14 @@ export class Adam {
     tf.tidy(() => {
       this.vars.forEach((x, i) => {
         const g = grads[i];
+        // One FadAdam kernel per variable on backends that have it (@fad/tfjs-native).
+        const fused = fusedAdamStep(x, g, this.m[i], this.v[i], { beta1, beta2, stepSize, epsHat, decay: learningRate * weightDecay });
+        if (fused) {
+          this.m[i].assign(fused[1]);
+          this.v[i].assign(fused[2]);
+          x.assign(fused[0]);
+          return;
+        }
         const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
         const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.square(g), 1 - beta2));
         this.m[i].assign(m);
