@@ -87,6 +87,7 @@ std::string keyOf(char which, const AttnGeom& g, float scale) {
   k += '|';
   for (int64_t v : {g.B, g.L, g.S, g.D, g.H}) keyAppend(k, v);
   keyAppendFloat(k, scale);
+  keyAppend(k, omp_get_max_threads());  // inside a SmallWorkScope: 1 for small problems
   return k;
 }
 
@@ -121,6 +122,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   const F32 probs = f32Arg(info[4], "probs", size_t(g.B * g.H * g.L * g.S));
   const float scale = info[6].As<Napi::Number>().FloatValue();
   return guarded(info, "attention", [&] {
+    const SmallWorkScope threads(4 * g.B * g.L * g.S * g.D);  // the two matmuls
     // scores = scale * Q K^T, into probs.
     run(keyOf('s', g, scale), headView(g, g.L, false), headView(g, g.S, true), dense(g, g.L, g.S, false), scale, q.data,
         k.data, probs.data);
@@ -149,6 +151,7 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
   const F32 dv = f32Arg(info[7], "dv", nk);
   const float scale = info[9].As<Napi::Number>().FloatValue();
   return guarded(info, "attentionGrad", [&] {
+    const SmallWorkScope threads(8 * g.B * g.L * g.S * g.D);  // the four matmuls
     // dP / dS scratch, kept across calls: a fresh 16 MB allocation per call costs ~4k page faults.
     static std::unique_ptr<float[]> scratch;
     static size_t scratchSize = 0;

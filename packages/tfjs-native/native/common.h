@@ -12,6 +12,7 @@
 #include <cstring>
 #include <list>
 #include <mutex>
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
@@ -117,6 +118,35 @@ inline void keyAppendFloat(std::string& key, float v) {
   std::memcpy(&bits, &v, sizeof bits);
   keyAppend(key, bits);
 }
+
+// Problems below this many floating-point operations run on one thread. Waking the second
+// OpenMP thread costs microseconds on an idle machine and far more on a busy one (a descheduled
+// team member stalls every barrier): a tiny U-Net's train step took 1.1-1.7 s with 2 threads and
+// 0.1 s with 1 on a loaded 2-core machine. oneDNN plans its parallel split when a primitive is
+// created, so the thread count is part of every primitive cache key (see threads()).
+constexpr int64_t kSerialFlops = int64_t(1) << 23;  // ~8.4 MFLOP: ~0.1 ms on one core
+
+// Sets OpenMP's thread count to 1 for the scope when `flops` is small (the ICV is per calling
+// thread, so this is cheap and is undone on exit).
+class SmallWorkScope {
+ public:
+  explicit SmallWorkScope(int64_t flops) : prev_(omp_get_max_threads()) {
+    if (flops < kSerialFlops && prev_ > 1) {
+      omp_set_num_threads(1);
+      serial_ = true;
+    }
+  }
+  ~SmallWorkScope() {
+    if (serial_) omp_set_num_threads(prev_);
+  }
+  SmallWorkScope(const SmallWorkScope&) = delete;
+  SmallWorkScope& operator=(const SmallWorkScope&) = delete;
+  int threads() const { return serial_ ? 1 : prev_; }
+
+ private:
+  int prev_;
+  bool serial_ = false;
+};
 
 // The caches and the scratchpad are process-wide; this lock makes concurrent use from
 // several worker_threads safe (it is uncontended in the usual single-threaded case).

@@ -24,6 +24,8 @@ struct ConvGeom {
   size_t srcSize() const { return size_t(N) * IH * IW * IC; }
   size_t dstSize() const { return size_t(N) * OH * OW * OC; }
   size_t wSize() const { return size_t(KH) * KW * IC * OC; }
+  // Multiply-adds x 2 (the same for forward, backward-data and backward-weights).
+  int64_t flops() const { return 2 * N * OH * OW * OC * KH * KW * IC; }
 
   // oneDNN logical dims are always (N, C, H, W) / (O, I, H, W); the format tags below say
   // that the memory is physically NHWC / HWIO.
@@ -43,6 +45,7 @@ struct ConvGeom {
     k += '|';
     for (int64_t v : {N, IH, IW, IC, KH, KW, OC, OH, OW, SH, SW, DH, DW, PT, PL}) keyAppend(k, v);
     keyAppend(k, weightsMode());
+    keyAppend(k, omp_get_max_threads());  // inside a SmallWorkScope: 1 for small problems
     return k;
   }
 };
@@ -138,6 +141,7 @@ Napi::Value Conv2D(const Napi::CallbackInfo& info) {
   const float alpha = info[6].As<Napi::Number>().FloatValue();
 
   return guarded(info, "conv2d", [&] {
+    const SmallWorkScope threads(g.flops());
     std::string key = g.key('F');
     keyAppend(key, withBias);
     keyAppend(key, act);
@@ -173,6 +177,7 @@ Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info) {
   const F32 dx = f32Arg(info[2], "dx", g.srcSize());
 
   return guarded(info, "conv2dBackpropInput", [&] {
+    const SmallWorkScope threads(g.flops());
     const std::string key = g.key('D');
     BwdDataEntry* e = bwdDataCache().get(key);
     if (!e) {
@@ -208,6 +213,7 @@ Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
   const F32 dw = f32Arg(info[2], "dw", g.wSize());
 
   return guarded(info, "conv2dBackpropFilter", [&] {
+    const SmallWorkScope threads(g.flops());
     const std::string key = g.key('W');
     BwdWeightsEntry* e = bwdWeightsCache().get(key);
     if (!e) {

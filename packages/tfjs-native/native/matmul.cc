@@ -47,8 +47,10 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
   const float alpha = info[6].As<Napi::Number>().FloatValue();
 
   return guarded(info, "matmul", [&] {
+    const SmallWorkScope threads(2 * B * M * N * K);
     std::string key;
     for (int64_t v : {BA, BB, M, N, K, int64_t(tA), int64_t(tB), int64_t(withBias), int64_t(act)}) keyAppend(key, v);
+    keyAppend(key, threads.threads());
     keyAppendFloat(key, alpha);
     MatmulEntry* e = cache().get(key);
     if (!e) {
