@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { decodeSafetensors } from '@fad/diffusion-core';
 import { runFad } from './testing/run-fad';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-cli-'));
@@ -43,12 +44,27 @@ describe('fad demo --scale smallest (the CI smoke test)', () => {
       expect(metrics.at(-1).step).toBe(12);
       expect(Object.keys(metrics[0].terms)).toEqual(v === 'baseline' ? ['diffusion'] : ['diffusion', 'feature_align.align']);
     }
+    // The DreamBooth arm: the baseline fine-tuned on "rings" without and with alignment.
+    expect(existsSync(join(run, 'dreambooth', 'class-images.safetensors'))).toBe(true);
+    for (const arm of ['dreambooth', 'dreambooth-aligned']) {
+      expect(existsSync(join(run, 'dreambooth', arm, 'train', 'complete.json')), arm).toBe(true);
+      const e = JSON.parse(readFileSync(join(run, 'dreambooth', arm, 'eval.json'), 'utf8'));
+      expect(e.countedClasses).toEqual(['rings']);
+      expect(e.generationAccuracy.perSeed).toHaveLength(2);
+      const m = JSON.parse(readFileSync(join(run, 'dreambooth', arm, 'generated', 'manifest.json'), 'utf8'));
+      expect(m.generatedClasses).toEqual(['rings']);
+      expect(m.images).toHaveLength(4);
+      expect(m.dreambooth).toMatchObject({ class: 'rings', token: 'sks', classLabel: 3, tokenLabel: 5 });
+      const metrics = readFileSync(join(run, 'dreambooth', arm, 'train', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(metrics.at(-1).step).toBe(4);
+      expect(Object.keys(metrics[0].terms).sort()).toEqual(arm === 'dreambooth' ? ['diffusion', 'diffusion.instance', 'diffusion.prior'] : ['diffusion', 'diffusion.instance', 'diffusion.prior', 'feature_align.align']);
+    }
   });
 
   it('writes a self-contained HTML report that references every figure, and every PNG decodes', async () => {
     const html = readFileSync(join(run, 'report', 'report.html'), 'utf8');
     const figures = readdirSync(join(run, 'report', 'figures')).filter((f) => f.endsWith('.png'));
-    for (const f of ['loss-diffusion.png', 'loss-alignment.png', 'confusion-expert-real.png', 'confusion-baseline.png', 'confusion-aligned-noisy.png', 'confusion-aligned-clean.png', 'accuracy-per-seed.png', 'ssim-diversity.png', 'grid-rings.png']) {
+    for (const f of ['loss-diffusion.png', 'loss-alignment.png', 'confusion-expert-real.png', 'confusion-baseline.png', 'confusion-aligned-noisy.png', 'confusion-aligned-clean.png', 'accuracy-per-seed.png', 'ssim-diversity.png', 'grid-rings.png', 'dreambooth-accuracy-per-seed.png', 'grid-dreambooth.png']) {
       expect(figures).toContain(f);
     }
     for (const f of figures) {
@@ -97,6 +113,44 @@ describe('fad demo --scale smallest (the CI smoke test)', () => {
     expect(c.code).toBe(0);
     expect(c.stdout).toMatch(/\n {2}steps: 5\n/);
   }, 120_000);
+});
+
+describe('fad train --dreambooth', () => {
+  it('fine-tunes the demo baseline on one class with a new token (with alignment), saves the token, reuses a finished run', async () => {
+    const out = join(root, 'db');
+    const args = ['--config', join(run, 'config.yaml'), 'train', '--dreambooth', 'checker', '--pretrained', join(run, 'variants', 'baseline', 'train'), '--out', out,
+      '--token', 'zz', '--instance-images', '3', '--num-class-images', '2', '--prior-loss-weight', '0.5', '--train-embeddings', 'all', '--steps', '3', '--batch-size', '2',
+      '--feature-alignment', '--expert', join(run, 'expert', 'expert.safetensors'), '--backend', 'cpu'];
+    const r = await runFad(args);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/DreamBooth fine-tuned 3 steps/);
+    expect(r.stdout).toMatch(/token "zz" for class "checker"/);
+    const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(join(out, 'model.safetensors'))));
+    expect(JSON.parse(metadata.config).conditioningTokens).toEqual([{ name: 'zz', fromClass: 2 }]);
+    expect(tensors['token_emb.weight'].shape).toEqual([1, JSON.parse(metadata.config).crossAttentionDim]);
+    expect(JSON.parse(metadata.dreambooth)).toMatchObject({ class: 'checker', token: 'zz', tokenLabel: 5, settings: { priorLossWeight: 0.5, trainEmbeddings: 'all', instanceImages: 3 } });
+    expect(JSON.parse(readFileSync(join(out, 'instances.json'), 'utf8')).indices).toHaveLength(3);
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(metrics.at(-1).step).toBe(3);
+    expect(Object.keys(metrics[0].terms)).toContain('feature_align.align');
+    const again = await runFad(args);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/already fine-tuned/);
+  }, 60_000);
+
+  it('rejects DreamBooth flags without --dreambooth, a missing --pretrained and an unknown class', async () => {
+    const base = ['--config', join(run, 'config.yaml'), 'train', '--out', join(root, 'db-err'), '--backend', 'cpu'];
+    const a = await runFad([...base, '--token', 'zz', '--num-class-images', '3']);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toMatch(/fad: error: --token, --num-class-images only apply with --dreambooth CLASS/);
+    const b = await runFad([...base, '--dreambooth', 'rings']);
+    expect(b.stderr).toMatch(/fad: error: --dreambooth needs the trained model to fine-tune: --pretrained MODEL/);
+    const c = await runFad([...base, '--dreambooth', 'tumor', '--pretrained', join(run, 'variants', 'baseline', 'train')]);
+    expect(c.stderr).toMatch(/fad: error: --dreambooth tumor: not a class of the data \(stripes_h, stripes_v, checker, rings\)/);
+    const d = await runFad(['config', 'print', '--set', 'dreambooth.class=tumor', '--set', 'experiment.dreambooth=true']);
+    expect(d.stdout).toMatch(/\ndreambooth:\n {2}class: tumor\n {2}token: sks\n {2}instanceImages: 10\n {2}withPriorPreservation: true\n {2}numClassImages: 50\n {2}priorLossWeight: 1\n {2}trainEmbeddings: token\n/);
+    expect(d.stdout).toMatch(/\nexperiment:\n(.*\n)* {2}dreambooth: true\n/);
+  }, 60_000);
 });
 
 describe('errors', () => {

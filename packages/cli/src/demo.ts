@@ -70,9 +70,9 @@ export interface DemoPlan {
  */
 export function demoPlan(scale: DemoScale): DemoPlan {
   const base = {
-    smallest: { size: 8, perClass: 12, steps: 12, batch: 8, expertEpochs: 2, seeds: [0, 1], perImg: 2, sampleSteps: 4, channels: [8, 16], ema: null },
-    small: { size: 16, perClass: 40, steps: 200, batch: 16, expertEpochs: 4, seeds: [0, 1, 2], perImg: 6, sampleSteps: 15, channels: [8, 16], ema: 0.97 },
-    medium: { size: 16, perClass: 64, steps: 500, batch: 16, expertEpochs: 6, seeds: [0, 1, 2, 3, 4], perImg: 8, sampleSteps: 25, channels: [16, 32], ema: 0.99 },
+    smallest: { size: 8, perClass: 12, steps: 12, batch: 8, expertEpochs: 2, seeds: [0, 1], perImg: 2, sampleSteps: 4, channels: [8, 16], ema: null, db: { steps: 4, instances: 4, classImages: 4, batch: 2 } },
+    small: { size: 16, perClass: 40, steps: 200, batch: 16, expertEpochs: 4, seeds: [0, 1, 2], perImg: 6, sampleSteps: 15, channels: [8, 16], ema: 0.97, db: { steps: 60, instances: 8, classImages: 16, batch: 4 } },
+    medium: { size: 16, perClass: 64, steps: 500, batch: 16, expertEpochs: 6, seeds: [0, 1, 2, 3, 4], perImg: 8, sampleSteps: 25, channels: [16, 32], ema: 0.99, db: { steps: 150, instances: 10, classImages: 24, batch: 4 } },
   }[scale];
   return {
     imageSize: base.size,
@@ -104,6 +104,12 @@ export function demoPlan(scale: DemoScale): DemoPlan {
         logEvery: scale === 'smallest' ? 2 : 10,
       },
       alignment: { lambda1: 1, lambda2: 0.5 },
+      // The DreamBooth arm on "rings" (the demo's stand-in for the paper's "tumor").
+      dreambooth: {
+        class: 'rings', instanceImages: base.db.instances, numClassImages: base.db.classImages, steps: base.db.steps, batchSize: base.db.batch,
+        learningRate: 5e-4, logEvery: scale === 'smallest' ? 2 : 10,
+      },
+      experiment: { dreambooth: true },
       generate: { sampler: 'ddim', steps: base.sampleSteps, guidanceScale: 2, imagesPerClass: base.perImg, seeds: base.seeds, batchSize: 32 },
       evaluate: {
         excludeClasses: [],

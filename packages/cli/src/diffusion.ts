@@ -120,7 +120,7 @@ export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash:
   return stepKey('train-diffusion', relevant, { data: data.fingerprint, split: sha256(JSON.stringify(data.indices)), expert: expertHash ?? '' });
 }
 
-function pickData(d: DataConfig) {
+export function pickData(d: DataConfig) {
   return { imageSize: d.imageSize, channels: d.channels, resize: d.resize, hflip: d.hflip, vflip: d.vflip };
 }
 
@@ -146,7 +146,7 @@ interface CheckpointState {
 }
 
 /** Draws the next batch of indices (epoch-wise permutations of the training indices) and flips. */
-class DataOrder {
+export class DataOrder {
   private readonly gen: Generator;
   private perm: number[] = [];
   private cursor = 0;
@@ -178,7 +178,7 @@ class DataOrder {
 }
 
 /** A batch as a tensor in [-1, 1] with optional random flips. */
-function makeBatch(data: TrainingData, idx: number[], order: DataOrder, d: DataConfig): tf.Tensor4D {
+export function makeBatch(data: Pick<TrainingData, 'images' | 'imageSize' | 'channels'>, idx: number[], order: DataOrder, d: DataConfig): tf.Tensor4D {
   const s = data.imageSize;
   const c = data.channels;
   const per = s * s * c;
@@ -258,6 +258,24 @@ function truncateMetrics(path: string, step: number): void {
   renameSync(`${path}.tmp`, path);
 }
 
+/** The feature-alignment objective (and its loss, holding the projection) for a U-Net and an expert. */
+export function makeAlignmentObjective(p: { model: UNet2DConditional; alignment: AlignmentSection; expert: LoadedExpertModel; seed: number }): { loss: FeatureAlignmentLoss; objective: TrainingObjective } {
+  const { model, alignment: a } = p;
+  const extractor = expertAsFeatureExtractor(p.expert);
+  const c = model.config;
+  // The tapped activation's channels, from one forward pass on a dummy image.
+  const probe = tf.tidy(() => {
+    const r = model.forward({ sample: tf.zeros([1, c.sampleSize, c.sampleSize, c.inChannels]) as tf.Tensor4D, timesteps: [0], classLabels: [0], returnActivations: model.activationNames().includes(a.tap) ? [a.tap] : [] });
+    return r.activations[a.tap];
+  });
+  if (!probe) throw new CliError(`alignment.tap "${a.tap}" is not an activation of the U-Net (available: ${model.activationNames().join(', ')})`);
+  const diffusionDim = probe.shape[3];
+  probe.dispose();
+  const loss = new FeatureAlignmentLoss({ diffusionDim, expertDim: extractor.featureDim as number, projection: a.projection, seed: p.seed });
+  const objective = featureAlignmentObjective({ loss, expert: extractor, tap: a.tap, alignTo: a.alignTo, lambda2: a.lambda2, inputAdaptation: a.inputAdaptation });
+  return { loss, objective };
+}
+
 /** Runs (or resumes, or reuses) a diffusion training job. */
 export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult> {
   const { cfg, data, dir, log } = job;
@@ -302,17 +320,9 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
   let loss: FeatureAlignmentLoss | null = null;
   const objectives: TrainingObjective[] = [];
   if (a.enabled && job.expert) {
-    const extractor = expertAsFeatureExtractor(job.expert);
-    // The tapped activation's channels, from one forward pass on a dummy image.
-    const probe = tf.tidy(() => {
-      const r = model.forward({ sample: tf.zeros([1, data.imageSize, data.imageSize, data.channels]) as tf.Tensor4D, timesteps: [0], classLabels: [0], returnActivations: [a.tap] });
-      return r.activations[a.tap];
-    });
-    if (!probe) throw new CliError(`alignment.tap "${a.tap}" is not an activation of the U-Net (available: ${model.activationNames().join(', ')})`);
-    const diffusionDim = probe.shape[3];
-    probe.dispose();
-    loss = new FeatureAlignmentLoss({ diffusionDim, expertDim: extractor.featureDim as number, projection: a.projection, seed: (d.seed + 2) >>> 0 });
-    objectives.push(featureAlignmentObjective({ loss, expert: extractor, tap: a.tap, alignTo: a.alignTo, lambda2: a.lambda2, inputAdaptation: a.inputAdaptation }));
+    const made = makeAlignmentObjective({ model, alignment: a, expert: job.expert, seed: (d.seed + 2) >>> 0 });
+    loss = made.loss;
+    objectives.push(made.objective);
   }
   const trainer = new DiffusionTrainer({
     model,

@@ -14,6 +14,7 @@ import { evaluateExpert } from '@fad/expert-models';
 import { type FadConfig, type VariantName, configToYaml } from './config';
 import { type Logger, loadDataAndSplit } from './context';
 import { type DiffusionResult, diffusionStepKey, trainDiffusion } from './diffusion';
+import { DREAMBOOTH_ARMS, dreamBoothArmConfig, generateDreamBooth, trainDreamBooth } from './dreambooth';
 import { CliError } from './errors';
 import { type EvaluationResult, evaluateGenerated, formatConfusion } from './evaluate';
 import { expertStepKey, loadExpertModel, trainExpertJob } from './expert';
@@ -48,6 +49,10 @@ export function variantConfig(cfg: FadConfig, v: VariantName): FadConfig {
 
 export async function runExperiment(job: ExperimentJob): Promise<ExperimentResult> {
   const { cfg, log } = job;
+  if (cfg.experiment.dreambooth) {
+    if (!cfg.dreambooth.class) throw new CliError('experiment.dreambooth needs the class to fine-tune on: set dreambooth.class (e.g. tumor)');
+    if (!cfg.experiment.variants.includes('baseline')) throw new CliError('experiment.dreambooth fine-tunes the baseline variant\'s model: keep "baseline" in experiment.variants');
+  }
   const runDir = resolve(job.runDir);
   mkdirSync(runDir, { recursive: true });
   const t0 = Date.now();
@@ -133,6 +138,7 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
 
     // 2.-4. Each variant: train, generate, evaluate.
     const evaluations: Record<string, EvaluationResult> = {};
+    const trainedModels: Record<string, string> = {};
     for (const v of cfg.experiment.variants) {
       const vcfg = variantConfig(cfg, v);
       const vdir = join(runDir, 'variants', v);
@@ -171,11 +177,52 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
         return { key, reused: false, value: e };
       });
       void manifest;
+      trainedModels[v] = trained.modelPath;
       const e = evaluations[v];
       log.info(`fad: ${v}: generation accuracy ${(e.generationAccuracy.overall * 100).toFixed(1)}%, SSIM diversity ${e.diversity.overall.generated.toFixed(3)} (real ${e.diversity.overall.real.toFixed(3)}), FD ${e.frechetDistance.toFixed(2)}, KID ${e.kid.mean.toFixed(4)}`);
     }
 
-    // 5. Report.
+    // 5. DreamBooth arm (paper Fig. 4, second panel): the baseline model fine-tuned on one class,
+    //    without and with feature alignment; generated with the token, evaluated on the class.
+    if (cfg.experiment.dreambooth) {
+      const className = cfg.dreambooth.class as string;
+      const data = { images: dataset.images, labels: dataset.labels, imageSize: dataset.imageSize, channels: dataset.channels, indices: split.train, classNames: dataset.classNames, fingerprint: dataset.fingerprint };
+      const dbRoot = join(runDir, 'dreambooth');
+      const evalSettings = { ...cfg.evaluate, classes: [className], excludeClasses: [] };
+      for (const arm of DREAMBOOTH_ARMS) {
+        const acfg = dreamBoothArmConfig(cfg, arm);
+        const adir = join(dbRoot, arm);
+        const trained = await timed(`train:${arm}`, async () => {
+          log.info(`fad: ${arm}: DreamBooth on "${className}" from the baseline model${acfg.alignment.enabled ? `, with feature alignment (${acfg.alignment.alignTo})` : ''}`);
+          const r = await trainDreamBooth({
+            cfg: acfg, data, pretrained: trainedModels.baseline, expert, dir: join(adir, 'train'), priorPath: join(dbRoot, 'class-images.safetensors'),
+            force: job.force, replaceStale: true, interrupt: job.interrupt, backend: job.backend, log: log.info, quiet: log.quiet,
+          });
+          return { key: r.key, reused: r.reused, value: r };
+        });
+        const genDir = join(adir, 'generated');
+        await timed(`generate:${arm}`, async () => {
+          const key = stepKey('generate-dreambooth', cfg.generate, { model: sha256File(trained.modelPath) });
+          const old = readJsonIfExists<GenerateManifest>(join(genDir, 'manifest.json'));
+          if (old?.key === key && !job.force) return { key, reused: true, value: old };
+          const m = await generateDreamBooth({ checkpoint: trained.modelPath, out: genDir, gen: cfg.generate, backend: job.backend, key, quiet: log.quiet });
+          return { key, reused: false, value: m };
+        });
+        const e = await timed(`evaluate:${arm}`, async () => {
+          const key = stepKey('evaluate', evalSettings, { generated: sha256(readFileSync(join(genDir, 'manifest.json'))), expert: expert.sha256, data: dataset.fingerprint, real: sha256(JSON.stringify(realIdx)) });
+          const path = join(adir, 'eval.json');
+          const old = readJsonIfExists<EvaluationResult & { key?: string }>(path);
+          if (old?.key === key && !job.force) return { key, reused: true, value: old };
+          const ev = await evaluateGenerated({ generatedDir: genDir, expert: expert.expert, expertPath, expertSha256: expert.sha256, real, settings: evalSettings });
+          writeJsonAtomic(path, { ...ev, key });
+          return { key, reused: false, value: ev };
+        });
+        evaluations[arm] = e;
+        log.info(`fad: ${arm}: generation accuracy on "${className}" with token "${cfg.dreambooth.token}" ${(e.generationAccuracy.overall * 100).toFixed(1)}%, SSIM diversity ${e.diversity.overall.generated.toFixed(3)} (real ${e.diversity.overall.real.toFixed(3)})`);
+      }
+    }
+
+    // 6. Report.
     const report = await timed('report', async () => {
       const r = await writeReport(runDir, { log: () => {} });
       for (const w of r.warnings) log.warn(w);

@@ -8,7 +8,8 @@ describe('@fad/diffusion-core exports', () => {
       'UNet2DConditional', 'UNET_PRESETS', 'resolveUNetConfig', 'DiffusionTrainer', 'Adam', 'EmaWeights',
       'learningRateAt', 'clipByGlobalNorm', 'sampleImages', 'saveUNet', 'loadUNet', 'serializeUNet',
       'deserializeUNet', 'encodeSafetensors', 'decodeSafetensors', 'Generator', 'Module', 'Linear', 'Conv2d',
-      'GroupNorm', 'LayerNorm', 'Embedding', 'silu',
+      'GroupNorm', 'LayerNorm', 'Embedding', 'silu', 'addConditioningToken', 'composeDreamBoothBatch', 'DreamBoothTrainer',
+      'conditioningTokenLabel', 'conditioningLabelCount',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');
     }

@@ -71,8 +71,15 @@ export { fanInUniform, uniformInit } from './nn/init';
 // The U-Net
 export { UNet2DConditional } from './unet/unet';
 export type { DiffusionModel, UNetForwardParams, UNetForwardResult } from './unet/unet';
-export { CLASS_CONDITIONINGS, DEFAULT_UNET_CONFIG, UNET_PRESETS, resolveUNetConfig } from './unet/unet-config';
-export type { ClassConditioning, UNetConfig } from './unet/unet-config';
+export {
+  CLASS_CONDITIONINGS,
+  conditioningLabelCount,
+  conditioningTokenLabel,
+  DEFAULT_UNET_CONFIG,
+  UNET_PRESETS,
+  resolveUNetConfig,
+} from './unet/unet-config';
+export type { ClassConditioning, ConditioningToken, UNetConfig } from './unet/unet-config';
 export { timestepEmbedding } from './unet/timestep-embedding';
 export { Attention, ResBlock, TransformerBlock } from './unet/blocks';
 
@@ -86,6 +93,12 @@ export type {
   TrainStepParams,
   TrainStepResult,
 } from './training/trainer';
+export { addConditioningToken } from './training/conditioning-token';
+export type { AddConditioningTokenParams, AddConditioningTokenResult } from './training/conditioning-token';
+export { composeDreamBoothBatch } from './training/dreambooth-batch';
+export type { ComposeDreamBoothBatchParams, DreamBoothBatch } from './training/dreambooth-batch';
+export { DreamBoothTrainer, EMBEDDING_TRAINING_MODES } from './training/dreambooth-trainer';
+export type { DreamBoothStepParams, DreamBoothTrainerParams, EmbeddingTraining } from './training/dreambooth-trainer';
 export { Adam, DEFAULT_ADAM_CONFIG, resolveAdamConfig } from './training/adam';
 export type { AdamConfig, AdamState } from './training/adam';
 export { DEFAULT_LR_SCHEDULE, learningRateAt, resolveLrSchedule } from './training/lr-schedule';

@@ -1,4 +1,4 @@
-import { DDPMScheduler, DiffusionTrainer, type ObjectiveContext, type TrainingObjective, UNET_PRESETS, UNet2DConditional } from '@fad/diffusion-core';
+import { DDPMScheduler, DiffusionTrainer, DreamBoothTrainer, type ObjectiveContext, type TrainingObjective, UNET_PRESETS, UNet2DConditional, addConditioningToken } from '@fad/diffusion-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FeatureAlignmentLoss } from './feature-alignment-loss';
@@ -129,4 +129,27 @@ describe('featureAlignmentObjective in DiffusionTrainer (end to end)', () => {
     // The projection did train.
     expect(Array.from(loss.trainableVariables()[0].dataSync())).not.toEqual(projectionBefore);
   }, 120_000);
+});
+
+describe('featureAlignmentObjective in DreamBoothTrainer', () => {
+  it('aligns the whole DreamBooth batch (instance and prior images): loss = instance + w * prior + lambda2 * align', () => {
+    const cfg = { ...UNET_PRESETS.tiny, sampleSize: 8, attentionLevels: [], midAttention: false, classConditioning: 'time-embedding' as const };
+    const base = new UNet2DConditional(cfg, { seed: 1 });
+    const { model } = addConditioningToken({ model: base, fromClass: 1, name: 'sks' });
+    base.dispose();
+    own(model);
+    const expert = own(new SpyExpert({ pixels: 64, featureDim: 8, seed: 5 }));
+    const loss = own(new FeatureAlignmentLoss({ diffusionDim: 16, expertDim: 8, seed: 2 }));
+    const trainer = own(new DreamBoothTrainer({
+      model, scheduler: new DDPMScheduler(), token: 'sks', priorLossWeight: 0.5, seed: 1,
+      objectives: [featureAlignmentObjective({ loss, expert, tap: 'down_out', alignTo: 'noisy', lambda2: 0.25 })],
+    }));
+    const inst = own(randomTensor([2, 8, 8, 1], 3) as tf.Tensor4D);
+    const prior = own(randomTensor([3, 8, 8, 1], 4) as tf.Tensor4D);
+    const r = trainer.step({ instanceImages: inst, priorImages: prior });
+    expect(expert.calls).toHaveLength(1);
+    expect(expert.calls[0].shape).toEqual([5, 8, 8, 1]);
+    expect(r.terms.diffusion).toBeCloseTo(r.terms['diffusion.instance'] + 0.5 * r.terms['diffusion.prior'], 5);
+    expect(r.loss).toBeCloseTo(r.terms.diffusion + 0.25 * r.terms['feature_align.align'], 5);
+  });
 });

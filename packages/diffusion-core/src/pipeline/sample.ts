@@ -53,7 +53,7 @@ export async function sampleImages(params: SampleParams): Promise<tf.Tensor4D> {
     labels = Array.from(params.classLabels);
     b = labels.length;
     if (b === 0) throw new RangeError('sampleImages: classLabels is empty');
-    const max = cfg.numClasses + (cfg.nullClass ? 1 : 0);
+    const max = cfg.numClasses + (cfg.nullClass ? 1 : 0) + (cfg.conditioningTokens?.length ?? 0);
     for (const l of labels) {
       if (!Number.isInteger(l) || l < 0 || l >= max) throw new RangeError(`sampleImages: class label ${l} out of range 0..${max - 1}`);
     }

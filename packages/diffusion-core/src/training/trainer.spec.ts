@@ -152,6 +152,30 @@ describe('DiffusionTrainer', () => {
     x0.dispose();
   });
 
+  it('lossWeights 1/B give the plain batch mean and the same update; per-sample losses are returned', () => {
+    const results = [undefined, 3].map((microBatchSize) => {
+      const run = (weighted: boolean) => {
+        const model = new UNet2DConditional(small, { seed: 5 });
+        const trainer = new DiffusionTrainer({ model, scheduler: scheduler(), seed: 2, microBatchSize });
+        disposables.push(model, trainer);
+        const x0 = patterns();
+        const r = trainer.step({ x0, classLabels: labels, ...(weighted ? { lossWeights: new Array(8).fill(1 / 8) } : {}) });
+        x0.dispose();
+        return { r, w: Array.from(model.trainableVariables()[0].dataSync()) };
+      };
+      return [run(false), run(true)];
+    });
+    for (const [plain, weighted] of results) {
+      expect(weighted.r.loss).toBeCloseTo(plain.r.loss, 6);
+      expect(weighted.r.terms.diffusion).toBeCloseTo(plain.r.terms.diffusion, 6);
+      expect(plain.r.sampleLosses).toBeUndefined();
+      const per = weighted.r.sampleLosses as number[];
+      expect(per).toHaveLength(8);
+      expect(per.reduce((s, v) => s + v, 0) / 8).toBeCloseTo(plain.r.loss, 6);
+      weighted.w.forEach((v, i) => expect(v).toBeCloseTo(plain.w[i], 6));
+    }
+  });
+
   it('validates its inputs', () => {
     const model = new UNet2DConditional(small);
     disposables.push(model);
@@ -166,6 +190,8 @@ describe('DiffusionTrainer', () => {
     expect(() => t.step({ x0: x })).toThrow(/x0 must be \[B,H,W,1\], got \[2,8,8,3\]/);
     const y = tf.zeros([2, 8, 8, 1]) as tf.Tensor4D;
     expect(() => t.step({ x0: y, classLabels: [1] })).toThrow(/1 class labels for a batch of 2/);
+    expect(() => t.step({ x0: y, classLabels: [1, 2], lossWeights: [1] })).toThrow(/1 lossWeights for a batch of 2/);
+    expect(() => t.step({ x0: y, classLabels: [1, 2], lossWeights: [1, -0.5] })).toThrow(/lossWeights\[1\] must be a finite number >= 0, got -0.5/);
     tf.dispose([x, y]);
   });
 });

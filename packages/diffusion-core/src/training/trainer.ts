@@ -74,6 +74,13 @@ export interface TrainStepParams {
   /** Clean images in the model's value range (usually [-1, 1]), [B,H,W,C]. */
   x0: tf.Tensor4D;
   classLabels?: ArrayLike<number>;
+  /**
+   * Per-sample weights of the diffusion loss: with them the diffusion term is
+   * `sum_i lossWeights[i] * mse_i` (mse_i: the mean squared error of sample i) instead of the batch
+   * mean (which is `lossWeights[i] = 1/B`). DreamBooth's prior preservation uses them to weigh the
+   * instance and the class (prior) images (`composeDreamBoothBatch`). Finite and >= 0.
+   */
+  lossWeights?: ArrayLike<number>;
 }
 
 export interface TrainStepResult {
@@ -86,6 +93,8 @@ export interface TrainStepResult {
   learningRate: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
+  /** The diffusion mean squared error of each sample (only when `lossWeights` were given). */
+  sampleLosses?: number[];
 }
 
 export interface TrainerState {
@@ -149,7 +158,7 @@ export class DiffusionTrainer {
   }
 
   /** One optimisation step on a batch. Leaves no tensor behind. */
-  step({ x0, classLabels }: TrainStepParams): TrainStepResult {
+  step({ x0, classLabels, lossWeights }: TrainStepParams): TrainStepResult {
     const cfg = this.model.config;
     if (!x0 || x0.rank !== 4 || x0.shape[3] !== cfg.inChannels) {
       throw new Error(`DiffusionTrainer.step: x0 must be [B,H,W,${cfg.inChannels}], got [${x0?.shape}]`);
@@ -161,6 +170,13 @@ export class DiffusionTrainer {
       if (labels.length !== b) throw new Error(`DiffusionTrainer.step: ${labels.length} class labels for a batch of ${b}`);
     } else if (cfg.numClasses > 0 && !cfg.nullClass) {
       throw new Error('DiffusionTrainer.step: classLabels are required for a class-conditional model without a null class');
+    }
+    let weights: number[] | undefined;
+    if (lossWeights !== undefined) {
+      weights = Array.from(lossWeights);
+      if (weights.length !== b) throw new Error(`DiffusionTrainer.step: ${weights.length} lossWeights for a batch of ${b}`);
+      const bad = weights.findIndex((v) => !(Number.isFinite(v) && v >= 0));
+      if (bad >= 0) throw new RangeError(`DiffusionTrainer.step: lossWeights[${bad}] must be a finite number >= 0, got ${weights[bad]}`);
     }
     // 1. Sample timesteps, noise and label dropout for the whole batch (micro-batching then only
     //    changes the float summation order, not the random draws).
@@ -174,6 +190,7 @@ export class DiffusionTrainer {
     const chunk = this.params.microBatchSize ?? b;
     const termSums: Record<string, number> = {};
     let lossSum = 0;
+    const sampleLosses: number[] = [];
     let grads: tf.Tensor[] | null = null;
     try {
       for (let start = 0; start < b; start += chunk) {
@@ -183,7 +200,9 @@ export class DiffusionTrainer {
           x0, noiseAll: noiseData, start, end, frac,
           timesteps: timesteps.slice(start, end),
           labels: labels?.slice(start, end),
+          weights: weights?.slice(start, end),
         });
+        if (r.sampleLosses) sampleLosses.push(...r.sampleLosses);
         lossSum += r.loss;
         for (const [k, v] of Object.entries(r.terms)) termSums[k] = (termSums[k] ?? 0) + v;
         if (grads === null) grads = r.grads;
@@ -210,18 +229,22 @@ export class DiffusionTrainer {
       }
       this.optimizer.apply(grads as tf.Tensor[], lr);
       this.ema?.update();
-      return { step: this.optimizer.step, loss: lossSum, terms: termSums, learningRate: lr, gradNorm };
+      return { step: this.optimizer.step, loss: lossSum, terms: termSums, learningRate: lr, gradNorm, ...(weights ? { sampleLosses } : {}) };
     } finally {
       noiseData.dispose();
       grads?.forEach((x) => x.dispose());
     }
   }
 
-  /** Loss and gradients of one micro-batch, scaled by its share `frac` of the batch. */
+  /**
+   * Loss and gradients of one micro-batch, scaled by its share `frac` of the batch (per-sample
+   * `weights`, when given, already carry that share for the diffusion term).
+   */
   private chunkGradients(a: {
-    x0: tf.Tensor4D; noiseAll: tf.Tensor; start: number; end: number; frac: number; timesteps: number[]; labels?: number[];
-  }): { loss: number; terms: Record<string, number>; grads: tf.Tensor[] } {
+    x0: tf.Tensor4D; noiseAll: tf.Tensor; start: number; end: number; frac: number; timesteps: number[]; labels?: number[]; weights?: number[];
+  }): { loss: number; terms: Record<string, number>; grads: tf.Tensor[]; sampleLosses?: number[] } {
     const kept: Record<string, tf.Scalar> = {};
+    let perSample: tf.Tensor1D | null = null;
     const { value, grads } = tf.variableGrads(() => {
       const n = a.end - a.start;
       const whole = a.start === 0 && n === a.x0.shape[0];
@@ -236,6 +259,20 @@ export class DiffusionTrainer {
       // 4. Regression target of the prediction type.
       const pt = this.scheduler.config.predictionType;
       const target = pt === 'epsilon' ? noise : pt === 'sample' ? x0 : this.scheduler.getVelocity(x0, noise, a.timesteps);
+      if (a.weights) {
+        // Weighted: sum_i w_i mse_i; the weights already hold each sample's share of the batch.
+        const ps = tf.mean(tf.squaredDifference(out.sample, target), [1, 2, 3]) as tf.Tensor1D;
+        perSample = tf.keep(ps);
+        const weighted = tf.sum(tf.mul(ps, tf.tensor1d(a.weights, 'float32'))) as tf.Scalar;
+        kept.diffusion = tf.keep(tf.div(weighted, a.frac) as tf.Scalar);
+        let rest = tf.scalar(0) as tf.Scalar;
+        for (const obj of this.params.objectives) {
+          const r = obj.loss({ x0, noisy, noise, timesteps: a.timesteps, classLabels: a.labels, modelOutput: out.sample, activations: out.activations });
+          rest = tf.add(rest, r.total);
+          for (const [k, v] of Object.entries(r.terms)) kept[`${obj.name}.${k}`] = tf.keep(v);
+        }
+        return tf.add(tf.mul(weighted, this.params.diffusionLossWeight), tf.mul(rest, a.frac)) as tf.Scalar;
+      }
       const mse = tf.mean(tf.squaredDifference(out.sample, target)) as tf.Scalar;
       let total = tf.mul(mse, this.params.diffusionLossWeight) as tf.Scalar;
       kept.diffusion = tf.keep(mse);
@@ -255,7 +292,12 @@ export class DiffusionTrainer {
       v.dispose();
     }
     const ordered = this.variables.map((v) => grads[v.name] ?? tf.zerosLike(v));
-    return { loss, terms, grads: ordered };
+    let sampleLosses: number[] | undefined;
+    if (perSample) {
+      sampleLosses = Array.from((perSample as tf.Tensor1D).dataSync());
+      (perSample as tf.Tensor1D).dispose();
+    }
+    return { loss, terms, grads: ordered, ...(sampleLosses ? { sampleLosses } : {}) };
   }
 
   /** Everything needed to resume training exactly (with the model's weights saved separately). */

@@ -41,6 +41,21 @@ export interface UNetConfig {
    * as diffusers' `class_embed_type`), or both. Attention-free configs need `time-embedding`.
    */
   classConditioning: ClassConditioning;
+  /**
+   * Extra conditioning tokens added to a trained model (DreamBooth identifiers, see
+   * `addConditioningToken`). Token i has the label `numClasses + (nullClass ? 1 : 0) + i`, after
+   * the classes and the null class, so existing labels keep their meaning. Absent (the default) or
+   * empty: none. Each token records the class its embedding was initialised from.
+   */
+  conditioningTokens?: ConditioningToken[];
+}
+
+/** A named conditioning token beyond the classes (e.g. a DreamBooth identifier). */
+export interface ConditioningToken {
+  /** Unique, non-empty name (e.g. `sks`). */
+  name: string;
+  /** The class (0..numClasses-1) whose embedding initialised the token. */
+  fromClass: number;
 }
 
 export type ClassConditioning = 'cross-attention' | 'time-embedding' | 'both';
@@ -88,7 +103,7 @@ export const UNET_PRESETS = {
   },
 } satisfies Record<string, UNetConfig>;
 
-const KEYS = Object.keys(DEFAULT_UNET_CONFIG) as Array<keyof UNetConfig>;
+const KEYS = [...Object.keys(DEFAULT_UNET_CONFIG), 'conditioningTokens'] as Array<keyof UNetConfig>;
 
 function fail(field: string, expected: string, got: unknown): never {
   throw new RangeError(`UNetConfig.${field} must be ${expected}, got ${JSON.stringify(got)}`);
@@ -165,5 +180,47 @@ export function resolveUNetConfig(partial: Partial<UNetConfig> = {}): UNetConfig
       c.classConditioning,
     );
   }
-  return { ...c, blockChannels: [...c.blockChannels], attentionLevels: [...c.attentionLevels] };
+  const tokens = resolveConditioningTokens(c);
+  const { conditioningTokens: _drop, ...rest } = c;
+  void _drop;
+  // An empty token list is left out, so configs (and saved files) of ordinary models do not change.
+  return { ...rest, blockChannels: [...c.blockChannels], attentionLevels: [...c.attentionLevels], ...(tokens.length ? { conditioningTokens: tokens } : {}) };
+}
+
+function resolveConditioningTokens(c: UNetConfig): ConditioningToken[] {
+  const t = c.conditioningTokens;
+  if (t === undefined) return [];
+  if (!Array.isArray(t)) fail('conditioningTokens', 'an array of { name, fromClass }', t);
+  if (t.length > 0 && c.numClasses === 0) fail('conditioningTokens', 'empty for an unconditional model (numClasses 0)', t);
+  const seen = new Set<string>();
+  return t.map((tok, i) => {
+    if (tok === null || typeof tok !== 'object' || Array.isArray(tok)) fail(`conditioningTokens[${i}]`, 'an object { name, fromClass }', tok);
+    const extra = Object.keys(tok).filter((k) => k !== 'name' && k !== 'fromClass');
+    if (extra.length) fail(`conditioningTokens[${i}]`, 'an object with only the fields name and fromClass', tok);
+    if (typeof tok.name !== 'string' || tok.name.length === 0) fail(`conditioningTokens[${i}].name`, 'a non-empty string', tok.name);
+    if (seen.has(tok.name)) fail(`conditioningTokens[${i}].name`, 'unique among the tokens', tok.name);
+    seen.add(tok.name);
+    if (!Number.isInteger(tok.fromClass) || tok.fromClass < 0 || tok.fromClass >= c.numClasses) {
+      fail(`conditioningTokens[${i}].fromClass`, `a class index in 0..${c.numClasses - 1}`, tok.fromClass);
+    }
+    return { name: tok.name, fromClass: tok.fromClass };
+  });
+}
+
+/** How many conditioning labels a config accepts: classes, the null class, then the extra tokens. */
+export function conditioningLabelCount(config: Pick<UNetConfig, 'numClasses' | 'nullClass' | 'conditioningTokens'>): number {
+  return config.numClasses + (config.nullClass ? 1 : 0) + (config.conditioningTokens?.length ?? 0);
+}
+
+/** The label of the extra conditioning token `name` (throws naming the known tokens when absent). */
+export function conditioningTokenLabel(params: { config: Pick<UNetConfig, 'numClasses' | 'nullClass' | 'conditioningTokens'>; name: string }): number {
+  if (!params || typeof params !== 'object' || !params.config) throw new TypeError('conditioningTokenLabel: params.config is required');
+  const { config, name } = params;
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError(`conditioningTokenLabel: params.name must be a non-empty string, got ${JSON.stringify(name)}`);
+  const tokens = config.conditioningTokens ?? [];
+  const i = tokens.findIndex((t) => t.name === name);
+  if (i < 0) {
+    throw new RangeError(`conditioningTokenLabel: the model has no conditioning token "${name}" (its tokens: ${tokens.length ? tokens.map((t) => t.name).join(', ') : 'none'})`);
+  }
+  return config.numClasses + (config.nullClass ? 1 : 0) + i;
 }

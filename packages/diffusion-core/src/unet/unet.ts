@@ -17,7 +17,7 @@ import { upsampleNearest2x } from '../nn/upsample';
 import { Generator } from '../random';
 import { ResBlock, TransformerBlock } from './blocks';
 import { timestepEmbedding } from './timestep-embedding';
-import { type UNetConfig, resolveUNetConfig } from './unet-config';
+import { type UNetConfig, conditioningLabelCount, resolveUNetConfig } from './unet-config';
 
 export interface UNetForwardParams {
   /** Noisy images x_t, [B,H,W,C]. */
@@ -46,6 +46,8 @@ export interface DiffusionModel {
     readonly inChannels: number;
     readonly numClasses: number;
     readonly nullClass: boolean;
+    /** Extra conditioning tokens, labelled after the classes and the null class (see UNetConfig). */
+    readonly conditioningTokens?: readonly { readonly name: string; readonly fromClass: number }[];
   };
   forward(params: UNetForwardParams): UNetForwardResult;
   trainableVariables(): tf.Variable[];
@@ -69,6 +71,7 @@ export class UNet2DConditional extends Module implements DiffusionModel {
   private readonly upsample: Conv2d[] = [];
   private readonly normOut: GroupNorm;
   private readonly convOut: Conv2d;
+  private readonly tokenEmb: Embedding | null = null;
 
   /**
    * @param config partial config; defaults fill the rest (see `DEFAULT_UNET_CONFIG`).
@@ -137,6 +140,21 @@ export class UNet2DConditional extends Module implements DiffusionModel {
     }
     this.normOut = this.addModule('norm_out', new GroupNorm({ numGroups: groups, numChannels: ch[0], eps }));
     this.convOut = this.addModule('conv_out', new Conv2d({ inChannels: ch[0], outChannels: c.outChannels, kernelSize: 3, generator: gen }));
+    // Extra tokens last: their initialisation draws come after every other weight's, so a config
+    // with tokens initialises the rest exactly as the same config without them.
+    const nTokens = c.conditioningTokens?.length ?? 0;
+    if (nTokens > 0) {
+      this.tokenEmb = this.addModule('token_emb', new Embedding({ numEmbeddings: nTokens, dim: c.crossAttentionDim, generator: gen }));
+    }
+  }
+
+  /**
+   * The conditioning embedding tables: `classes` [numClasses (+1 null), crossAttentionDim]
+   * (`class_emb.weight`) and `tokens` [number of extra tokens, crossAttentionDim]
+   * (`token_emb.weight`), or null when absent. Set their `trainable` to freeze them.
+   */
+  conditioningEmbeddings(): { classes: tf.Variable | null; tokens: tf.Variable | null } {
+    return { classes: this.classEmb?.weight ?? null, tokens: this.tokenEmb?.weight ?? null };
   }
 
   /** Names of every activation `forward` can return for this config. */
@@ -259,7 +277,7 @@ export class UNet2DConditional extends Module implements DiffusionModel {
       // Unconditional model: one all-zero token (cross-attention then adds a constant).
       return tf.zeros([b, 1, c.crossAttentionDim]);
     }
-    const maxLabel = c.numClasses + (c.nullClass ? 1 : 0);
+    const maxLabel = conditioningLabelCount(c);
     let labels: number[];
     if (params.classLabels === undefined) {
       if (!c.nullClass) {
@@ -273,11 +291,19 @@ export class UNet2DConditional extends Module implements DiffusionModel {
       if (!Number.isInteger(l) || l < 0 || l >= maxLabel) {
         throw new Error(
           `UNet2DConditional.forward: class label ${l} out of range 0..${maxLabel - 1}` +
-            (c.nullClass ? ` (${c.numClasses} is the null class)` : ''),
+            (c.nullClass ? ` (${c.numClasses} is the null class)` : '') +
+            (this.tokenEmb ? ` (${c.numClasses + (c.nullClass ? 1 : 0)}.. are the conditioning tokens)` : ''),
         );
       }
     }
-    const emb = this.classEmb.forward(tf.tensor1d(labels, 'int32'));
+    let emb: tf.Tensor2D;
+    if (this.tokenEmb) {
+      // One table of classes, null class and tokens, looked up as one-hot · W like Embedding.
+      const table = tf.concat([this.classEmb.weight, this.tokenEmb.weight], 0) as tf.Tensor2D;
+      emb = tf.matMul(tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), maxLabel), 'float32'), table);
+    } else {
+      emb = this.classEmb.forward(tf.tensor1d(labels, 'int32'));
+    }
     return tf.reshape(emb, [b, 1, c.crossAttentionDim]);
   }
 }
