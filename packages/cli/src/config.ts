@@ -56,6 +56,8 @@ export const ExpertConfigSchema = z.strictObject({
   /** Use this expert checkpoint instead of training one (relative to the config file). */
   checkpoint: z.string().min(1).nullable().default(null),
   seed: seedInt().default(0),
+  /** Write the resumable training state every N steps (null: after every epoch); always at the end and on Ctrl-C. */
+  checkpointEvery: posInt().nullable().default(null),
 });
 
 export const UNetSectionSchema = z.strictObject({

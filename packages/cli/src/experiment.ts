@@ -113,6 +113,8 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
       const r = await trainExpertJob({
         cfg, images: dataset.images, labels: dataset.labels, imageSize: dataset.imageSize, channels: dataset.channels, classNames: dataset.classNames,
         train: split.train, validation: split.validation, fingerprint: dataset.fingerprint, dir: expertDir, force: job.force, log: log.info, quiet: log.quiet, backend: job.backend,
+        // An unfinished expert continues from its state; a state from other settings is stale.
+        resume: true, staleState: 'restart', interrupt: job.interrupt, resumeHint: 'run the same command again to continue',
       });
       return { key: r.key, reused: r.reused, value: null };
     });

@@ -3,7 +3,7 @@
  * the data, training it (`trainExpert`), loading a checkpoint, running it over image sets, and
  * presenting it to @fad/feature-align as a `FeatureExtractor`.
  */
-import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -15,12 +15,14 @@ import {
   deserializeExpert,
   EXPERT_PRESETS,
   presetConfig,
+  readExpertTrainingState,
   trainExpert,
 } from '@fad/expert-models';
 import { type FeatureExtractor, featureExtractorFromFunction } from '@fad/feature-align';
 import type { FadConfig } from './config';
-import { CliError } from './errors';
-import { readComplete, sha256, stepKey, writeComplete, writeJsonAtomic } from './fsutil';
+import { CliError, InterruptedError } from './errors';
+import { readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
+import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
 
 export interface LoadedExpertModel {
@@ -65,7 +67,18 @@ export interface ExpertTrainJob {
   log: (m: string) => void;
   quiet?: boolean;
   backend: string;
+  /** Continue an unfinished run from `dir/expert-state.safetensors` (otherwise its presence is an error). */
+  resume?: boolean;
+  /** A state written with another config or data: an error (default), or discarded to start over (`fad experiment`). */
+  staleState?: 'error' | 'restart';
+  /** Ctrl-C: write the state and stop with exit code 130. */
+  interrupt?: Interrupt;
+  /** How to continue after an interruption (default: "continue with --resume"). */
+  resumeHint?: string;
 }
+
+/** The resumable training state of `fad expert train` (removed once the run is complete). */
+export const EXPERT_STATE_FILE = 'expert-state.safetensors';
 
 export interface ExpertTrainResult {
   path: string;
@@ -81,7 +94,7 @@ function gather(images: Float32Array, per: number, idx: number[]): Float32Array 
 }
 
 export function expertStepKey(cfg: FadConfig, fingerprint: string, split: { train: number[]; validation: number[] }): string {
-  const { checkpoint: _c, ...expert } = cfg.expert;
+  const { checkpoint: _c, checkpointEvery: _e, ...expert } = cfg.expert;
   return stepKey('train-expert', { expert, data: { imageSize: cfg.data.imageSize, channels: cfg.data.channels } }, { data: fingerprint, split: sha256(JSON.stringify(split)) });
 }
 
@@ -101,7 +114,34 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
   }
   mkdirSync(dir, { recursive: true });
   rmSync(join(dir, 'complete.json'), { force: true });
-  rmSync(join(dir, 'metrics.jsonl'), { force: true });
+  const statePath = join(dir, EXPERT_STATE_FILE);
+  const metricsPath = join(dir, 'metrics.jsonl');
+  if (job.force) rmSync(statePath, { force: true });
+  let resumeFrom: { step: number; epochsDone: number } | null = null;
+  if (existsSync(statePath)) {
+    let info;
+    try {
+      info = await readExpertTrainingState({ path: statePath });
+    } catch (err) {
+      throw new CliError(`cannot read the expert training state: ${(err as Error).message}; use --force to start over`);
+    }
+    if (info.metadata.key !== key) {
+      if (job.staleState !== 'restart') {
+        throw new CliError(`the expert training state in ${dir} was written with a different config or data (key ${info.metadata.key}, now ${key}); --resume needs the same settings (or --force to start over)`);
+      }
+      log('fad: the expert config or its inputs changed since the unfinished run; training the expert again');
+      rmSync(statePath);
+    } else {
+      if (!job.resume) throw new CliError(`${dir} has the state of an unfinished expert training run; pass --resume to continue it, or --force to start over`);
+      if (info.metadata.backend !== job.backend) {
+        log(`fad: warning: the state was written on the "${info.metadata.backend}" backend, resuming on "${job.backend}": the result will not be bit-identical to an uninterrupted run`);
+      }
+      resumeFrom = { step: info.globalStep, epochsDone: info.epochsDone };
+      log(`fad: resuming ${dir} at step ${info.globalStep}/${info.totalSteps} (${info.epochsDone} epoch(s) done)`);
+    }
+  }
+  if (resumeFrom) keepEpochs(metricsPath, resumeFrom.epochsDone);
+  else rmSync(metricsPath, { force: true });
   const config = expertConfigFor(cfg, job.classNames.length);
   const expert = createExpert({ config, classNames: job.classNames, seed: e.seed });
   const per = job.imageSize * job.imageSize * job.channels;
@@ -110,7 +150,7 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
   const valImages = gather(job.images, per, job.validation);
   log(`fad: training the expert (${config.arch}${config.arch === 'resnet' ? ` ${config.block} ${JSON.stringify(config.layers)} width ${config.baseWidth}` : ` depth ${config.depth} width ${config.width}`}, ${expert.numParameters().toLocaleString('en-US')} parameters) on ${job.train.length} images for ${e.epochs} epoch(s)`);
   let progress: Progress | null = null;
-  const metricsPath = join(dir, 'metrics.jsonl');
+  let totalSteps = 0;
   try {
     const result = await trainExpert({
       expert,
@@ -126,14 +166,24 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
       augment: e.augment,
       seed: e.seed,
       checkpointPath: path,
+      statePath,
+      checkpointEverySteps: e.checkpointEvery ?? undefined,
+      resume: resumeFrom !== null,
+      shouldStop: job.interrupt ? () => job.interrupt!.requested : undefined,
+      stateMetadata: { key, backend: job.backend },
       onProgress: (p) => {
-        progress ??= new Progress({ label: 'train expert', total: p.totalSteps, quiet: job.quiet });
+        totalSteps = p.totalSteps;
+        progress ??= new Progress({ label: 'train expert', total: p.totalSteps, start: resumeFrom?.step, quiet: job.quiet });
         progress.update(p.globalStep, `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(3)}${p.validationAccuracy !== null ? ` val acc ${(p.validationAccuracy * 100).toFixed(1)}%` : ''}`);
         if (p.kind === 'epoch') {
           appendFileSync(metricsPath, `${JSON.stringify({ epoch: p.epoch, step: p.globalStep, loss: p.loss, trainAccuracy: p.trainAccuracy, validationAccuracy: p.validationAccuracy, validationLoss: p.validationLoss, lr: p.learningRate, time: new Date().toISOString() })}\n`);
         }
       },
     });
+    if (result.interrupted) {
+      (progress as Progress | null)?.end();
+      throw new InterruptedError(`interrupted at step ${result.steps}/${totalSteps}; expert training state written to ${statePath}; ${job.resumeHint ?? 'continue with --resume'}`);
+    }
     const evaluation = result.validation;
     writeJsonAtomic(join(dir, 'eval.json'), {
       classNames: job.classNames,
@@ -145,11 +195,26 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
       bestEpoch: result.bestEpoch,
       history: result.history,
     });
-    writeComplete(dir, { step: 'train-expert', key, sha256: sha256(readFileSync(path)), backend: job.backend, config: config as unknown as Record<string, unknown> });
+    writeComplete(dir, { step: 'train-expert', key, sha256: sha256(readFileSync(path)), backend: job.backend, config: config as unknown as Record<string, unknown>, resumed: resumeFrom !== null });
+    // The state is up to 4x the expert's size and of no use once the run is complete.
+    rmSync(statePath, { force: true });
     return { path, key, reused: false, evaluation };
   } finally {
     expert.dispose();
   }
+}
+
+/** Keeps the metrics lines of the first `epochs` epochs (a resumed run rewrites what came after its state). */
+function keepEpochs(path: string, epochs: number): void {
+  if (!existsSync(path)) return;
+  const keep = readFileSync(path, 'utf8').split('\n').filter((l) => {
+    try {
+      return l.trim() !== '' && (JSON.parse(l) as { epoch: number }).epoch <= epochs;
+    } catch {
+      return false;
+    }
+  });
+  writeFileAtomicSync(path, keep.length ? `${keep.join('\n')}\n` : '');
 }
 
 /** Loads and freezes an expert checkpoint. */

@@ -4,7 +4,7 @@
  * variables, Adam update. `trainExpert` drives it over epochs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Adam } from '@fad/diffusion-core';
+import { Adam, type AdamState } from '@fad/diffusion-core';
 import type { ExpertModel } from './expert-model';
 import { readLabelSet } from './image-batch';
 import { assertKnownKeys, assertNumber, assertObject, assertOneOf, show } from './validate';
@@ -140,6 +140,24 @@ export class ExpertTrainer {
       labels.dispose();
       (predicted as tf.Tensor | null)?.dispose();
       tf.dispose(grads);
+    }
+  }
+
+  /**
+   * The optimiser's state (step and Adam moments, in the order of `expert.trainableVariables()`),
+   * copied out, for checkpoints. The expert's own variables are saved separately (`stateDict`).
+   */
+  getState(): AdamState {
+    const s = this.optimizer.getState();
+    return { step: s.step, m: s.m.map((x) => x.slice()), v: s.v.map((x) => x.slice()) };
+  }
+
+  /** Restores {@link getState} output (same expert architecture). Throws if the sizes differ. */
+  setState(state: AdamState): void {
+    try {
+      this.optimizer.setState(state);
+    } catch (e) {
+      throw new Error(`ExpertTrainer.setState: ${(e as Error).message.replace(/^Adam\.setState: /, '')}`);
     }
   }
 

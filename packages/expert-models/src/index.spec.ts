@@ -15,6 +15,7 @@ describe('@fad/expert-models exports', () => {
         'evaluateExpert', 'featureDimOf', 'flipImages', 'gaussianBlur', 'gaussianKernel1d', 'gelu', 'isBufferVariable', 'loadExpert',
         'maxPool2d', 'presetConfig', 'resampleDownUp', 'resizeImages', 'resolveAugmentConfig', 'resolveExpertConfig', 'rotate90',
         'sampleAugmentParams', 'saveExpert', 'serializeExpert', 'softmaxCrossEntropy', 'stepDecayLearningRate', 'stratifiedSplit',
+        'TRAIN_STATE_FORMAT', 'readExpertTrainingState',
         'trainExpert', 'unsharpMask',
       ].sort(),
     );

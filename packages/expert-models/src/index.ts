@@ -78,6 +78,8 @@ export { ExpertTrainer, WEIGHT_DECAY_MODES, softmaxCrossEntropy } from './expert
 export type { ExpertTrainerParams, TrainStepParams, TrainStepResult, WeightDecayMode } from './expert-trainer';
 export { trainExpert } from './train-expert';
 export type { EpochSummary, TrainExpertParams, TrainExpertResult, TrainProgress } from './train-expert';
+export { TRAIN_STATE_FORMAT, readExpertTrainingState } from './train-state';
+export type { ExpertTrainingStateInfo, ReadExpertTrainingStateParams } from './train-state';
 export { evaluateExpert } from './evaluate-expert';
 export type { ClassEvaluation, EvaluateExpertParams, ExpertEvaluation } from './evaluate-expert';
 export type { ImageSetInput, LabelSetInput } from './image-batch';

@@ -3,6 +3,12 @@
  * step decay of the learning rate per epoch (the paper: lr 1e-4, gamma 0.7 every epoch), weight
  * decay, seeded augmentation, validation after every epoch, the best epoch's weights kept (by
  * validation accuracy) and optionally written as a checkpoint.
+ *
+ * Long runs: with `statePath`, the whole training state (weights with BatchNorm statistics, Adam,
+ * RNG states, position, partial sums, history, best epoch) is written atomically every
+ * `checkpointEverySteps` steps (default: every epoch) and at the end; `resume` continues from it
+ * and ends bit-identical to an uninterrupted run on the same backend; `shouldStop` (e.g. Ctrl-C)
+ * writes the state and returns early. See train-state.ts for the file.
  */
 import { Generator, writeFileAtomic } from '@fad/diffusion-core';
 import { type AugmentConfig, type AugmentConfigInput, augmentBatch, resolveAugmentConfig } from './augment-batch';
@@ -13,6 +19,7 @@ import { ExpertTrainer, WEIGHT_DECAY_MODES, type WeightDecayMode } from './exper
 import { type ImageSet, type ImageSetInput, type LabelSetInput, gatherImages, gatherLabels, readImageSet, readLabelSet } from './image-batch';
 import { stepDecayLearningRate } from './lr-step-decay';
 import { type DataSplit, stratifiedSplit } from './stratified-split';
+import { checkStateMetadata, encodeTrainState, fingerprintDifferences, readTrainState, type TrainState, trainFingerprint } from './train-state';
 import { assertBoolean, assertFunction, assertInt, assertKnownKeys, assertNumber, assertObject, assertOneOf, show } from './validate';
 
 /** Parameters of {@link trainExpert}. */
@@ -58,6 +65,33 @@ export interface TrainExpertParams {
   restoreBest?: boolean;
   /** Images per forward pass in validation, default 64. */
   evalBatchSize?: number;
+  /**
+   * Where to write the resumable training state (Node; one safetensors file, atomically: temporary
+   * file, then rename): every `checkpointEverySteps` steps, at the end, and when `shouldStop` stops
+   * the run. It holds everything `resume` needs (see the README).
+   */
+  statePath?: string;
+  /**
+   * Steps between state writes (needs `statePath`); default: at the end of every epoch. The state
+   * is also written at the end of training and when stopped.
+   */
+  checkpointEverySteps?: number;
+  /**
+   * Continue from the state in `statePath` (which must exist) instead of starting over, default
+   * false. The expert's weights are replaced by the saved ones; every other input must match the
+   * run that wrote the state (epochs, batch size, learning rate and schedule, weight decay, seed,
+   * data, split, augmentation, expert config), or it throws naming what differs. The result equals
+   * an uninterrupted run's bit for bit on the same backend (apart from timings).
+   */
+  resume?: boolean;
+  /**
+   * Checked after every step (the event loop runs in between, so signal handlers can set a flag):
+   * when it returns true, the state is written (with `statePath`) and training returns early with
+   * `interrupted: true`.
+   */
+  shouldStop?: () => boolean;
+  /** Extra string metadata stored in the state file (e.g. a run key); `format`, `state`, `fingerprint` are reserved. */
+  stateMetadata?: Record<string, string>;
 }
 
 /** A progress report. Epochs and steps count from 1. */
@@ -118,11 +152,20 @@ export interface TrainExpertResult {
   elapsedMs: number;
   /** The resolved augmentation config used. */
   augment: AugmentConfig;
+  /**
+   * True when `shouldStop` ended the run early: the expert then holds the current (not the best)
+   * weights, `validation` is null, `bestEpoch` is 0 if no epoch finished, and the state (with
+   * `statePath`) was written so that `resume` can continue.
+   */
+  interrupted: boolean;
+  /** The global step the run resumed from (`resume`), or null. */
+  resumedFromStep: number | null;
 }
 
 const KEYS = [
   'expert', 'images', 'labels', 'validation', 'validationFraction', 'epochs', 'batchSize', 'learningRate', 'lrGamma', 'lrStepEpochs',
   'weightDecay', 'weightDecayMode', 'augment', 'seed', 'onProgress', 'checkpointPath', 'splitPath', 'restoreBest', 'evalBatchSize',
+  'statePath', 'checkpointEverySteps', 'resume', 'shouldStop', 'stateMetadata',
 ];
 
 /** Splits `indices` into batches of `batchSize`; a trailing batch of one joins the previous batch. */
@@ -140,7 +183,8 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   assertKnownKeys(fn, '', params, KEYS);
   const {
     expert, epochs, batchSize = 32, learningRate = 1e-4, lrGamma = 0.7, lrStepEpochs = 1, weightDecay = 0, weightDecayMode = 'l2',
-    seed = 0, onProgress, checkpointPath, splitPath, restoreBest = true, evalBatchSize = 64,
+    seed = 0, onProgress, checkpointPath, splitPath, restoreBest = true, evalBatchSize = 64, statePath, checkpointEverySteps, resume = false,
+    shouldStop,
   } = params;
   if (!expert || typeof (expert as ExpertModel).trainableVariables !== 'function') {
     throw new TypeError(`${fn}: expert must be an expert model (ResNet or VisionTransformer), got ${show(expert)}`);
@@ -154,11 +198,19 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   assertOneOf(fn, 'weightDecayMode', weightDecayMode, WEIGHT_DECAY_MODES);
   assertInt(fn, 'seed', seed, 0, 0xffffffff);
   if (onProgress !== undefined) assertFunction(fn, 'onProgress', onProgress);
-  for (const [k, v] of [['checkpointPath', checkpointPath], ['splitPath', splitPath]] as const) {
+  for (const [k, v] of [['checkpointPath', checkpointPath], ['splitPath', splitPath], ['statePath', statePath]] as const) {
     if (v !== undefined && (typeof v !== 'string' || v === '')) throw new TypeError(`${fn}: ${k} must be a non-empty string, got ${show(v)}`);
   }
   assertBoolean(fn, 'restoreBest', restoreBest);
   assertInt(fn, 'evalBatchSize', evalBatchSize, 1);
+  if (checkpointEverySteps !== undefined) {
+    assertInt(fn, 'checkpointEverySteps', checkpointEverySteps, 1);
+    if (!statePath) throw new RangeError(`${fn}: checkpointEverySteps needs statePath (where to write the state)`);
+  }
+  assertBoolean(fn, 'resume', resume);
+  if (resume && !statePath) throw new RangeError(`${fn}: resume needs statePath (the state to continue from)`);
+  if (shouldStop !== undefined) assertFunction(fn, 'shouldStop', shouldStop);
+  const stateMetadata = checkStateMetadata(fn, params.stateMetadata);
   const augment = resolveAugmentConfig(params.augment);
 
   // Data.
@@ -189,6 +241,20 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   }
   if (split.train.length === 0) throw new RangeError(`${fn}: no training samples (${set.shape[0]} images, ${split.validation.length} held out)`);
   const hasValidation = valIndices.length > 0;
+  const fingerprint = statePath
+    ? trainFingerprint({
+        expertConfig: expert.config, images: set, labels, validation: params.validation !== undefined ? { images: valSet, labels: valLabels } : null, split,
+        epochs, batchSize, learningRate, lrGamma, lrStepEpochs, weightDecay, weightDecayMode, seed, augment, restoreBest, evalBatchSize,
+      })
+    : {};
+  // Read (and check) the state before anything is written or trained.
+  const saved = resume ? await readTrainState(fn, statePath!) : null;
+  if (saved) {
+    const diff = fingerprintDifferences(saved.fingerprint, fingerprint);
+    if (diff.length > 0) {
+      throw new Error(`${fn}: cannot resume from ${statePath}: it was written with different inputs: ${diff.join('; ')}`);
+    }
+  }
 
   // Training state (the trainer checks the expert before anything is written).
   const trainer = new ExpertTrainer({ expert, learningRate, weightDecay, weightDecayMode });
@@ -196,23 +262,62 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   const augmentGen = new Generator((seed + 2) >>> 0);
   const stepsPerEpoch = batches(split.train, batchSize).length;
   const totalSteps = stepsPerEpoch * epochs;
-  const history: EpochSummary[] = [];
+  let history: EpochSummary[] = [];
   let best: { epoch: number; accuracy: number; loss: number; state: ReturnType<ExpertModel['stateDict']> | null } | null = null;
-  const t0 = performance.now();
   let globalStep = 0;
+  let startEpoch = 0;
+  let startStep = 0;
+  let sums = { loss: 0, correct: 0, seen: 0 };
+  let elapsedBefore = 0;
+  if (saved) {
+    try {
+      expert.loadStateDict(saved.expert);
+      trainer.setState(saved.adam);
+    } catch (e) {
+      trainer.dispose();
+      throw new Error(`${fn}: cannot resume from ${statePath}: ${(e as Error).message}`);
+    }
+    const st = saved.state;
+    shuffle.setState(st.shuffle);
+    augmentGen.setState(st.augment);
+    globalStep = st.globalStep;
+    startEpoch = st.epoch;
+    startStep = st.stepInEpoch;
+    sums = { ...st.sums };
+    history = st.history.map((h) => ({ ...h }));
+    best = st.best && { epoch: st.best.epoch, accuracy: st.best.accuracy ?? NaN, loss: st.best.loss ?? NaN, state: saved.best };
+    elapsedBefore = st.elapsedMs;
+  }
+  const resumedFromStep = saved ? globalStep : null;
+  const t0 = performance.now() - elapsedBefore;
   const range = expert.inputSpec.range;
-  const eta = () => ((performance.now() - t0) / Math.max(1, globalStep)) * (totalSteps - globalStep);
+  const stepsThisRun = () => globalStep - (resumedFromStep ?? 0);
+  const eta = () => ((performance.now() - t0 - elapsedBefore) / Math.max(1, stepsThisRun())) * (totalSteps - globalStep);
+  // The shuffle generator's state at the start of the epoch in progress.
+  let epochShuffle = shuffle.getState();
+  const writeState = async (epoch: number, stepInEpoch: number) => {
+    if (!statePath) return;
+    const state: TrainState = {
+      epoch, stepInEpoch, globalStep, totalSteps, epochs, stepsPerEpoch,
+      shuffle: epochShuffle, augment: augmentGen.getState(), sums: { ...sums }, history,
+      best: best && { epoch: best.epoch, accuracy: Number.isNaN(best.accuracy) ? null : best.accuracy, loss: Number.isNaN(best.loss) ? null : best.loss, weights: best.state !== null },
+      elapsedMs: performance.now() - t0,
+    };
+    await writeFileAtomic(statePath, encodeTrainState({ state, fingerprint, metadata: stateMetadata, expert: expert.stateDict(), best: best?.state ?? null, adam: trainer.getState() }));
+  };
+  const yieldToEventLoop = () => new Promise<void>((res) => setImmediate(res));
+  let interrupted = false;
 
   try {
     if (splitPath) await writeFileAtomic(splitPath, JSON.stringify({ seed, ...split }));
-    for (let e = 0; e < epochs; e++) {
+    for (let e = startEpoch; e < epochs && !interrupted; e++) {
       const lr = stepDecayLearningRate({ baseLearningRate: learningRate, gamma: lrGamma, stepEpochs: lrStepEpochs, epoch: e });
+      epochShuffle = shuffle.getState();
       const order = shuffle.permutation(split.train.length).map((i) => split.train[i]);
-      let lossSum = 0;
-      let correctSum = 0;
-      let seen = 0;
       const epochBatches = batches(order, batchSize);
-      epochBatches.forEach((idx, s) => {
+      const first = e === startEpoch ? startStep : 0;
+      for (let s = first; s < epochBatches.length; s++) {
+        const idx = epochBatches[s];
         const x = gatherImages(set, idx);
         const xa = augmentBatch({ images: x, config: augment, range, generator: augmentGen });
         x.dispose();
@@ -223,14 +328,28 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
           xa.dispose();
         }
         globalStep++;
-        lossSum += r.loss * idx.length;
-        correctSum += r.accuracy * idx.length;
-        seen += idx.length;
+        sums.loss += r.loss * idx.length;
+        sums.correct += r.accuracy * idx.length;
+        sums.seen += idx.length;
         onProgress?.({
           kind: 'step', epoch: e + 1, epochs, step: s + 1, stepsPerEpoch, globalStep, totalSteps, loss: r.loss, trainAccuracy: r.accuracy,
           learningRate: lr, validationAccuracy: null, validationLoss: null, isBest: false, elapsedMs: performance.now() - t0, etaMs: eta(),
         });
-      });
+        // The last step of an epoch is saved after the epoch's validation (below).
+        if (s === epochBatches.length - 1) break;
+        const due = checkpointEverySteps !== undefined && globalStep % checkpointEverySteps === 0;
+        if (due) await writeState(e, s + 1);
+        if (shouldStop) {
+          await yieldToEventLoop();
+          if (shouldStop()) {
+            if (!due) await writeState(e, s + 1);
+            interrupted = true;
+            break;
+          }
+        }
+      }
+      if (interrupted) break;
+      const { loss: lossSum, correct: correctSum, seen } = sums;
       let valAcc: number | null = null;
       let valLoss: number | null = null;
       let isBest: boolean;
@@ -259,9 +378,28 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
         trainAccuracy: summary.trainAccuracy, learningRate: lr, validationAccuracy: valAcc, validationLoss: valLoss, isBest,
         elapsedMs: summary.elapsedMs, etaMs: eta(),
       });
+      // The next epoch starts with fresh sums and the shuffle generator as it is now.
+      sums = { loss: 0, correct: 0, seen: 0 };
+      epochShuffle = shuffle.getState();
+      const last = e === epochs - 1;
+      const due = last || checkpointEverySteps === undefined || globalStep % checkpointEverySteps === 0;
+      if (due) await writeState(e + 1, 0);
+      if (!last && shouldStop) {
+        await yieldToEventLoop();
+        if (shouldStop()) {
+          if (!due) await writeState(e + 1, 0);
+          interrupted = true;
+        }
+      }
     }
   } finally {
     trainer.dispose();
+  }
+  if (interrupted) {
+    return {
+      history, bestEpoch: best?.epoch ?? 0, bestValidationAccuracy: hasValidation && best ? best.accuracy : null, split, validation: null,
+      steps: globalStep, elapsedMs: performance.now() - t0, augment, interrupted: true, resumedFromStep,
+    };
   }
   // The expert holds the last epoch's weights; go back to the best one if asked.
   if (best?.state && best.epoch !== epochs) expert.loadStateDict(best.state);
@@ -275,5 +413,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
     steps: globalStep,
     elapsedMs: performance.now() - t0,
     augment,
+    interrupted: false,
+    resumedFromStep,
   };
 }
