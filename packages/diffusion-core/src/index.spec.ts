@@ -8,7 +8,7 @@ describe('@fad/diffusion-core exports', () => {
       'UNet2DConditional', 'UNET_PRESETS', 'resolveUNetConfig', 'DiffusionTrainer', 'Adam', 'EmaWeights',
       'learningRateAt', 'clipByGlobalNorm', 'sampleImages', 'saveUNet', 'loadUNet', 'serializeUNet',
       'deserializeUNet', 'encodeSafetensors', 'decodeSafetensors', 'Generator', 'Module', 'Linear', 'Conv2d',
-      'GroupNorm', 'LayerNorm', 'Embedding', 'silu',
+      'GroupNorm', 'LayerNorm', 'Embedding', 'silu', 'energyGuidance', 'guidedStep', 'invertDdim', 'sampleTwoStage',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');
     }
