@@ -15,7 +15,7 @@ describe('@fad/expert-models exports', () => {
         'evaluateExpert', 'featureDimOf', 'flipImages', 'gaussianBlur', 'gaussianKernel1d', 'gelu', 'isBufferVariable', 'loadExpert',
         'maxPool2d', 'presetConfig', 'resampleDownUp', 'resizeImages', 'resolveAugmentConfig', 'resolveExpertConfig', 'rotate90',
         'sampleAugmentParams', 'saveExpert', 'serializeExpert', 'softmaxCrossEntropy', 'stepDecayLearningRate', 'stratifiedSplit',
-        'trainExpert', 'unsharpMask',
+        'trainExpert', 'unsharpMask', 'GUIDANCE_KINDS', 'UNCERTAINTY_KINDS', 'classLogLikelihood', 'uncertaintyEnergy', 'toExpertInput', 'expertGuidance', 'noisyExpertBatch',
       ].sort(),
     );
   });

@@ -12,6 +12,7 @@ import type { ExpertModel } from './expert-model';
 import { ExpertTrainer, WEIGHT_DECAY_MODES, type WeightDecayMode } from './expert-trainer';
 import { type ImageSet, type ImageSetInput, type LabelSetInput, gatherImages, gatherLabels, readImageSet, readLabelSet } from './image-batch';
 import { stepDecayLearningRate } from './lr-step-decay';
+import { type NoiseAwareConfig, checkNoiseAwareConfig, noisyExpertBatch } from './noise-aware';
 import { type DataSplit, stratifiedSplit } from './stratified-split';
 import { assertBoolean, assertFunction, assertInt, assertKnownKeys, assertNumber, assertObject, assertOneOf, show } from './validate';
 
@@ -46,6 +47,12 @@ export interface TrainExpertParams {
   weightDecayMode?: WeightDecayMode;
   /** Augmentation: `true`/omitted = defaults (flips + robustness steps), `false` = none, or a partial config. */
   augment?: AugmentConfigInput | boolean;
+  /**
+   * Noise-aware training for guidance: after augmentation, each training batch is replaced by x_t of
+   * a diffusion forward process at uniformly drawn timesteps (see `noisyExpertBatch`). Validation
+   * stays on clean images. Omit for ordinary training.
+   */
+  noiseAware?: NoiseAwareConfig;
   /** Seed of the split, the shuffles and the augmentation, default 0. */
   seed?: number;
   /** Called after every step and every epoch (synchronously). */
@@ -122,7 +129,7 @@ export interface TrainExpertResult {
 
 const KEYS = [
   'expert', 'images', 'labels', 'validation', 'validationFraction', 'epochs', 'batchSize', 'learningRate', 'lrGamma', 'lrStepEpochs',
-  'weightDecay', 'weightDecayMode', 'augment', 'seed', 'onProgress', 'checkpointPath', 'splitPath', 'restoreBest', 'evalBatchSize',
+  'weightDecay', 'weightDecayMode', 'augment', 'noiseAware', 'seed', 'onProgress', 'checkpointPath', 'splitPath', 'restoreBest', 'evalBatchSize',
 ];
 
 /** Splits `indices` into batches of `batchSize`; a trailing batch of one joins the previous batch. */
@@ -160,6 +167,8 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   assertBoolean(fn, 'restoreBest', restoreBest);
   assertInt(fn, 'evalBatchSize', evalBatchSize, 1);
   const augment = resolveAugmentConfig(params.augment);
+  const { noiseAware } = params;
+  if (noiseAware !== undefined) checkNoiseAwareConfig(fn, 'noiseAware', noiseAware);
 
   // Data.
   const set = readImageSet(fn, 'images', params.images);
@@ -194,6 +203,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   const trainer = new ExpertTrainer({ expert, learningRate, weightDecay, weightDecayMode });
   const shuffle = new Generator((seed + 1) >>> 0);
   const augmentGen = new Generator((seed + 2) >>> 0);
+  const noiseGen = new Generator((seed + 3) >>> 0);
   const stepsPerEpoch = batches(split.train, batchSize).length;
   const totalSteps = stepsPerEpoch * epochs;
   const history: EpochSummary[] = [];
@@ -214,8 +224,13 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
       const epochBatches = batches(order, batchSize);
       epochBatches.forEach((idx, s) => {
         const x = gatherImages(set, idx);
-        const xa = augmentBatch({ images: x, config: augment, range, generator: augmentGen });
+        let xa = augmentBatch({ images: x, config: augment, range, generator: augmentGen });
         x.dispose();
+        if (noiseAware) {
+          const noisy = noisyExpertBatch({ ...noiseAware, images: xa, range, generator: noiseGen }).images;
+          xa.dispose();
+          xa = noisy;
+        }
         let r;
         try {
           r = trainer.trainStep({ images: xa, labels: gatherLabels(labels, idx), learningRate: lr });
@@ -245,7 +260,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
       if (isBest) {
         best = { epoch: e + 1, accuracy: valAcc ?? NaN, loss: valLoss ?? NaN, state: hasValidation && restoreBest ? expert.stateDict() : null };
         if (checkpointPath) {
-          const training = { epoch: e + 1, epochs, validationAccuracy: valAcc, validationLoss: valLoss, trainLoss: lossSum / seen, learningRate: lr, batchSize, seed };
+          const training = { epoch: e + 1, epochs, validationAccuracy: valAcc, validationLoss: valLoss, trainLoss: lossSum / seen, learningRate: lr, batchSize, seed, ...(noiseAware ? { noiseAware: true } : {}) };
           await saveExpert({ expert, path: checkpointPath, metadata: { training: JSON.stringify(training), split: JSON.stringify(split) } });
         }
       }
