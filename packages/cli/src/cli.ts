@@ -114,13 +114,14 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--epochs <n>', 'epochs', int('--epochs'))
     .option('--batch-size <n>', 'batch size', int('--batch-size'))
     .option('--lr <x>', 'learning rate', float('--lr'))
+    .option('--noise-aware', 'train on diffusion-noised x_t (random t of diffusion.scheduler): the expert to guide sampling with (generate --guidance)')
     .option('--force', 'retrain even if OUT holds a finished expert')
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       const log = makeLogger(Boolean(g.quiet));
       const cfg = effectiveConfig(g, {
         'data.dir': abs(o.data), 'expert.arch': o.arch, 'expert.preset': o.preset ?? (o.arch === 'vit' ? 'vit-small-kather' : undefined),
-        'expert.epochs': o.epochs, 'expert.batchSize': o.batchSize, 'expert.learningRate': o.lr,
+        'expert.epochs': o.epochs, 'expert.batchSize': o.batchSize, 'expert.learningRate': o.lr, 'expert.noiseAware': o.noiseAware ? true : undefined,
       });
       const backend = await initBackend(cfg, log);
       const dir = resolve(o.out);
@@ -152,6 +153,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--steps <n>', 'training steps', int('--steps'))
     .option('--batch-size <n>', 'batch size', int('--batch-size'))
     .option('--lr <x>', 'learning rate', float('--lr'))
+    .option('--cond-drop-prob <p>', 'label dropout for classifier-free guidance, in [0, 1) (default 0.1)', float('--cond-drop-prob'))
     .option('--checkpoint-every <n>', 'steps between checkpoints', int('--checkpoint-every'))
     .option('--resume', 'continue an interrupted run from its last checkpoint')
     .option('--force', 'start over, deleting a previous run in OUT')
@@ -163,6 +165,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         'data.dir': abs(o.data), 'alignment.enabled': o.featureAlignment ? true : undefined, 'alignment.alignTo': o.alignTo,
         'alignment.lambda1': o.lambda1, 'alignment.lambda2': o.lambda2, 'alignment.tap': o.tap, 'expert.checkpoint': abs(o.expert),
         'diffusion.steps': o.steps, 'diffusion.batchSize': o.batchSize, 'diffusion.learningRate': o.lr, 'diffusion.checkpointEvery': o.checkpointEvery,
+        'diffusion.condDropProb': o.condDropProb,
       });
       if (!cfg.alignment.enabled && (o.alignTo || o.lambda2 !== undefined || o.tap)) log.warn('--align-to/--lambda2/--tap have no effect without --feature-alignment');
       const backend = await initBackend(cfg, log);
@@ -202,6 +205,10 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .addOption(new Option('--sampler <name>', 'sampler').choices(['ddim', 'ddpm']))
     .option('--steps <n>', 'denoising steps', int('--steps'))
     .option('--guidance-scale <x>', 'classifier-free guidance scale (1 = none)', float('--guidance-scale'))
+    .addOption(new Option('--guidance <kind>', 'expert guidance: climb log p(class | x_t) (classifier) or the expert\'s uncertainty (entropy, margin, least-confidence: hard, boundary samples)').choices(['none', 'classifier', 'entropy', 'margin', 'least-confidence']))
+    .option('--guidance-expert <file>', 'expert checkpoint that guides (default: expert.checkpoint; best trained with fad expert train --noise-aware)')
+    .option('--guidance-expert-scale <s>', 'strength s of expert guidance, g = s * grad log p or s * grad U (default 1; 0 = off)', float('--guidance-expert-scale'))
+    .option('--two-stage', 'expert guidance in two stages: sample, DDIM-invert to x_T, decode with guidance (ddim)')
     .option('--eta <x>', 'DDIM eta (0 = deterministic)', float('--eta'))
     .option('--batch-size <n>', 'images per forward pass', int('--batch-size'))
     .option('--match-mean', 'keep only images whose mean intensity is within k std of the real class mean (biases results; see README)')
@@ -217,7 +224,12 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         'generate.seeds': o.seeds ?? (o.numSeeds ? Array.from({ length: o.numSeeds as number }, (_, i) => i) : undefined),
         'generate.sampler': o.sampler, 'generate.steps': o.steps, 'generate.guidanceScale': o.guidanceScale, 'generate.eta': o.eta,
         'generate.batchSize': o.batchSize, 'generate.matchMean.enabled': o.matchMean ? true : undefined, 'generate.matchMean.k': o.matchMeanK,
+        'generate.expertGuidance.kind': o.guidance, 'generate.expertGuidance.scale': o.guidanceExpertScale,
+        'generate.expertGuidance.expert': abs(o.guidanceExpert), 'generate.expertGuidance.twoStage': o.twoStage ? true : undefined,
       });
+      const eg = cfg.generate.expertGuidance;
+      if (eg && eg.kind !== 'none' && !eg.expert && cfg.expert.checkpoint) eg.expert = cfg.expert.checkpoint;
+      if ((!eg || eg.kind === 'none') && (o.guidanceExpert || o.guidanceExpertScale !== undefined || o.twoStage)) log.warn('--guidance-expert/--guidance-expert-scale/--two-stage have no effect without --guidance KIND');
       const backend = await initBackend(cfg, log);
       let model = resolve(o.model);
       if (existsSync(model) && statSync(model).isDirectory()) model = join(model, 'model.safetensors');
@@ -227,7 +239,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         realStats = classIntensityStats(dataset.images, dataset.labels, dataset.imageSize ** 2 * dataset.channels, dataset.classNames);
       }
       const m = await generateImages({ checkpoint: model, out: o.out, gen: cfg.generate, realStats, backend, force: Boolean(o.force), quiet: log.quiet, log: log.info });
-      out(`wrote ${m.images.length} images (${m.generatedClasses.length} classes x ${m.imagesPerClass} x ${m.seeds.length} seed(s), ${m.sampler} ${m.steps} steps, guidance ${m.guidanceScale}) to ${resolve(o.out)} in ${formatDuration(m.elapsedSeconds)}\n`);
+      const eg2 = m.expertGuidance ? `, ${m.expertGuidance.twoStage ? 'two-stage ' : ''}${m.expertGuidance.kind} guidance ${m.expertGuidance.scale}` : '';
+      const ms = m.timing ? `; ${m.timing.msPerStep.toFixed(0)} ms/step${m.expertGuidance ? ` (${m.timing.guidanceMsPerStep.toFixed(0)} in guidance)` : ''}` : '';
+      out(`wrote ${m.images.length} images (${m.generatedClasses.length} classes x ${m.imagesPerClass} x ${m.seeds.length} seed(s), ${m.sampler} ${m.steps} steps, guidance ${m.guidanceScale}${eg2}) to ${resolve(o.out)} in ${formatDuration(m.elapsedSeconds)}${ms}\n`);
     });
 
   // fad evaluate
