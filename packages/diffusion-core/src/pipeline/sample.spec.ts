@@ -158,6 +158,8 @@ describe('sampleImages', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
     await expect(sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [0], numInferenceSteps: 2, guidance: 3 as never })).rejects.toThrow(/sampleImages: guidance must be a GuidanceFn/);
+    const custom = { ...new DDIMScheduler(), step: () => null } as unknown as DDIMScheduler;
+    await expect(sampleImages({ model, scheduler: custom, classLabels: [0], numInferenceSteps: 2, guidance: () => null })).rejects.toThrow(/sampleImages: guidance needs a DDIMScheduler or DDPMScheduler, got Object/);
     await expect(sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [0], numInferenceSteps: 2, initialNoise: tf.zeros([2, 8, 8, 1]) as tf.Tensor4D })).rejects.toThrow(/initialNoise must be a tensor of shape \[1,8,8,1\]/);
   });
 });

@@ -5,6 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Generator } from '../random';
+import { DDIMScheduler } from '../schedulers/ddim-scheduler';
+import { DDPMScheduler } from '../schedulers/ddpm-scheduler';
 import type { NoiseScheduler } from '../schedulers/scheduler';
 import type { DiffusionModel } from '../unet/unet';
 import type { GuidanceFn } from './guidance';
@@ -65,6 +67,9 @@ export async function sampleImages(params: SampleParams): Promise<tf.Tensor4D> {
   if (!(hi > lo)) throw new RangeError(`sampleImages: dataRange must be [low, high] with high > low, got [${lo}, ${hi}]`);
   const { labels, batchSize: b, cfg: cfgActive } = resolveBatch({ owner: 'sampleImages', model, classLabels: params.classLabels, batchSize: params.batchSize, guidanceScale: w });
   if (guidance !== undefined && typeof guidance !== 'function') throw new TypeError(`sampleImages: guidance must be a GuidanceFn (params) => tf.Tensor4D | null, got ${typeof guidance}`);
+  if (guidance !== undefined && !(scheduler instanceof DDIMScheduler || scheduler instanceof DDPMScheduler)) {
+    throw new TypeError(`sampleImages: guidance needs a DDIMScheduler or DDPMScheduler, got ${(scheduler as object)?.constructor?.name ?? String(scheduler)}`);
+  }
   const shape = [b, cfg.sampleSize, cfg.sampleSize, cfg.inChannels];
   if (initialNoise !== undefined && (!(initialNoise instanceof tf.Tensor) || !tf.util.arraysEqual(initialNoise.shape, shape))) {
     throw new RangeError(`sampleImages: initialNoise must be a tensor of shape [${shape}] (batch, sampleSize, sampleSize, inChannels), got ${initialNoise instanceof tf.Tensor ? `[${initialNoise.shape}]` : typeof initialNoise}`);
