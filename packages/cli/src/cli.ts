@@ -117,6 +117,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--lr <x>', 'learning rate', float('--lr'))
     .option('--checkpoint-every <n>', 'steps between writes of the resumable state (default: every epoch; always at the end and on Ctrl-C)', int('--checkpoint-every'))
     .option('--resume', 'continue an interrupted run from OUT/expert-state.safetensors')
+    .option('--noise-aware', 'train on diffusion-noised x_t (random t of diffusion.scheduler): the expert to guide sampling with (generate --guidance)')
     .option('--force', 'retrain even if OUT holds a finished expert or an unfinished run')
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
@@ -124,6 +125,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       const cfg = effectiveConfig(g, {
         'data.dir': abs(o.data), 'expert.arch': o.arch, 'expert.preset': o.preset ?? (o.arch === 'vit' ? 'vit-small-kather' : undefined),
         'expert.epochs': o.epochs, 'expert.batchSize': o.batchSize, 'expert.learningRate': o.lr, 'expert.checkpointEvery': o.checkpointEvery,
+        'expert.noiseAware': o.noiseAware ? true : undefined,
       });
       const backend = await initBackend(cfg, log);
       const dir = resolve(o.out);
@@ -167,6 +169,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--steps <n>', 'training steps (dreambooth.steps with --dreambooth)', int('--steps'))
     .option('--batch-size <n>', 'batch size (instance images per step with --dreambooth)', int('--batch-size'))
     .option('--lr <x>', 'learning rate (dreambooth.learningRate with --dreambooth)', float('--lr'))
+    .option('--cond-drop-prob <p>', 'label dropout for classifier-free guidance, in [0, 1) (default 0.1; dreambooth.condDropProb with --dreambooth)', float('--cond-drop-prob'))
     .option('--checkpoint-every <n>', 'steps between checkpoints', int('--checkpoint-every'))
     .option('--resume', 'continue an interrupted run from its last checkpoint')
     .option('--force', 'start over, deleting a previous run in OUT')
@@ -189,9 +192,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
               'dreambooth.class': o.dreambooth, 'dreambooth.token': o.token, 'dreambooth.instanceImages': o.instanceImages,
               'dreambooth.withPriorPreservation': o.withPriorPreservation ? true : o.withoutPriorPreservation ? false : undefined,
               'dreambooth.numClassImages': o.numClassImages, 'dreambooth.priorLossWeight': o.priorLossWeight, 'dreambooth.trainEmbeddings': o.trainEmbeddings,
-              'dreambooth.steps': o.steps, 'dreambooth.batchSize': o.batchSize, 'dreambooth.learningRate': o.lr,
+              'dreambooth.steps': o.steps, 'dreambooth.batchSize': o.batchSize, 'dreambooth.learningRate': o.lr, 'dreambooth.condDropProb': o.condDropProb,
             }
-          : { 'diffusion.steps': o.steps, 'diffusion.batchSize': o.batchSize, 'diffusion.learningRate': o.lr }),
+          : { 'diffusion.steps': o.steps, 'diffusion.batchSize': o.batchSize, 'diffusion.learningRate': o.lr, 'diffusion.condDropProb': o.condDropProb }),
         'diffusion.checkpointEvery': o.checkpointEvery,
       });
       if (db && !o.pretrained) throw new CliError('--dreambooth needs the trained model to fine-tune: --pretrained MODEL (e.g. a fad train run folder)');
@@ -251,6 +254,10 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .addOption(new Option('--sampler <name>', 'sampler').choices(['ddim', 'ddpm']))
     .option('--steps <n>', 'denoising steps', int('--steps'))
     .option('--guidance-scale <x>', 'classifier-free guidance scale (1 = none)', float('--guidance-scale'))
+    .addOption(new Option('--guidance <kind>', 'expert guidance: climb log p(class | x_t) (classifier) or the expert\'s uncertainty (entropy, margin, least-confidence: hard, boundary samples)').choices(['none', 'classifier', 'entropy', 'margin', 'least-confidence']))
+    .option('--guidance-expert <file>', 'expert checkpoint that guides (default: expert.checkpoint; best trained with fad expert train --noise-aware)')
+    .option('--guidance-expert-scale <s>', 'strength s of expert guidance, g = s * grad log p or s * grad U (default 1; 0 = off)', float('--guidance-expert-scale'))
+    .option('--two-stage', 'expert guidance in two stages: sample, DDIM-invert to x_T, decode with guidance (ddim)')
     .option('--eta <x>', 'DDIM eta (0 = deterministic)', float('--eta'))
     .option('--batch-size <n>', 'images per forward pass', int('--batch-size'))
     .option('--match-mean', 'keep only images whose mean intensity is within k std of the real class mean (biases results; see README)')
@@ -266,7 +273,12 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         'generate.seeds': o.seeds ?? (o.numSeeds ? Array.from({ length: o.numSeeds as number }, (_, i) => i) : undefined),
         'generate.sampler': o.sampler, 'generate.steps': o.steps, 'generate.guidanceScale': o.guidanceScale, 'generate.eta': o.eta,
         'generate.batchSize': o.batchSize, 'generate.matchMean.enabled': o.matchMean ? true : undefined, 'generate.matchMean.k': o.matchMeanK,
+        'generate.expertGuidance.kind': o.guidance, 'generate.expertGuidance.scale': o.guidanceExpertScale,
+        'generate.expertGuidance.expert': abs(o.guidanceExpert), 'generate.expertGuidance.twoStage': o.twoStage ? true : undefined,
       });
+      const eg = cfg.generate.expertGuidance;
+      if (eg && eg.kind !== 'none' && !eg.expert && cfg.expert.checkpoint) eg.expert = cfg.expert.checkpoint;
+      if ((!eg || eg.kind === 'none') && (o.guidanceExpert || o.guidanceExpertScale !== undefined || o.twoStage)) log.warn('--guidance-expert/--guidance-expert-scale/--two-stage have no effect without --guidance KIND');
       const backend = await initBackend(cfg, log);
       let model = resolve(o.model);
       if (existsSync(model) && statSync(model).isDirectory()) model = join(model, 'model.safetensors');
@@ -276,7 +288,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         realStats = classIntensityStats(dataset.images, dataset.labels, dataset.imageSize ** 2 * dataset.channels, dataset.classNames);
       }
       const m = await generateImages({ checkpoint: model, out: o.out, gen: cfg.generate, realStats, backend, force: Boolean(o.force), quiet: log.quiet, log: log.info });
-      out(`wrote ${m.images.length} images (${m.generatedClasses.length} classes x ${m.imagesPerClass} x ${m.seeds.length} seed(s), ${m.sampler} ${m.steps} steps, guidance ${m.guidanceScale}) to ${resolve(o.out)} in ${formatDuration(m.elapsedSeconds)}\n`);
+      const eg2 = m.expertGuidance ? `, ${m.expertGuidance.twoStage ? 'two-stage ' : ''}${m.expertGuidance.kind} guidance ${m.expertGuidance.scale}` : '';
+      const ms = m.timing ? `; ${m.timing.msPerStep.toFixed(0)} ms/step${m.expertGuidance ? ` (${m.timing.guidanceMsPerStep.toFixed(0)} in guidance)` : ''}` : '';
+      out(`wrote ${m.images.length} images (${m.generatedClasses.length} classes x ${m.imagesPerClass} x ${m.seeds.length} seed(s), ${m.sampler} ${m.steps} steps, guidance ${m.guidanceScale}${eg2}) to ${resolve(o.out)} in ${formatDuration(m.elapsedSeconds)}${ms}\n`);
     });
 
   // fad evaluate

@@ -53,6 +53,11 @@ export const ExpertConfigSchema = z.strictObject({
   weightDecay: z.number().nonnegative().default(0),
   /** Training augmentation of @fad/expert-models (flips, resampling, blur, contrast...). */
   augment: z.boolean().default(true),
+  /**
+   * Train on diffusion-noised inputs x_t (t uniform over diffusion.scheduler's timesteps), the
+   * expert to guide sampling with (generate.expertGuidance); validation stays on clean images.
+   */
+  noiseAware: z.boolean().default(false),
   /** Use this expert checkpoint instead of training one (relative to the config file). */
   checkpoint: z.string().min(1).nullable().default(null),
   seed: seedInt().default(0),
@@ -125,6 +130,24 @@ export const MatchMeanSchema = z.strictObject({
   maxAttempts: posInt().default(10),
 });
 
+/** Gradient guidance by an expert at sampling time (absent or kind "none": off). */
+export const ExpertGuidanceSchema = z.strictObject({
+  /**
+   * `classifier`: climb log p(class | x_t) (Dhariwal & Nichol); `entropy`, `margin`,
+   * `least-confidence`: climb the expert's uncertainty (Yang et al., TPAMI 2024), towards hard,
+   * boundary samples.
+   */
+  kind: z.enum(['none', 'classifier', 'entropy', 'margin', 'least-confidence']).default('none'),
+  /** s in g = s * grad_x E(x_t); 0 = unguided. Separate from guidanceScale (classifier-free). */
+  scale: z.number().nonnegative().default(1),
+  /** The guiding expert's checkpoint (relative to the config file); null: expert.checkpoint. */
+  expert: z.string().min(1).nullable().default(null),
+  /** Yang et al.'s two-stage variant: sample unguided, DDIM-invert to x_T, decode with guidance (ddim only). */
+  twoStage: z.boolean().default(false),
+  /** Guide only at timesteps >= this (0: every step). */
+  minTimestep: nonNegInt().default(0),
+});
+
 export const GenerateConfigSchema = z.strictObject({
   sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
   /** Denoising steps. */
@@ -140,6 +163,8 @@ export const GenerateConfigSchema = z.strictObject({
   /** Images per forward pass. */
   batchSize: posInt().default(32),
   matchMean: MatchMeanSchema.prefault({}),
+  /** Expert guidance; optional so that configs without it keep their step keys. */
+  expertGuidance: ExpertGuidanceSchema.optional(),
 });
 
 export const EvaluateConfigSchema = z.strictObject({

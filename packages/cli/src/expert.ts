@@ -6,6 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { DDPMScheduler } from '@fad/diffusion-core';
 import {
   type ExpertConfig,
   type ExpertEvaluation,
@@ -94,8 +95,18 @@ function gather(images: Float32Array, per: number, idx: number[]): Float32Array 
 }
 
 export function expertStepKey(cfg: FadConfig, fingerprint: string, split: { train: number[]; validation: number[] }): string {
-  const { checkpoint: _c, checkpointEvery: _e, ...expert } = cfg.expert;
-  return stepKey('train-expert', { expert, data: { imageSize: cfg.data.imageSize, channels: cfg.data.channels } }, { data: fingerprint, split: sha256(JSON.stringify(split)) });
+  // noiseAware enters the key only when on (with the noise schedule it uses), so the keys of
+  // ordinary experts stay what they were before the option existed.
+  const { checkpoint: _c, checkpointEvery: _e, noiseAware, ...expert } = cfg.expert;
+  const noise = noiseAware ? { noiseAware, scheduler: cfg.diffusion.scheduler } : {};
+  return stepKey('train-expert', { expert: { ...expert, ...noise }, data: { imageSize: cfg.data.imageSize, channels: cfg.data.channels } }, { data: fingerprint, split: sha256(JSON.stringify(split)) });
+}
+
+/** The noise-aware option of trainExpert for this config: the diffusion schedule's alpha-bars, or undefined. */
+export function noiseAwareFor(cfg: FadConfig): { alphasCumprod: Float32Array } | undefined {
+  if (!cfg.expert.noiseAware) return undefined;
+  const { betaSchedule, numTrainTimesteps } = cfg.diffusion.scheduler;
+  return { alphasCumprod: new DDPMScheduler({ betaSchedule, numTrainTimesteps }).alphasCumprod };
 }
 
 /** Trains the expert (or reuses a finished one with the same key) into `dir/expert.safetensors`. */
@@ -148,6 +159,7 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
   const shape = (n: number) => [n, job.imageSize, job.imageSize, job.channels];
   const trainImages = gather(job.images, per, job.train);
   const valImages = gather(job.images, per, job.validation);
+  if (e.noiseAware) log(`fad: noise-aware expert: training batches are diffused to x_t at random timesteps of the ${cfg.diffusion.scheduler.betaSchedule} schedule (T = ${cfg.diffusion.scheduler.numTrainTimesteps}); validation stays clean`);
   log(`fad: training the expert (${config.arch}${config.arch === 'resnet' ? ` ${config.block} ${JSON.stringify(config.layers)} width ${config.baseWidth}` : ` depth ${config.depth} width ${config.width}`}, ${expert.numParameters().toLocaleString('en-US')} parameters) on ${job.train.length} images for ${e.epochs} epoch(s)`);
   let progress: Progress | null = null;
   let totalSteps = 0;
@@ -164,6 +176,7 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
       learningRate: e.learningRate,
       weightDecay: e.weightDecay,
       augment: e.augment,
+      noiseAware: noiseAwareFor(cfg),
       seed: e.seed,
       checkpointPath: path,
       statePath,

@@ -11,16 +11,24 @@
  * same seeded stream) up to `maxAttempts` rounds; slots still unfilled keep their last candidate,
  * flagged `matchMean: "failed"` in the manifest. This filter biases every metric computed on the
  * result (accuracy, diversity, FD/KID): it removes what the model actually produces.
+ *
+ * Optional expert guidance (`gen.expertGuidance`): @fad/expert-models' `expertGuidance` on the
+ * sampler's x_t (model space [-1, 1], what `fad train` uses, mapped to the expert's [0, 1]);
+ * classifier guidance targets each image's class, matched to the expert's classes by name; with
+ * `twoStage`, each batch is sampled unguided, DDIM-inverted and decoded with guidance. The manifest
+ * records the guidance and the mean time per denoising step, with the part spent in guidance.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Generator, type UNet2DConditional, deserializeUNet, sampleImages } from '@fad/diffusion-core';
+import { DDIMScheduler, Generator, type GuidanceFn, type UNet2DConditional, deserializeUNet, sampleImages, sampleTwoStage } from '@fad/diffusion-core';
+import { expertGuidance } from '@fad/expert-models';
 import sharp from 'sharp';
 import type { GenerateSection } from './config';
 import { CliError } from './errors';
 import { mapLimit } from './data';
 import { makeScheduler } from './diffusion';
+import { type LoadedExpertModel, loadExpertModel } from './expert';
 import { sha256, writeJsonAtomic } from './fsutil';
 import { Progress } from './progress';
 
@@ -51,12 +59,42 @@ export interface GenerateManifest {
   imageSize: number;
   channels: number;
   matchMean: (GenerateSection['matchMean'] & { realStats: Record<string, { mean: number; std: number }> }) | null;
+  /** Expert guidance, or null without (older manifests lack the field). */
+  expertGuidance?: ExpertGuidanceRecord | null;
+  /** Mean wall time per denoising step (sampling steps of every batch; two-stage: both sampling stages). */
+  timing?: StepTiming;
   backend: string;
   createdAt: string;
   elapsedSeconds: number;
   images: GeneratedImage[];
   /** Step key (experiments reuse a set whose key matches). */
   key?: string;
+}
+
+export interface ExpertGuidanceRecord {
+  kind: 'classifier' | 'entropy' | 'margin' | 'least-confidence';
+  scale: number;
+  expert: string;
+  expertSha256: string;
+  /** Whether the expert was trained noise-aware (fad expert train --noise-aware), per its checkpoint. */
+  expertNoiseAware: boolean;
+  twoStage: boolean;
+  minTimestep: number;
+  /** classifier: the expert class index of each U-Net class index. */
+  labelMap: number[] | null;
+}
+
+export interface StepTiming {
+  /** Denoising steps timed (all batches). */
+  steps: number;
+  /** Mean ms per step, guidance included. */
+  msPerStep: number;
+  /** Mean ms per step spent computing the guidance gradient (0 without guidance). */
+  guidanceMsPerStep: number;
+  /** msPerStep - guidanceMsPerStep: the step without guidance (model, scheduler). */
+  unguidedMsPerStep: number;
+  /** Images per batch the steps ran on (the last batch may be smaller). */
+  batchSize: number;
 }
 
 export interface GenerateJob {
@@ -120,7 +158,11 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
   const out = resolve(job.out);
   if (existsSync(out) && !job.force) throw new CliError(`${job.out} already exists; choose another --out or pass --force to replace it`);
   if (gen.matchMean.enabled && !job.realStats) throw new CliError('--match-mean needs the real images (--data DIR or data.dir) to know each class mean intensity');
+  const eg = gen.expertGuidance && gen.expertGuidance.kind !== 'none' ? gen.expertGuidance : null;
+  if (eg?.twoStage && gen.sampler !== 'ddim') throw new CliError('--two-stage needs --sampler ddim (it inverts with DDIM)');
+  if (eg && !eg.expert) throw new CliError(`--guidance ${eg.kind} needs the guiding expert: --guidance-expert FILE (or expert.checkpoint)`);
   const { model, sha256: ckptSha, classNames, metadata } = loadModel(job.checkpoint);
+  let guiding: LoadedExpertModel | null = null;
   // Sample with the noise schedule the model was trained with (stored in its metadata).
   const scheduler = makeScheduler(gen.sampler, metadata.scheduler ? JSON.parse(metadata.scheduler) : {});
   const t0 = Date.now();
@@ -133,6 +175,36 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       if (k < 0) throw new CliError(`class "${c}" is not one of the model's classes (${classNames.join(', ')})`);
       return k;
     });
+    let guidance: GuidanceFn | undefined;
+    let guidanceRecord: ExpertGuidanceRecord | null = null;
+    if (eg) {
+      guiding = loadExpertModel(eg.expert!);
+      const ex = guiding.expert;
+      const kind = eg.kind as ExpertGuidanceRecord['kind'];
+      let labelMap: number[] | null = null;
+      if (eg.kind === 'classifier') {
+        const missing = classNames.filter((c) => !ex.classNames.includes(c));
+        if (missing.length === 0) labelMap = classNames.map((c) => ex.classNames.indexOf(c));
+        else if (ex.numClasses === classNames.length && classNames.every((c, i) => c === `class_${i}`)) labelMap = classNames.map((_, i) => i);
+        else throw new CliError(`--guidance classifier: the expert ${eg.expert} has no class named ${missing.map((c) => `"${c}"`).join(', ')} (its classes: ${ex.classNames.join(', ')})`);
+      }
+      let noiseAware = false;
+      try {
+        noiseAware = Boolean(guiding.metadata.training && JSON.parse(guiding.metadata.training).noiseAware);
+      } catch {
+        noiseAware = false;
+      }
+      if (!noiseAware) job.log(`fad: note: the guiding expert was not trained noise-aware (fad expert train --noise-aware); its gradients on noisy x_t are less informative`);
+      guidance = expertGuidance({ expert: ex, kind, scale: eg.scale, dataRange: [-1, 1], minTimestep: eg.minTimestep, ...(labelMap ? { labelMap } : {}) });
+      guidanceRecord = { kind, scale: eg.scale, expert: eg.expert!, expertSha256: guiding.sha256, expertNoiseAware: noiseAware, twoStage: eg.twoStage, minTimestep: eg.minTimestep, labelMap };
+    }
+    const timing = { steps: 0, ms: 0, guidanceMs: 0 };
+    const onProgress = (p: { stepMs?: number; guidanceMs?: number }) => {
+      if (p.stepMs === undefined) return; // inversion steps
+      timing.steps++;
+      timing.ms += p.stepMs;
+      timing.guidanceMs += p.guidanceMs ?? 0;
+    };
     for (const c of wanted) mkdirSync(join(tmp, c), { recursive: true });
     const size = model.config.sampleSize;
     const channels = model.config.inChannels;
@@ -150,15 +222,23 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
         const stillPending: typeof pending = [];
         for (let s = 0; s < pending.length; s += gen.batchSize) {
           const chunk = pending.slice(s, s + gen.batchSize);
-          const x = await sampleImages({
+          const sampleParams = {
             model,
-            scheduler,
             classLabels: chunk.map((c) => c.label),
             numInferenceSteps: gen.steps,
             guidanceScale: gen.guidanceScale,
             eta: gen.sampler === 'ddim' ? gen.eta : undefined,
             generator: g,
-          });
+            onProgress,
+          };
+          let x;
+          if (eg?.twoStage && guidance) {
+            const r = await sampleTwoStage({ ...sampleParams, scheduler: scheduler as DDIMScheduler, guidance });
+            r.unguided.dispose();
+            x = r.images;
+          } else {
+            x = await sampleImages({ ...sampleParams, scheduler, guidance });
+          }
           const px = x.dataSync() as Float32Array;
           x.dispose();
           chunk.forEach((slot, i) => {
@@ -209,6 +289,14 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       imageSize: size,
       channels,
       matchMean: gen.matchMean.enabled ? { ...gen.matchMean, realStats: job.realStats! } : null,
+      expertGuidance: guidanceRecord,
+      timing: {
+        steps: timing.steps,
+        msPerStep: timing.ms / Math.max(1, timing.steps),
+        guidanceMsPerStep: timing.guidanceMs / Math.max(1, timing.steps),
+        unguidedMsPerStep: (timing.ms - timing.guidanceMs) / Math.max(1, timing.steps),
+        batchSize: gen.batchSize,
+      },
       backend: job.backend,
       createdAt: new Date(t0).toISOString(),
       elapsedSeconds: (Date.now() - t0) / 1000,
@@ -228,6 +316,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
     throw e;
   } finally {
     model.dispose();
+    guiding?.expert.dispose();
   }
 }
 

@@ -109,6 +109,14 @@ export { clipByGlobalNorm, globalNorm } from './training/grad-clip';
 // Sampling
 export { sampleImages } from './pipeline/sample';
 export type { SampleParams, SampleProgress } from './pipeline/sample';
+export { energyGuidance } from './pipeline/guidance';
+export type { EnergyGuidanceParams, GuidanceEnergy, GuidanceFn, GuidanceParams } from './pipeline/guidance';
+export { guidedStep } from './pipeline/guided-step';
+export type { GuidedStepParams } from './pipeline/guided-step';
+export { invertDdim } from './pipeline/ddim-inversion';
+export type { InversionProgress, InvertDdimParams } from './pipeline/ddim-inversion';
+export { sampleTwoStage } from './pipeline/two-stage-sample';
+export type { TwoStageProgress, TwoStageSampleParams, TwoStageSampleResult } from './pipeline/two-stage-sample';
 
 // Weights I/O (safetensors)
 export { decodeSafetensors, encodeSafetensors, readSafetensorsMetadata } from './io/safetensors';

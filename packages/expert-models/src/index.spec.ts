@@ -16,7 +16,7 @@ describe('@fad/expert-models exports', () => {
         'maxPool2d', 'presetConfig', 'resampleDownUp', 'resizeImages', 'resolveAugmentConfig', 'resolveExpertConfig', 'rotate90',
         'sampleAugmentParams', 'saveExpert', 'serializeExpert', 'softmaxCrossEntropy', 'stepDecayLearningRate', 'stratifiedSplit',
         'TRAIN_STATE_FORMAT', 'readExpertTrainingState',
-        'trainExpert', 'unsharpMask',
+        'trainExpert', 'unsharpMask', 'GUIDANCE_KINDS', 'UNCERTAINTY_KINDS', 'classLogLikelihood', 'uncertaintyEnergy', 'toExpertInput', 'expertGuidance', 'noisyExpertBatch',
       ].sort(),
     );
   });

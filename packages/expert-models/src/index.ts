@@ -84,6 +84,16 @@ export { evaluateExpert } from './evaluate-expert';
 export type { ClassEvaluation, EvaluateExpertParams, ExpertEvaluation } from './evaluate-expert';
 export type { ImageSetInput, LabelSetInput } from './image-batch';
 
+// Guided sampling (GuidanceFns for @fad/diffusion-core's sampleImages) and noise-aware training
+export { GUIDANCE_KINDS, UNCERTAINTY_KINDS, classLogLikelihood, uncertaintyEnergy } from './guidance-energies';
+export type { ClassLogLikelihoodParams, GuidanceKind, UncertaintyEnergyParams, UncertaintyKind } from './guidance-energies';
+export { toExpertInput } from './expert-input';
+export type { ToExpertInputParams } from './expert-input';
+export { expertGuidance } from './expert-guidance';
+export type { ExpertGuidanceParams } from './expert-guidance';
+export { noisyExpertBatch } from './noise-aware';
+export type { NoiseAwareConfig, NoisyExpertBatch, NoisyExpertBatchParams } from './noise-aware';
+
 // Checkpoints
 export { EXPERT_FORMAT, deserializeExpert, loadExpert, saveExpert, serializeExpert } from './expert-checkpoint';
 export type { DeserializeExpertParams, LoadExpertParams, LoadedExpert, SaveExpertParams, SerializeExpertParams } from './expert-checkpoint';

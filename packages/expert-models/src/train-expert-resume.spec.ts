@@ -233,3 +233,29 @@ describe('trainExpert: the state file', () => {
     e.dispose();
   });
 });
+
+describe('trainExpert: stop and resume with noise-aware training', () => {
+  // A short linear schedule: the noise generator's state must be part of the training state.
+  const alphasCumprod = Float32Array.from({ length: 50 }, (_, t) => 1 - (t + 1) / 60);
+  const noisy = (expert: ExpertModel): TrainExpertParams => ({ ...base(expert), epochs: 2, noiseAware: { alphasCumprod, probability: 0.75 } });
+
+  it('resumes mid-epoch bit-identically, and refuses a state written without noise', async () => {
+    const ref = createExpert({ config, seed: 1 });
+    const full = await trainExpert(noisy(ref));
+    const statePath = join(dir, 'noisy.safetensors');
+    const a = createExpert({ config, seed: 1 });
+    let steps = 0;
+    await trainExpert({ ...noisy(a), statePath, onProgress: (e) => { if (e.kind === 'step') steps++; }, shouldStop: () => steps >= 5 });
+    a.dispose();
+    const b = createExpert({ config, seed: 7 });
+    const resumed = await trainExpert({ ...noisy(b), statePath, resume: true });
+    expect(noTimes(resumed)).toEqual(noTimes(full));
+    expectSameWeights(weights(ref), weights(b));
+    // The same state without the noise-aware option: a different run.
+    const c = createExpert({ config, seed: 1 });
+    await expect(trainExpert({ ...base(c), epochs: 2, statePath, resume: true })).rejects.toThrow(/noiseAware/);
+    ref.dispose();
+    b.dispose();
+    c.dispose();
+  }, 60_000);
+});

@@ -18,8 +18,9 @@ import type { ExpertModel } from './expert-model';
 import { ExpertTrainer, WEIGHT_DECAY_MODES, type WeightDecayMode } from './expert-trainer';
 import { type ImageSet, type ImageSetInput, type LabelSetInput, gatherImages, gatherLabels, readImageSet, readLabelSet } from './image-batch';
 import { stepDecayLearningRate } from './lr-step-decay';
+import { type NoiseAwareConfig, checkNoiseAwareConfig, noisyExpertBatch } from './noise-aware';
 import { type DataSplit, stratifiedSplit } from './stratified-split';
-import { checkStateMetadata, encodeTrainState, fingerprintDifferences, readTrainState, type TrainState, trainFingerprint } from './train-state';
+import { checkStateMetadata, encodeTrainState, fnvFloats, fingerprintDifferences, readTrainState, type TrainState, trainFingerprint } from './train-state';
 import { assertBoolean, assertFunction, assertInt, assertKnownKeys, assertNumber, assertObject, assertOneOf, show } from './validate';
 
 /** Parameters of {@link trainExpert}. */
@@ -53,6 +54,12 @@ export interface TrainExpertParams {
   weightDecayMode?: WeightDecayMode;
   /** Augmentation: `true`/omitted = defaults (flips + robustness steps), `false` = none, or a partial config. */
   augment?: AugmentConfigInput | boolean;
+  /**
+   * Noise-aware training for guidance: after augmentation, each training batch is replaced by x_t of
+   * a diffusion forward process at uniformly drawn timesteps (see `noisyExpertBatch`). Validation
+   * stays on clean images. Omit for ordinary training.
+   */
+  noiseAware?: NoiseAwareConfig;
   /** Seed of the split, the shuffles and the augmentation, default 0. */
   seed?: number;
   /** Called after every step and every epoch (synchronously). */
@@ -164,7 +171,7 @@ export interface TrainExpertResult {
 
 const KEYS = [
   'expert', 'images', 'labels', 'validation', 'validationFraction', 'epochs', 'batchSize', 'learningRate', 'lrGamma', 'lrStepEpochs',
-  'weightDecay', 'weightDecayMode', 'augment', 'seed', 'onProgress', 'checkpointPath', 'splitPath', 'restoreBest', 'evalBatchSize',
+  'weightDecay', 'weightDecayMode', 'augment', 'noiseAware', 'seed', 'onProgress', 'checkpointPath', 'splitPath', 'restoreBest', 'evalBatchSize',
   'statePath', 'checkpointEverySteps', 'resume', 'shouldStop', 'stateMetadata',
 ];
 
@@ -212,6 +219,8 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   if (shouldStop !== undefined) assertFunction(fn, 'shouldStop', shouldStop);
   const stateMetadata = checkStateMetadata(fn, params.stateMetadata);
   const augment = resolveAugmentConfig(params.augment);
+  const { noiseAware } = params;
+  if (noiseAware !== undefined) checkNoiseAwareConfig(fn, 'noiseAware', noiseAware);
 
   // Data.
   const set = readImageSet(fn, 'images', params.images);
@@ -245,6 +254,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
     ? trainFingerprint({
         expertConfig: expert.config, images: set, labels, validation: params.validation !== undefined ? { images: valSet, labels: valLabels } : null, split,
         epochs, batchSize, learningRate, lrGamma, lrStepEpochs, weightDecay, weightDecayMode, seed, augment, restoreBest, evalBatchSize,
+        noiseAware: noiseAware ? { ...noiseAware, alphasCumprod: fnvFloats(noiseAware.alphasCumprod) } : null,
       })
     : {};
   // Read (and check) the state before anything is written or trained.
@@ -260,6 +270,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   const trainer = new ExpertTrainer({ expert, learningRate, weightDecay, weightDecayMode });
   const shuffle = new Generator((seed + 1) >>> 0);
   const augmentGen = new Generator((seed + 2) >>> 0);
+  const noiseGen = new Generator((seed + 3) >>> 0);
   const stepsPerEpoch = batches(split.train, batchSize).length;
   const totalSteps = stepsPerEpoch * epochs;
   let history: EpochSummary[] = [];
@@ -280,6 +291,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
     const st = saved.state;
     shuffle.setState(st.shuffle);
     augmentGen.setState(st.augment);
+    if (st.noise) noiseGen.setState(st.noise);
     globalStep = st.globalStep;
     startEpoch = st.epoch;
     startStep = st.stepInEpoch;
@@ -299,7 +311,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
     if (!statePath) return;
     const state: TrainState = {
       epoch, stepInEpoch, globalStep, totalSteps, epochs, stepsPerEpoch,
-      shuffle: epochShuffle, augment: augmentGen.getState(), sums: { ...sums }, history,
+      shuffle: epochShuffle, augment: augmentGen.getState(), noise: noiseGen.getState(), sums: { ...sums }, history,
       best: best && { epoch: best.epoch, accuracy: Number.isNaN(best.accuracy) ? null : best.accuracy, loss: Number.isNaN(best.loss) ? null : best.loss, weights: best.state !== null },
       elapsedMs: performance.now() - t0,
     };
@@ -319,8 +331,13 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
       for (let s = first; s < epochBatches.length; s++) {
         const idx = epochBatches[s];
         const x = gatherImages(set, idx);
-        const xa = augmentBatch({ images: x, config: augment, range, generator: augmentGen });
+        let xa = augmentBatch({ images: x, config: augment, range, generator: augmentGen });
         x.dispose();
+        if (noiseAware) {
+          const noisy = noisyExpertBatch({ ...noiseAware, images: xa, range, generator: noiseGen }).images;
+          xa.dispose();
+          xa = noisy;
+        }
         let r;
         try {
           r = trainer.trainStep({ images: xa, labels: gatherLabels(labels, idx), learningRate: lr });
@@ -364,7 +381,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
       if (isBest) {
         best = { epoch: e + 1, accuracy: valAcc ?? NaN, loss: valLoss ?? NaN, state: hasValidation && restoreBest ? expert.stateDict() : null };
         if (checkpointPath) {
-          const training = { epoch: e + 1, epochs, validationAccuracy: valAcc, validationLoss: valLoss, trainLoss: lossSum / seen, learningRate: lr, batchSize, seed };
+          const training = { epoch: e + 1, epochs, validationAccuracy: valAcc, validationLoss: valLoss, trainLoss: lossSum / seen, learningRate: lr, batchSize, seed, ...(noiseAware ? { noiseAware: true } : {}) };
           await saveExpert({ expert, path: checkpointPath, metadata: { training: JSON.stringify(training), split: JSON.stringify(split) } });
         }
       }

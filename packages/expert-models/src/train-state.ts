@@ -55,6 +55,8 @@ export interface TrainState {
   shuffle: GenState;
   /** The augmentation generator now. */
   augment: GenState;
+  /** The noise-aware training's noise generator now (absent in states written before it existed). */
+  noise?: GenState;
   /** Partial sums of `epoch`: loss and correct predictions weighted by batch size, images seen. */
   sums: { loss: number; correct: number; seen: number };
   history: HistoryEntry[];
@@ -86,6 +88,12 @@ function fnv(words: ArrayLike<number>, seed = 0x811c9dc5): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
+/** A hash of float values by their float32 bit patterns. */
+export function fnvFloats(values: ArrayLike<number>): string {
+  const f = Float32Array.from(values as ArrayLike<number>);
+  return fnv(new Uint32Array(f.buffer));
+}
+
 function hashImages(set: ImageSet): string {
   return fnv(new Uint32Array(set.data.buffer, set.data.byteOffset, set.data.length));
 }
@@ -108,6 +116,8 @@ export function trainFingerprint(args: {
   augment: AugmentConfig;
   restoreBest: boolean;
   evalBatchSize: number;
+  /** Noise-aware training's settings (a hash of its alpha-bars, the probability), or null. */
+  noiseAware?: Record<string, unknown> | null;
 }): Record<string, unknown> {
   const { images, labels, validation, split } = args;
   return {
@@ -127,6 +137,7 @@ export function trainFingerprint(args: {
     split: { train: split.train.length, validation: split.validation.length, hash: fnv([...split.train, 0xffffffff, ...split.validation]) },
     augment: args.augment,
     expert: args.expertConfig,
+    ...(args.noiseAware ? { noiseAware: args.noiseAware } : {}),
   };
 }
 

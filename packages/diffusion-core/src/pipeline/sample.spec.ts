@@ -6,6 +6,7 @@ import { relMaxError, useCpuBackend } from '../testing/setup-cpu';
 import type { DiffusionModel, UNetForwardParams, UNetForwardResult } from '../unet/unet';
 import { UNet2DConditional } from '../unet/unet';
 import { UNET_PRESETS } from '../unet/unet-config';
+import { energyGuidance, type GuidanceParams } from './guidance';
 import { sampleImages } from './sample';
 
 beforeAll(useCpuBackend);
@@ -84,5 +85,81 @@ describe('sampleImages', () => {
     (await sampleImages({ model, scheduler: new DDPMScheduler(), classLabels: [0], numInferenceSteps: 3, seed: 1 })).dispose();
     (await sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [0, 1], numInferenceSteps: 3, guidanceScale: 2, eta: 0.5, generator: new Generator(4) })).dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('gradient guidance: one step moves the images by exactly (1-a)/sqrt(a) g (t = T-1 to x_0, linear classifier, hand-computed)', async () => {
+    // A 2x2x2 toy with eps = 0.5 x and a linear classifier logits = flatten(x) W, E = log p(y | x).
+    const D = 8;
+    const K = 3;
+    const W = Array.from({ length: D * K }, (_, i) => Math.sin(0.9 * i + 0.4));
+    const toy: DiffusionModel = {
+      config: { sampleSize: 2, inChannels: 2, numClasses: K, nullClass: false },
+      trainableVariables: () => [],
+      forward: (p) => ({ sample: tf.tidy(() => tf.mul(p.sample, 0.5)) as tf.Tensor4D, activations: {} }),
+    };
+    const energy = (p: GuidanceParams) => tf.sum(tf.mul(tf.logSoftmax(tf.matMul(tf.reshape(p.x, [p.x.shape[0], D]), tf.tensor2d(W, [D, K]))), tf.oneHot(tf.tensor1d(p.classLabels as number[], 'int32'), K)), 1) as tf.Tensor1D;
+    const xT = Array.from({ length: 2 * D }, (_, i) => Math.cos(1.1 * i));
+    const init = tf.tensor4d(xT, [2, 2, 2, 2]);
+    const sched = () => new DDIMScheduler({ clipSample: false, timestepSpacing: 'trailing' });
+    const common = { model: toy, classLabels: [1, 2], numInferenceSteps: 1, initialNoise: init, dataRange: [-500, 500] as [number, number] };
+    const plain = await sampleImages({ ...common, scheduler: sched() });
+    const guided = await sampleImages({ ...common, scheduler: sched(), guidance: energyGuidance({ energy, scale: 2 }) });
+    const a = sched().alphasCumprod[999];
+    const want = [1, 2].flatMap((y, b) => {
+      const x = xT.slice(b * D, (b + 1) * D);
+      const z = Array.from({ length: K }, (_, k) => x.reduce((acc, v, d) => acc + v * W[d * K + k], 0));
+      const e = z.map(Math.exp);
+      const sum = e.reduce((u, v) => u + v, 0);
+      return x.map((_, d) => (2 * W.slice(d * K, d * K + K).reduce((acc, w, k) => acc + w * ((k === y ? 1 : 0) - e[k] / sum), 0) * (1 - a)) / Math.sqrt(a) / 1000);
+    });
+    const got = tf.sub(guided, plain).dataSync();
+    want.forEach((v, i) => expect(Math.abs(got[i] - v), `element ${i}`).toBeLessThan(2e-5));
+    expect(Math.max(...want.map(Math.abs))).toBeGreaterThan(0.05);
+    tf.dispose([init, plain, guided]);
+  });
+
+  it('gradient guidance: scale 0 is bit-identical to unguided sampling and never evaluates the energy; a zero gradient (no clipping) is too', async () => {
+    let calls = 0;
+    const energy = (p: GuidanceParams) => {
+      calls++;
+      return tf.sum(tf.reshape(p.x, [p.x.shape[0], -1]), 1) as tf.Tensor1D;
+    };
+    for (const scheduler of [() => new DDIMScheduler(), () => new DDPMScheduler()]) {
+      const base = await sampleImages({ model, scheduler: scheduler(), classLabels: [1, 3], numInferenceSteps: 3, seed: 5, guidanceScale: 2 });
+      const zero = await sampleImages({ model, scheduler: scheduler(), classLabels: [1, 3], numInferenceSteps: 3, seed: 5, guidanceScale: 2, guidance: energyGuidance({ energy, scale: 0 }) });
+      expect(Array.from(zero.dataSync())).toEqual(Array.from(base.dataSync()));
+      tf.dispose([base, zero]);
+    }
+    expect(calls).toBe(0);
+    const sched = () => new DDIMScheduler({ clipSample: false });
+    const base = await sampleImages({ model, scheduler: sched(), classLabels: [1, 3], numInferenceSteps: 3, seed: 5, eta: 0.5 });
+    const zeros = await sampleImages({ model, scheduler: sched(), classLabels: [1, 3], numInferenceSteps: 3, seed: 5, eta: 0.5, guidance: (p) => tf.zerosLike(p.x) });
+    expect(Array.from(zeros.dataSync())).toEqual(Array.from(base.dataSync()));
+    tf.dispose([base, zeros]);
+  });
+
+  it('gradient guidance with batch > 1, CFG, DDIM and DDPM: changes the images, reports ms per step and guidance ms, leaks nothing', async () => {
+    const energy = (p: GuidanceParams) => tf.neg(tf.sum(tf.square(tf.reshape(p.x, [p.x.shape[0], -1])), 1)) as tf.Tensor1D;
+    const before = tf.memory().numTensors;
+    for (const scheduler of [() => new DDIMScheduler(), () => new DDPMScheduler()]) {
+      const seen: Array<{ stepMs: number; guidanceMs: number }> = [];
+      const base = await sampleImages({ model, scheduler: scheduler(), classLabels: [0, 1, 2], numInferenceSteps: 3, seed: 2, guidanceScale: 1.5 });
+      const guided = await sampleImages({
+        model, scheduler: scheduler(), classLabels: [0, 1, 2], numInferenceSteps: 3, seed: 2, guidanceScale: 1.5,
+        guidance: energyGuidance({ energy, scale: 0.5 }), onProgress: (p) => seen.push(p),
+      });
+      expect(relMaxError(guided.dataSync(), base.dataSync())).toBeGreaterThan(1e-3);
+      expect(seen).toHaveLength(3);
+      for (const p of seen) {
+        expect(p.guidanceMs).toBeGreaterThan(0);
+        expect(p.stepMs).toBeGreaterThanOrEqual(p.guidanceMs);
+      }
+      tf.dispose([base, guided]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [0], numInferenceSteps: 2, guidance: 3 as never })).rejects.toThrow(/sampleImages: guidance must be a GuidanceFn/);
+    const custom = { ...new DDIMScheduler(), step: () => null } as unknown as DDIMScheduler;
+    await expect(sampleImages({ model, scheduler: custom, classLabels: [0], numInferenceSteps: 2, guidance: () => null })).rejects.toThrow(/sampleImages: guidance needs a DDIMScheduler or DDPMScheduler, got Object/);
+    await expect(sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [0], numInferenceSteps: 2, initialNoise: tf.zeros([2, 8, 8, 1]) as tf.Tensor4D })).rejects.toThrow(/initialNoise must be a tensor of shape \[1,8,8,1\]/);
   });
 });

@@ -1,12 +1,17 @@
 /**
- * The sampling pipeline: start from seeded Gaussian noise, run a scheduler's reverse process with
- * the model, optionally with classifier-free guidance (Ho & Salimans 2022), and return images in
- * [0, 1].
+ * The sampling pipeline: start from seeded Gaussian noise (or a given x_T), run a scheduler's reverse
+ * process with the model, optionally with classifier-free guidance (Ho & Salimans 2022) and/or a
+ * gradient guidance (`guidance.ts`: classifier or uncertainty guidance), and return images in [0, 1].
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Generator } from '../random';
+import { DDIMScheduler } from '../schedulers/ddim-scheduler';
+import { DDPMScheduler } from '../schedulers/ddpm-scheduler';
 import type { NoiseScheduler } from '../schedulers/scheduler';
 import type { DiffusionModel } from '../unet/unet';
+import type { GuidanceFn } from './guidance';
+import { guidedStep } from './guided-step';
+import { modelPrediction, resolveBatch } from './model-prediction';
 
 export interface SampleProgress {
   /** Steps done so far (1-based after the first step). */
@@ -14,6 +19,10 @@ export interface SampleProgress {
   totalSteps: number;
   /** The timestep just denoised. */
   timestep: number;
+  /** Wall time of this step in ms (model, guidance and scheduler update; on backends that run ops synchronously). */
+  stepMs: number;
+  /** The part of `stepMs` spent in the guidance function (0 without guidance or when it returned null). */
+  guidanceMs: number;
 }
 
 export interface SampleParams {
@@ -29,9 +38,19 @@ export interface SampleParams {
    * uses the conditional prediction only; needs a model with a null class when w != 1.
    */
   guidanceScale?: number;
+  /**
+   * Gradient guidance g = s * grad_x E(x_t) applied at every step where it returns a tensor (see
+   * `guidedStep`); DDIM and DDPM schedulers only. It receives x_t in model space (`dataRange`).
+   */
+  guidance?: GuidanceFn;
   /** Seed of the initial noise and of stochastic steps. Ignored when `generator` is given. */
   seed?: number;
   generator?: Generator;
+  /**
+   * Start from this x_T [B, size, size, inChannels] instead of drawing it (e.g. from DDIM inversion).
+   * Not disposed. The generator then only feeds stochastic steps.
+   */
+  initialNoise?: tf.Tensor4D;
   /** DDIM eta (0 = deterministic). Passed to the scheduler's step. */
   eta?: number;
   /** The range of the training data, mapped to [0, 1] at the end. Default [-1, 1]. */
@@ -41,58 +60,48 @@ export interface SampleParams {
 
 /** Samples images; resolves to a [B,H,W,C] tensor in [0, 1] that the caller disposes. */
 export async function sampleImages(params: SampleParams): Promise<tf.Tensor4D> {
-  const { model, scheduler, numInferenceSteps, onProgress } = params;
+  const { model, scheduler, numInferenceSteps, onProgress, guidance, initialNoise } = params;
   const cfg = model.config;
   const w = params.guidanceScale ?? 1;
   const [lo, hi] = params.dataRange ?? [-1, 1];
   if (!(hi > lo)) throw new RangeError(`sampleImages: dataRange must be [low, high] with high > low, got [${lo}, ${hi}]`);
-  if (!Number.isFinite(w) || w < 0) throw new RangeError(`sampleImages: guidanceScale must be a finite number >= 0, got ${w}`);
-  let labels: number[] | undefined;
-  let b: number;
-  if (params.classLabels !== undefined) {
-    labels = Array.from(params.classLabels);
-    b = labels.length;
-    if (b === 0) throw new RangeError('sampleImages: classLabels is empty');
-    const max = cfg.numClasses + (cfg.nullClass ? 1 : 0) + (cfg.conditioningTokens?.length ?? 0);
-    for (const l of labels) {
-      if (!Number.isInteger(l) || l < 0 || l >= max) throw new RangeError(`sampleImages: class label ${l} out of range 0..${max - 1}`);
-    }
-  } else {
-    b = params.batchSize ?? 0;
-    if (!Number.isInteger(b) || b <= 0) throw new RangeError(`sampleImages: give classLabels or a positive integer batchSize, got batchSize=${params.batchSize}`);
-    if (cfg.numClasses > 0 && !cfg.nullClass) throw new RangeError('sampleImages: classLabels are required for a class-conditional model without a null class');
+  const { labels, batchSize: b, cfg: cfgActive } = resolveBatch({ owner: 'sampleImages', model, classLabels: params.classLabels, batchSize: params.batchSize, guidanceScale: w });
+  if (guidance !== undefined && typeof guidance !== 'function') throw new TypeError(`sampleImages: guidance must be a GuidanceFn (params) => tf.Tensor4D | null, got ${typeof guidance}`);
+  if (guidance !== undefined && !(scheduler instanceof DDIMScheduler || scheduler instanceof DDPMScheduler)) {
+    throw new TypeError(`sampleImages: guidance needs a DDIMScheduler or DDPMScheduler, got ${(scheduler as object)?.constructor?.name ?? String(scheduler)}`);
   }
-  const guided = w !== 1 && labels !== undefined;
-  if (guided && !cfg.nullClass) {
-    throw new RangeError(`sampleImages: guidanceScale ${w} needs a model trained with a null class (config.nullClass = true)`);
+  const shape = [b, cfg.sampleSize, cfg.sampleSize, cfg.inChannels];
+  if (initialNoise !== undefined && (!(initialNoise instanceof tf.Tensor) || !tf.util.arraysEqual(initialNoise.shape, shape))) {
+    throw new RangeError(`sampleImages: initialNoise must be a tensor of shape [${shape}] (batch, sampleSize, sampleSize, inChannels), got ${initialNoise instanceof tf.Tensor ? `[${initialNoise.shape}]` : typeof initialNoise}`);
   }
   const gen = params.generator ?? new Generator(params.seed ?? 0);
   scheduler.setTimesteps(numInferenceSteps);
   const timesteps = Array.from(scheduler.timesteps);
-  let x = gen.normal([b, cfg.sampleSize, cfg.sampleSize, cfg.inChannels]) as tf.Tensor4D;
+  let x = (initialNoise ? tf.clone(initialNoise) : gen.normal(shape)) as tf.Tensor4D;
   try {
     for (let i = 0; i < timesteps.length; i++) {
       const t = timesteps[i];
+      const t0 = performance.now();
+      let guidanceMs = 0;
       const next = tf.tidy(() => {
-        let eps: tf.Tensor4D;
-        if (guided) {
-          const both = model.forward({
-            sample: tf.concat([x, x], 0) as tf.Tensor4D,
-            timesteps: new Array(2 * b).fill(t),
-            classLabels: [...(labels as number[]), ...new Array(b).fill(cfg.numClasses)],
-          }).sample;
-          const [cond, uncond] = tf.split(both, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
-          eps = tf.add(uncond, tf.mul(tf.sub(cond, uncond), w));
-        } else {
-          eps = model.forward({ sample: x, timesteps: new Array(b).fill(t), classLabels: labels }).sample;
+        const out = modelPrediction({ model, x, timestep: t, labels, guidanceScale: w, cfg: cfgActive });
+        let g: tf.Tensor4D | null = null;
+        if (guidance) {
+          const g0 = performance.now();
+          g = guidance({ x, timestep: t, alphaBar: scheduler.alphasCumprod[t], classLabels: labels });
+          if (g) g.dataSync(); // finish the gradient so the timing is its own
+          guidanceMs = performance.now() - g0;
         }
-        const out = scheduler.step(eps, t, x, { generator: gen, eta: params.eta });
-        out.predOriginalSample.dispose();
-        return out.prevSample as tf.Tensor4D;
+        const step = g
+          ? guidedStep({ scheduler, modelOutput: out, timestep: t, sample: x, guidance: g, eta: params.eta, generator: gen })
+          : scheduler.step(out, t, x, { generator: gen, eta: params.eta });
+        step.predOriginalSample.dispose();
+        return step.prevSample as tf.Tensor4D;
       });
       x.dispose();
       x = next;
-      onProgress?.({ step: i + 1, totalSteps: timesteps.length, timestep: t });
+      x.dataSync();
+      onProgress?.({ step: i + 1, totalSteps: timesteps.length, timestep: t, stepMs: performance.now() - t0, guidanceMs });
       // Let signal handlers and progress output run between steps.
       await new Promise<void>((r) => setTimeout(r, 0));
     }

@@ -1,0 +1,81 @@
+/**
+ * `generateImages` in process (no build needed): expert guidance of every kind, two-stage, the
+ * manifest's guidance record and per-step timing, and the errors. Tiny models (8x8, 2-3 steps).
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { UNET_PRESETS, UNet2DConditional, serializeUNet } from '@fad/diffusion-core';
+import { createExpert, saveExpert } from '@fad/expert-models';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from './config';
+import { generateImages } from './generate';
+
+const root = mkdtempSync(join(tmpdir(), 'fad-generate-'));
+const modelPath = join(root, 'model.safetensors');
+const expertPath = join(root, 'expert.safetensors');
+const noisyExpertPath = join(root, 'expert-noisy.safetensors');
+const classes = ['stripes', 'rings', 'checker'];
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  const unet = new UNet2DConditional({ ...UNET_PRESETS.tiny, sampleSize: 8, numClasses: 3, attentionLevels: [], midAttention: false, classConditioning: 'time-embedding' }, { seed: 1 });
+  writeFileSync(modelPath, serializeUNet(unet, { classes: JSON.stringify(classes) }));
+  unet.dispose();
+  // The expert orders its classes differently: classifier guidance must map them by name.
+  const expert = createExpert({ config: { arch: 'resnet', block: 'basic', layers: [1], baseWidth: 4, numClasses: 3, input: { size: 8, channels: 1, range: [0, 1] } }, classNames: ['rings', 'checker', 'stripes'], seed: 2 });
+  await saveExpert({ expert, path: expertPath });
+  await saveExpert({ expert, path: noisyExpertPath, metadata: { training: JSON.stringify({ epoch: 1, noiseAware: true }) } });
+  expert.dispose();
+});
+
+const gen = (extra: Record<string, unknown> = {}) => parseConfig({ generate: { steps: 2, imagesPerClass: 2, seeds: [0], batchSize: 4, ...extra } }).generate;
+const run = (name: string, extra: Record<string, unknown> = {}, log: (m: string) => void = () => {}) =>
+  generateImages({ checkpoint: modelPath, out: join(root, name), gen: gen(extra), backend: 'cpu', quiet: true, log });
+const pixels = (name: string, file: string) => readFileSync(join(root, name, file));
+
+describe('generateImages with expert guidance', () => {
+  it('without guidance records no guidance and the ms per step', async () => {
+    const m = await run('plain');
+    expect(m.expertGuidance).toBeNull();
+    expect(m.timing).toMatchObject({ steps: 4, guidanceMsPerStep: 0, batchSize: 4 }); // 6 images in batches of 4 and 2, 2 steps each
+    expect(m.timing!.msPerStep).toBeGreaterThan(0);
+  });
+
+  it('every kind changes the images, maps classifier labels by name, records kind, scale, expert and guidance ms per step', async () => {
+    const before = tf.memory().numTensors;
+    const notes: string[] = [];
+    for (const kind of ['classifier', 'entropy', 'margin', 'least-confidence'] as const) {
+      const m = await run(kind, { expertGuidance: { kind, scale: 200, expert: kind === 'entropy' ? noisyExpertPath : expertPath } }, (s) => notes.push(s));
+      expect(m.expertGuidance).toMatchObject({ kind, scale: 200, twoStage: false, expertNoiseAware: kind === 'entropy' });
+      expect(m.expertGuidance!.expertSha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(m.expertGuidance!.labelMap).toEqual(kind === 'classifier' ? [2, 0, 1] : null);
+      expect(m.timing!.guidanceMsPerStep).toBeGreaterThan(0);
+      expect(m.timing!.unguidedMsPerStep).toBeCloseTo(m.timing!.msPerStep - m.timing!.guidanceMsPerStep, 6);
+      expect(pixels(kind, 'rings/s0-000.png').equals(pixels('plain', 'rings/s0-000.png')), kind).toBe(false);
+    }
+    expect(notes.filter((n) => /not trained noise-aware/.test(n))).toHaveLength(3);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('scale 0 writes the same images as no guidance; two-stage runs with DDIM and is recorded', async () => {
+    await run('zero', { expertGuidance: { kind: 'margin', scale: 0, expert: expertPath } });
+    expect(pixels('zero', 'checker/s0-001.png').equals(pixels('plain', 'checker/s0-001.png'))).toBe(true);
+    const m = await run('two-stage', { steps: 3, expertGuidance: { kind: 'entropy', scale: 100, expert: expertPath, twoStage: true } });
+    expect(m.expertGuidance).toMatchObject({ kind: 'entropy', twoStage: true });
+    expect(m.timing!.steps).toBe(2 * 2 * 3); // two sampling stages x 2 batches x 3 steps (inversion not counted)
+  });
+
+  it('explains what is wrong', async () => {
+    await expect(run('e1', { expertGuidance: { kind: 'entropy' } })).rejects.toThrow(/--guidance entropy needs the guiding expert: --guidance-expert FILE/);
+    await expect(run('e2', { sampler: 'ddpm', expertGuidance: { kind: 'entropy', expert: expertPath, twoStage: true } })).rejects.toThrow(/--two-stage needs --sampler ddim/);
+    const other = join(root, 'other.safetensors');
+    const e = createExpert({ config: { arch: 'resnet', block: 'basic', layers: [1], baseWidth: 4, numClasses: 3, input: { size: 8, channels: 1, range: [0, 1] } }, classNames: ['a', 'rings', 'b'] });
+    await saveExpert({ expert: e, path: other });
+    e.dispose();
+    await expect(run('e3', { expertGuidance: { kind: 'classifier', expert: other } })).rejects.toThrow(/--guidance classifier: the expert .* has no class named "stripes", "checker" \(its classes: a, rings, b\)/);
+    expect(() => parseConfig({ generate: { expertGuidance: { kind: 'hardness' } } })).toThrow(/generate\.expertGuidance\.kind: must be one of "none", "classifier", "entropy", "margin", "least-confidence", got "hardness"/);
+  });
+});
