@@ -20,6 +20,7 @@ import type { ExpertConfig } from './expert-config';
 import type { ImageSet } from './image-batch';
 import type { DataSplit } from './stratified-split';
 import { assertObject, show } from './validate';
+import type { EpochSummary } from './train-expert';
 
 /** The `format` metadata value of training-state files. */
 export const TRAIN_STATE_FORMAT = 'fad-expert-train-state/1';
@@ -29,17 +30,8 @@ const RESERVED = ['format', 'state', 'fingerprint'];
 type StateDict = Record<string, { shape: number[]; data: Float32Array }>;
 type GenState = { s: GeneratorState; spare: number | null };
 
-/** One epoch in the history (the same shape as `EpochSummary` of train-expert.ts). */
-interface HistoryEntry {
-  epoch: number;
-  learningRate: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  validationAccuracy: number | null;
-  validationLoss: number | null;
-  isBest: boolean;
-  elapsedMs: number;
-}
+/** One epoch in the history: train-expert.ts's `EpochSummary` (a type-only import, so no cycle at run time). */
+type HistoryEntry = EpochSummary;
 
 /** The JSON part of the state. Epochs and steps here count from 0 (what is done). */
 export interface TrainState {
