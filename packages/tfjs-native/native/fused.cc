@@ -76,7 +76,10 @@ __attribute__((always_inline)) inline float throughAct(float dy, float z) {
     const float sg = 1.f / (1.f + fexp(-z));
     return dy * sg * (1.f + z * (1.f - sg));
   } else if constexpr (ACT == 2) {
-    return z > 0.f ? dy : 0.f;
+    // Multiplied by the 0/1 mask rather than selected: GCC keeps `z > 0 ? dy : 0` as a branch
+    // here, and ReLU masks are close to random, so that mispredicted on about half the
+    // elements (the BatchNorm+ReLU backward ran 15x slower than without the ReLU).
+    return dy * float(z > 0.f);
   } else {
     (void)z;
     return dy;
@@ -231,7 +234,7 @@ FAD_CLONES void rowNormBackward(const float* __restrict dy, const float* __restr
         const float sg = 1.f / (1.f + fexp(-z));
         d *= sg * (1.f + z * (1.f - sg));
       } else if (act == 2) {
-        d = xh * gamma[c] + beta[c] > 0.f ? d : 0.f;
+        d *= float(xh * gamma[c] + beta[c] > 0.f);  // a mask, not a branch (see throughAct)
       }
       dz[c] = d;
       dgamma[c] += d * xh;
