@@ -56,6 +56,7 @@ export { conv2dSymmetric, conv2dSymmetricBias, conv2dFilterGradAsConv } from './
 export {
   FUSED_ADAM_KERNEL,
   FUSED_ATTENTION_KERNEL,
+  FUSED_BATCH_NORM_KERNEL,
   FUSED_GROUP_NORM_KERNEL,
   FUSED_SILU_KERNEL,
   fusedAdamStep,
@@ -64,7 +65,7 @@ export {
   hasKernel,
   setFusedKernelsEnabled,
 } from './nn/fused';
-export type { FusedAdamStepAttrs } from './nn/fused';
+export type { FusedAdamStepAttrs, FusedBatchNormParams } from './nn/fused';
 export { upsampleNearest2x } from './nn/upsample';
 export { fanInUniform, uniformInit } from './nn/init';
 

@@ -98,17 +98,29 @@ export class BatchNorm2d extends Module {
       throw new Error(`BatchNorm2d: training needs more than one value per channel, got input shape ${formatShape(x.shape)}`);
     }
     return tf.tidy(() => {
-      // One FadGroupNorm kernel (statistics + normalisation, 2 passes each way, saves only x) on
-      // backends that have it (@fad/tfjs-native); the composed ops otherwise.
+      // One FadBatchNorm kernel (statistics, normalisation, ReLU and the running averages; saves
+      // only x and the statistics) on backends that have it (@fad/tfjs-native); composed ops
+      // otherwise.
       const relu = options.relu === true;
-      const fused = fusedBatchNorm(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps, relu);
-      const { mean, variance } = fused ?? tf.moments(x, [0, 1, 2]);
-      let y = fused?.y as tf.Tensor4D | undefined;
-      if (!y) {
-        y = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias) as tf.Tensor4D;
-        if (relu) y = tf.relu(y);
-      }
       const m = this.momentum;
+      const fused = fusedBatchNorm({
+        x,
+        gamma: this.weight as tf.Tensor1D,
+        beta: this.bias as tf.Tensor1D,
+        runningMean: this.runningMean as tf.Tensor1D,
+        runningVar: this.runningVar as tf.Tensor1D,
+        epsilon: this.eps,
+        momentum: m,
+        relu,
+      });
+      if (fused) {
+        this.runningMean.assign(fused.runningMean);
+        this.runningVar.assign(fused.runningVar);
+        return fused.y as tf.Tensor4D;
+      }
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      let y = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias) as tf.Tensor4D;
+      if (relu) y = tf.relu(y);
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(variance, (m * n) / (n - 1))));
       return y;

@@ -1,5 +1,5 @@
 // Whole-model check for the expert's train step: @fad/expert-models' ResNet (bottleneck blocks,
-// training-mode BatchNorm fused with ReLU, max pooling with the native MaxPoolGrad, the fused
+// training-mode BatchNorm fused with ReLU and its running averages (FadBatchNorm), max pooling with the native MaxPoolGrad, the fused
 // Adam update) on `native` against the reference `cpu` backend: the loss, every parameter
 // gradient, the BatchNorm running statistics and the weights after one ExpertTrainer step.
 import * as tf from '@tensorflow/tfjs-core';
@@ -56,8 +56,8 @@ describe.skipIf(!loaded.ok)('ResNet expert train step: native vs cpu', () => {
     expect(registerNativeBackend()).toBe(true);
     const ref = await stepOn('cpu');
     const got = await stepOn(NATIVE_BACKEND_NAME);
-    expect(ref.kernels.has('FadGroupNorm'), 'cpu composes BatchNorm from tfjs ops').toBe(false);
-    expect(got.kernels.has('FadGroupNorm'), 'native runs the fused BatchNorm kernel').toBe(true);
+    expect(ref.kernels.has('FadBatchNorm'), 'cpu composes BatchNorm from tfjs ops').toBe(false);
+    expect(got.kernels.has('FadBatchNorm'), 'native runs the fused BatchNorm kernel').toBe(true);
     expect(Math.abs(got.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
     expect(got.grads.map(([n]) => n)).toEqual(ref.grads.map(([n]) => n));
     const worst = got.grads.map(([n, g], i) => [n, relMaxError(g, ref.grads[i][1])] as const).sort((a, b) => b[1] - a[1]);

@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { FUSED_ADAM, FUSED_ATTENTION, FUSED_GROUP_NORM, FUSED_SILU, loadNativeAddon, NATIVE_BACKEND_NAME, registerNativeBackend } from './index';
+import { FUSED_ADAM, FUSED_ATTENTION, FUSED_BATCH_NORM, FUSED_GROUP_NORM, FUSED_SILU, loadNativeAddon, NATIVE_BACKEND_NAME, registerNativeBackend } from './index';
 import { randomFloats, relMaxError, runOn } from './test-utils';
 
 const TOL = 1e-4;
@@ -82,6 +82,57 @@ describe.skipIf(!loaded.ok)('native backend: fused ops vs composed tfjs ops on c
       });
     }
   }
+
+  // FadBatchNorm against PyTorch's BatchNorm2d training step composed from tfjs ops: output,
+  // running averages (momentum 0.1, unbiased variance) and gradients, at the ResNet50 expert's
+  // shapes (rows split across threads, and small enough to stay on one thread).
+  for (const shape of [[16, 16, 16, 64], [16, 2, 2, 2048], [2, 3, 5], [4, 1, 1, 3]]) {
+    for (const relu of [false, true]) {
+      it(`BatchNorm${relu ? '+ReLU' : ''} [${shape}]: value, running averages and gradients`, async () => {
+        const c = shape[shape.length - 1];
+        const n = size(shape) / c;
+        const seed = size(shape) + (relu ? 1 : 0);
+        const axes = shape.slice(0, -1).map((_, i) => i);
+        const run = (fused: boolean) => () => {
+          const x = rand(shape, seed, 2, 0.5);
+          const gamma = rand([c], seed + 1, 0.5, 1);
+          const beta = rand([c], seed + 2, 0.5);
+          const rm = rand([c], seed + 3);
+          const rv = rand([c], seed + 4, 0.5, 1);
+          const w = rand(shape, seed + 5);
+          const bn = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor[] => {
+            if (fused) {
+              const [y, mean, rstd, rm2, rv2] = tf.engine().runKernel(FUSED_BATCH_NORM, { x: xx, gamma: g, beta: b, runningMean: rm, runningVar: rv }, { epsilon: 1e-5, momentum: 0.1, relu } as never) as tf.Tensor[];
+              tf.dispose([mean, rstd]);
+              return [y, rm2, rv2];
+            }
+            const { mean, variance } = tf.moments(xx, axes);
+            const y = tf.add(tf.mul(tf.mul(tf.sub(xx, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+            return [relu ? tf.relu(y) : y, tf.add(tf.mul(rm, 0.9), tf.mul(mean, 0.1)), tf.add(tf.mul(rv, 0.9), tf.mul(variance, (0.1 * n) / (n - 1)))];
+          };
+          const f = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(bn(xx, g, b)[0], w));
+          return [...bn(x, gamma, beta), ...tf.grads(f)([x, gamma, beta])];
+        };
+        const ref = await runOn('cpu', run(false));
+        const before = (await tf.setBackend(NATIVE_BACKEND_NAME), tf.memory().numTensors);
+        const got = await runOn(NATIVE_BACKEND_NAME, run(true));
+        expect(tf.memory().numTensors, 'leaked tensors').toBe(before);
+        ['y', 'runningMean', 'runningVar', 'dx', 'dgamma', 'dbeta'].forEach((name, i) => {
+          const err = relMaxError(got.values[i], ref.values[i]);
+          expect(err, `${name}: rel. max error ${err}`).toBeLessThanOrEqual(TOL);
+        });
+      });
+    }
+  }
+
+  it('BatchNorm rejects a single value per channel and a bad momentum', async () => {
+    await tf.setBackend(NATIVE_BACKEND_NAME);
+    const bn = (x: tf.Tensor, momentum: number) => () =>
+      tf.tidy(() => tf.engine().runKernel(FUSED_BATCH_NORM, { x, gamma: tf.ones([3]), beta: tf.zeros([3]), runningMean: tf.zeros([3]), runningVar: tf.ones([3]) }, { epsilon: 1e-5, momentum } as never));
+    expect(bn(tf.ones([1, 1, 1, 3]), 0.1)).toThrow(/at least 2 values per channel, got \[1,1,1,3\]/);
+    expect(bn(tf.ones([2, 3]), 1.5)).toThrow(/momentum must be in \[0, 1\], got 1.5/);
+    expect(bn(tf.ones([2, 4]), 0.1)).toThrow(/runningMean: expected 4 values/);
+  });
 
   it('GroupNorm of a constant group (zero variance) stays finite', async () => {
     const got = await runOn(NATIVE_BACKEND_NAME, () => fusedGroupNorm(tf.ones([2, 3, 3, 4]), tf.ones([4]), tf.zeros([4]), 2, 1e-5, true));

@@ -20,6 +20,18 @@
 //                     over [N, H, W, C] is x reshaped to [1, N*H*W, C] with groups = C.
 //   FadGroupNormGrad  inputs {dy, x, gamma, beta, mean, rstd}, same attrs
 //                     outputs [dx, dgamma, dbeta]
+//   FadBatchNorm      inputs {x: [..., C] (rank >= 2, >= 2 rows), gamma, beta, runningMean, runningVar: [C]}
+//                     attrs  {epsilon, momentum, relu?: boolean}
+//                     outputs [y (x's shape), mean [C], rstd [C], runningMean' [C], runningVar' [C]]
+//                     training-mode BatchNorm (PyTorch's BatchNorm2d with NHWC x): statistics
+//                     per channel over all other axes (n values), y = gamma (x - mean) rstd + beta
+//                     (then max(y, 0) if relu), rstd = 1 / sqrt(var + eps) with the biased var;
+//                     runningMean' = (1 - momentum) runningMean + momentum mean, runningVar' =
+//                     (1 - momentum) runningVar + momentum var n / (n - 1). One kernel instead of
+//                     the ~14 (reshapes, statistics, running averages) the composed form needs.
+//                     Gradients flow to x, gamma and beta (the running statistics get none).
+//   FadBatchNormGrad  inputs {dy, x, gamma, beta, mean, rstd}, attrs as FadBatchNorm
+//                     outputs [dx, dgamma, dbeta]
 //   FadSilu           inputs {x} -> x * sigmoid(x)
 //   FadSiluGrad       inputs {x, dy} -> dy * s * (1 + x * (1 - s)), s = sigmoid(x)
 //   FadAdam           inputs {x, g, m, v} (same shape), attrs {beta1, beta2, stepSize, epsHat, decay}
@@ -45,6 +57,7 @@ import {
   type NamedAttrMap,
   type Tensor,
   type TensorInfo,
+  zerosLike,
 } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 
@@ -53,6 +66,8 @@ import { allocOutput, f32Values } from './kernel-utils';
 
 export const FUSED_GROUP_NORM = 'FadGroupNorm';
 export const FUSED_GROUP_NORM_GRAD = 'FadGroupNormGrad';
+export const FUSED_BATCH_NORM = 'FadBatchNorm';
+export const FUSED_BATCH_NORM_GRAD = 'FadBatchNormGrad';
 export const FUSED_SILU = 'FadSilu';
 export const FUSED_SILU_GRAD = 'FadSiluGrad';
 export const FUSED_ADAM = 'FadAdam';
@@ -60,7 +75,7 @@ export const FUSED_ATTENTION = 'FadAttention';
 export const FUSED_ATTENTION_GRAD = 'FadAttentionGrad';
 
 /** Names of the fused custom kernels (not tfjs ops: see the contract above). */
-export const FUSED_KERNEL_NAMES: readonly string[] = [FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD, FUSED_SILU, FUSED_SILU_GRAD, FUSED_ADAM, FUSED_ATTENTION, FUSED_ATTENTION_GRAD];
+export const FUSED_KERNEL_NAMES: readonly string[] = [FUSED_GROUP_NORM, FUSED_GROUP_NORM_GRAD, FUSED_BATCH_NORM, FUSED_BATCH_NORM_GRAD, FUSED_SILU, FUSED_SILU_GRAD, FUSED_ADAM, FUSED_ATTENTION, FUSED_ATTENTION_GRAD];
 
 /** Attributes of FadAttention / FadAttentionGrad. */
 export interface FusedAttentionAttrs {
@@ -96,6 +111,24 @@ export interface FusedGroupNormAttrs {
   epsilon: number;
   silu: boolean;
   relu?: boolean;
+}
+
+/** Attributes of FadBatchNorm / FadBatchNormGrad. */
+export interface FusedBatchNormAttrs {
+  epsilon: number;
+  momentum: number;
+  relu?: boolean;
+}
+
+/** [1, rows, C, C] (the addon's GroupNorm geometry of a BatchNorm) of a FadBatchNorm call. */
+function batchNormParams(x: TensorInfo, kernel: string): Int32Array {
+  const r = x.shape.length;
+  const c = r >= 2 ? x.shape[r - 1] : 0;
+  const rows = c > 0 ? util.sizeFromShape(x.shape) / c : 0;
+  if (r < 2 || c < 1 || rows < 2) {
+    throw new Error(`@fad/tfjs-native ${kernel}: x must be [..., C] with at least 2 values per channel, got [${x.shape}]`);
+  }
+  return Int32Array.of(1, rows, c, c);
 }
 
 /** The addon's activation code of a FadGroupNorm call: 0 none, 1 SiLU, 2 ReLU. */
@@ -167,6 +200,71 @@ export function makeFusedKernels(addon: NativeAddon): Record<string, KernelFunc>
         values(backend, mean, `${FUSED_GROUP_NORM_GRAD} mean`, n * g),
         values(backend, rstd, `${FUSED_GROUP_NORM_GRAD} rstd`, n * g),
         dx, dgamma, dbeta, p, gnActivation(attrs),
+      );
+      return [
+        backend.makeTensorInfo(x.shape, 'float32', dx),
+        backend.makeTensorInfo(gamma.shape, 'float32', dgamma),
+        backend.makeTensorInfo(beta.shape, 'float32', dbeta),
+      ];
+    },
+
+    [FUSED_BATCH_NORM]: (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { x, gamma, beta, runningMean, runningVar } = args.inputs as Record<string, TensorInfo>;
+      const attrs = args.attrs as unknown as FusedBatchNormAttrs;
+      const p = batchNormParams(x, FUSED_BATCH_NORM);
+      const rows = p[1];
+      const c = p[2];
+      const m = attrs.momentum;
+      if (!(m >= 0 && m <= 1)) throw new Error(`@fad/tfjs-native ${FUSED_BATCH_NORM}: momentum must be in [0, 1], got ${m}`);
+      const rm = values(backend, runningMean, `${FUSED_BATCH_NORM} runningMean`, c);
+      const rv = values(backend, runningVar, `${FUSED_BATCH_NORM} runningVar`, c);
+      const y = allocOutput(rows * c);
+      const mean = new Float32Array(c);
+      const rstd = new Float32Array(c);
+      addon.groupNorm(
+        values(backend, x, FUSED_BATCH_NORM),
+        values(backend, gamma, `${FUSED_BATCH_NORM} gamma`, c),
+        values(backend, beta, `${FUSED_BATCH_NORM} beta`, c),
+        y, mean, rstd, p, attrs.epsilon, attrs.relu ? 2 : 0,
+      );
+      // Running averages (C values: plain JS). var = 1/rstd^2 - eps recovers the biased batch
+      // variance the kernel normalised with; n / (n - 1) makes it unbiased, as PyTorch does.
+      const rm2 = new Float32Array(c);
+      const rv2 = new Float32Array(c);
+      const unbias = rows / (rows - 1);
+      for (let i = 0; i < c; i++) {
+        const variance = 1 / (rstd[i] * rstd[i]) - attrs.epsilon;
+        rm2[i] = (1 - m) * rm[i] + m * mean[i];
+        rv2[i] = (1 - m) * rv[i] + m * variance * unbias;
+      }
+      return [
+        backend.makeTensorInfo(x.shape, 'float32', y),
+        backend.makeTensorInfo([c], 'float32', mean),
+        backend.makeTensorInfo([c], 'float32', rstd),
+        backend.makeTensorInfo([c], 'float32', rm2),
+        backend.makeTensorInfo([c], 'float32', rv2),
+      ];
+    },
+
+    [FUSED_BATCH_NORM_GRAD]: (args) => {
+      const backend = args.backend as MathBackendCPU;
+      const { dy, x, gamma, beta, mean, rstd } = args.inputs as Record<string, TensorInfo>;
+      const attrs = args.attrs as unknown as FusedBatchNormAttrs;
+      const p = batchNormParams(x, FUSED_BATCH_NORM_GRAD);
+      const n = p[1] * p[2];
+      const c = p[2];
+      const dx = allocOutput(n);
+      const dgamma = allocOutput(c);
+      const dbeta = allocOutput(c);
+      addon.groupNormGrad(
+        values(backend, dy, `${FUSED_BATCH_NORM_GRAD} dy`, n),
+        values(backend, x, `${FUSED_BATCH_NORM_GRAD} x`),
+        values(backend, gamma, `${FUSED_BATCH_NORM_GRAD} gamma`, c),
+        values(backend, beta, `${FUSED_BATCH_NORM_GRAD} beta`, c),
+        values(backend, mean, `${FUSED_BATCH_NORM_GRAD} mean`, c),
+        values(backend, rstd, `${FUSED_BATCH_NORM_GRAD} rstd`, c),
+        dx, dgamma, dbeta, p, attrs.relu ? 2 : 0,
       );
       return [
         backend.makeTensorInfo(x.shape, 'float32', dx),
@@ -266,6 +364,18 @@ const GRADIENTS: GradConfig[] = [
         attrs,
       ) as Tensor[];
       return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
+    },
+  },
+  {
+    kernelName: FUSED_BATCH_NORM,
+    inputsToSave: ['x', 'gamma', 'beta'],
+    outputsToSave: [false, true, true, false, false],
+    gradFunc: (dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+      const [x, gamma, beta, mean, rstd] = saved;
+      const dyY = Array.isArray(dy) ? dy[0] : dy;
+      const [dx, dgamma, dbeta] = engine().runKernel(FUSED_BATCH_NORM_GRAD, { dy: dyY, x, gamma, beta, mean, rstd }, attrs) as Tensor[];
+      // The running statistics are state, not a function of the inputs' values.
+      return { x: () => dx, gamma: () => dgamma, beta: () => dbeta, runningMean: () => zerosLike(mean), runningVar: () => zerosLike(rstd) };
     },
   },
   {

@@ -26,6 +26,8 @@ export {
   FUSED_ADAM,
   FUSED_ATTENTION,
   FUSED_ATTENTION_GRAD,
+  FUSED_BATCH_NORM,
+  FUSED_BATCH_NORM_GRAD,
   FUSED_GROUP_NORM,
   FUSED_GROUP_NORM_GRAD,
   FUSED_KERNEL_NAMES,
@@ -33,5 +35,6 @@ export {
   FUSED_SILU_GRAD,
   type FusedAdamAttrs,
   type FusedAttentionAttrs,
+  type FusedBatchNormAttrs,
   type FusedGroupNormAttrs,
 } from './fused-ops';

@@ -10,6 +10,7 @@ import { Attention } from '../unet/blocks';
 import {
   FUSED_ADAM_KERNEL,
   FUSED_ATTENTION_KERNEL,
+  FUSED_BATCH_NORM_KERNEL,
   FUSED_GROUP_NORM_KERNEL,
   FUSED_SILU_KERNEL,
   fusedAdamStep,
@@ -209,6 +210,58 @@ function registerReferenceKernels(): void {
       return { x: () => dx, gamma: () => dg, beta: () => db };
     },
   });
+  // BatchNorm = the reference GroupNorm on x viewed as [1, rows, C] with one group per channel,
+  // plus the running averages (PyTorch's: unbiased variance).
+  const asRows = (t: tf.TensorInfo): tf.TensorInfo => {
+    const c = t.shape[t.shape.length - 1];
+    return { ...t, shape: [1, t.shape.reduce((a, b) => a * b, 1) / c, c] };
+  };
+  const gnKernel = (name: string) => tf.getKernel(name, 'cpu')!.kernelFunc;
+  tf.registerKernel({
+    kernelName: FUSED_BATCH_NORM_KERNEL,
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, gamma, beta, runningMean, runningVar } = inputs as Record<string, tf.TensorInfo>;
+      const { epsilon, momentum: m, relu } = attrs as unknown as { epsilon: number; momentum: number; relu?: boolean };
+      const c = x.shape[x.shape.length - 1];
+      const n = x.shape.reduce((a, b) => a * b, 1) / c;
+      const gnAttrs = { groups: c, epsilon, silu: false, relu } as unknown as tf.NamedAttrMap;
+      const [y, mean, rstd] = gnKernel(FUSED_GROUP_NORM_KERNEL)({ inputs: { x: asRows(x), gamma, beta }, backend, attrs: gnAttrs }) as tf.TensorInfo[];
+      const mv = vals(backend, mean), rs = vals(backend, rstd), rm = vals(backend, runningMean), rv = vals(backend, runningVar);
+      const rm2 = rm.map((v, i) => (1 - m) * v + m * mv[i]);
+      const rv2 = rv.map((v, i) => (1 - m) * v + ((m * n) / (n - 1)) * (1 / (rs[i] * rs[i]) - epsilon));
+      const b = backend as unknown as Backend;
+      return [
+        { ...y, shape: x.shape },
+        { ...mean, shape: [c] },
+        { ...rstd, shape: [c] },
+        b.makeTensorInfo([c], 'float32', rm2),
+        b.makeTensorInfo([c], 'float32', rv2),
+      ];
+    },
+  });
+  tf.registerKernel({
+    kernelName: 'FadBatchNormGrad',
+    backendName: 'cpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { dy, x, gamma, beta, mean, rstd } = inputs as Record<string, tf.TensorInfo>;
+      const c = x.shape[x.shape.length - 1];
+      const { relu } = attrs as unknown as { relu?: boolean };
+      const gnAttrs = { groups: c, epsilon: 0, silu: false, relu } as unknown as tf.NamedAttrMap;
+      const [dx, dg, db] = gnKernel('FadGroupNormGrad')({ inputs: { dy: asRows(dy), x: asRows(x), gamma, beta, mean, rstd }, backend, attrs: gnAttrs }) as tf.TensorInfo[];
+      return [{ ...dx, shape: x.shape }, dg, db];
+    },
+  });
+  tf.registerGradient({
+    kernelName: FUSED_BATCH_NORM_KERNEL,
+    inputsToSave: ['x', 'gamma', 'beta'],
+    outputsToSave: [false, true, true, false, false],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, gamma, beta, mean, rstd] = saved;
+      const [dx, dg, db] = tf.engine().runKernel('FadBatchNormGrad', { dy: (dy as tf.Tensor[])[0], x, gamma, beta, mean, rstd }, attrs) as tf.Tensor[];
+      return { x: () => dx, gamma: () => dg, beta: () => db, runningMean: () => tf.zerosLike(mean), runningVar: () => tf.zerosLike(rstd) };
+    },
+  });
   tf.registerGradient({
     kernelName: FUSED_SILU_KERNEL,
     inputsToSave: ['x'],
@@ -300,33 +353,46 @@ describe('fused GroupNorm / LayerNorm / SiLU kernels', () => {
   }
 
   for (const relu of [false, true]) {
-    it(`fusedBatchNorm${relu ? ' + ReLU' : ''}: batch statistics, output and gradients as composed ops`, () => {
+    it(`fusedBatchNorm${relu ? ' + ReLU' : ''}: output, running averages and gradients as composed ops`, () => {
       const x = tf.randomNormal([3, 4, 5, 6], 0.5, 2, 'float32', 11) as tf.Tensor4D;
       const gamma = tf.randomUniform([6], 0.5, 1.5, 'float32', 12) as tf.Tensor1D;
       const beta = tf.randomUniform([6], -0.5, 0.5, 'float32', 13) as tf.Tensor1D;
+      const rm = tf.randomNormal([6], 0, 1, 'float32', 15) as tf.Tensor1D;
+      const rv = tf.randomUniform([6], 0.5, 2, 'float32', 16) as tf.Tensor1D;
       const w = tf.randomNormal([3, 4, 5, 6], 0, 1, 'float32', 14);
+      const n = 3 * 4 * 5;
+      const m = 0.1;
+      // PyTorch's BatchNorm2d: normalise with the biased variance, keep the unbiased one.
       const composed = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
         const { mean, variance } = tf.moments(xx, [0, 1, 2]);
         const y = tf.add(tf.mul(tf.mul(tf.sub(xx, mean), tf.rsqrt(tf.add(variance, 1e-5))), gg), bb);
-        return { y: relu ? tf.relu(y) : y, mean, variance };
+        return {
+          y: relu ? tf.relu(y) : y,
+          runningMean: tf.add(tf.mul(rm, 1 - m), tf.mul(mean, m)),
+          runningVar: tf.add(tf.mul(rv, 1 - m), tf.mul(variance, (m * n) / (n - 1))),
+        };
       };
-      const fused = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => fusedBatchNorm(xx, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5, relu)!;
+      const fused = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+        fusedBatchNorm({ x: xx, gamma: gg as tf.Tensor1D, beta: bb as tf.Tensor1D, runningMean: rm, runningVar: rv, epsilon: 1e-5, momentum: m, relu })!;
       const run = (f: typeof composed) =>
         tf.tidy(() => {
           const r = f(x, gamma, beta);
           const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a, b, c).y, w)))([x, gamma, beta]);
-          return [r.y, r.mean, r.variance, ...grads].map((t) => t.dataSync() as Float32Array);
+          return [r.y, r.runningMean, r.runningVar, ...grads].map((t) => t.dataSync() as Float32Array);
         });
+      const before = tf.memory().numTensors;
       const got = run(fused);
+      expect(tf.memory().numTensors, 'leaked tensors').toBe(before);
       const ref = run(composed);
       got.forEach((v, i) => expect(relMaxError(v, ref[i]), `output ${i}`).toBeLessThan(1e-4));
-      tf.dispose([x, gamma, beta, w]);
+      tf.dispose([x, gamma, beta, rm, rv, w]);
     });
   }
 
   it('fusedBatchNorm and fusedAdamStep return null without the kernels', () => {
     setFusedKernelsEnabled(false);
-    expect(fusedBatchNorm(tf.ones([2, 3]), tf.ones([3]) as tf.Tensor1D, tf.zeros([3]) as tf.Tensor1D, 1e-5)).toBeNull();
+    const c = tf.ones([3]) as tf.Tensor1D;
+    expect(fusedBatchNorm({ x: tf.ones([2, 3]), gamma: c, beta: c, runningMean: c, runningVar: c, epsilon: 1e-5, momentum: 0.1 })).toBeNull();
     expect(fusedAdamStep(tf.ones([2]), tf.ones([2]), tf.ones([2]), tf.ones([2]), { beta1: 0.9, beta2: 0.999, stepSize: 1e-3, epsHat: 1e-8, decay: 0 })).toBeNull();
     setFusedKernelsEnabled(true);
   });

@@ -9,6 +9,9 @@
  *
  *   FadGroupNorm  inputs {x: [N, ..., C], gamma: [C], beta: [C]}, attrs {groups, epsilon, silu, relu?}
  *                 -> [y, mean [N, groups], rstd [N, groups]] (SiLU or ReLU after the affine)
+ *   FadBatchNorm  inputs {x: [..., C], gamma, beta, runningMean, runningVar: [C]}, attrs {epsilon, momentum, relu?}
+ *                 -> [y, mean [C], rstd [C], runningMean', runningVar'] (training-mode BatchNorm
+ *                 with the running averages; see fusedBatchNorm)
  *   FadSilu       inputs {x} -> x * sigmoid(x)
  *   FadAttention  inputs {q: [B, L, D], k: [B, S, D], v: [B, S, D]}, attrs {heads, scale}
  *                 -> [out [B, L, D], probs [B, heads, L, S]]: multi-head softmax(scale q k^T) v,
@@ -19,6 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 export const FUSED_GROUP_NORM_KERNEL = 'FadGroupNorm';
+export const FUSED_BATCH_NORM_KERNEL = 'FadBatchNorm';
 export const FUSED_SILU_KERNEL = 'FadSilu';
 export const FUSED_ATTENTION_KERNEL = 'FadAttention';
 export const FUSED_ADAM_KERNEL = 'FadAdam';
@@ -73,29 +77,37 @@ export function fusedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, h
   return out as tf.Tensor3D;
 }
 
+/** Parameters of {@link fusedBatchNorm}. */
+export interface FusedBatchNormParams {
+  /** [..., C] (NHWC for images), at least 2 values per channel. */
+  x: tf.Tensor;
+  gamma: tf.Tensor1D;
+  beta: tf.Tensor1D;
+  runningMean: tf.Tensor1D;
+  runningVar: tf.Tensor1D;
+  epsilon: number;
+  /** Weight of the batch statistics in the running averages (PyTorch's `momentum`, e.g. 0.1). */
+  momentum: number;
+  /** Apply a ReLU after the affine transform. */
+  relu?: boolean;
+}
+
 /**
- * Training-mode batch normalisation (statistics over every axis but the last, per channel,
- * biased variance as PyTorch's BatchNorm2d uses for normalising), optionally followed by a ReLU,
- * as one FadGroupNorm call on x viewed as [1, rows, C] with one group per channel. Returns null
- * when the backend lacks the kernel (callers then compose it from tfjs ops). `variance` is the
- * biased batch variance; for running statistics scale it by n / (n - 1).
+ * Training-mode batch normalisation (PyTorch's BatchNorm2d: statistics per channel over every
+ * other axis, normalised with the biased variance), optionally followed by a ReLU, with the
+ * new running averages (the unbiased variance, as PyTorch keeps), as one FadBatchNorm kernel.
+ * Returns null when the backend lacks it (callers then compose the same math from tfjs ops).
+ * The caller assigns `runningMean` / `runningVar` to its running-statistics variables.
  */
-export function fusedBatchNorm(
-  x: tf.Tensor,
-  gamma: tf.Tensor1D,
-  beta: tf.Tensor1D,
-  epsilon: number,
-  relu = false,
-): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } | null {
-  if (!hasFusedKernel(FUSED_GROUP_NORM_KERNEL) || x.rank < 1) return null;
-  const c = x.shape[x.rank - 1];
-  return tf.tidy(() => {
-    const attrs = { groups: c, epsilon, silu: false, relu } as unknown as tf.NamedAttrMap;
-    const [y, mean, rstd] = tf.engine().runKernel(FUSED_GROUP_NORM_KERNEL, { x: tf.reshape(x, [1, x.size / c, c]), gamma, beta }, attrs) as tf.Tensor[];
-    // rstd = 1 / sqrt(var + eps)  =>  var = 1 / rstd^2 - eps (statistics only: no gradient needed).
-    const variance = tf.sub(tf.reciprocal(tf.square(tf.reshape(rstd, [c]))), epsilon) as tf.Tensor1D;
-    return { y: tf.reshape(y, x.shape), mean: tf.reshape(mean, [c]) as tf.Tensor1D, variance };
-  });
+export function fusedBatchNorm(params: FusedBatchNormParams): { y: tf.Tensor; runningMean: tf.Tensor1D; runningVar: tf.Tensor1D } | null {
+  if (!hasFusedKernel(FUSED_BATCH_NORM_KERNEL)) return null;
+  const { x, gamma, beta, runningMean, runningVar, epsilon, momentum, relu = false } = params;
+  const attrs = { epsilon, momentum, relu } as unknown as tf.NamedAttrMap;
+  const [y, mean, rstd, rm, rv] = tf.engine().runKernel(FUSED_BATCH_NORM_KERNEL, { x, gamma, beta, runningMean, runningVar }, attrs) as tf.Tensor[];
+  // The gradient keeps its own references to the statistics (tfjs saves them).
+  mean.dispose();
+  rstd.dispose();
+  return { y, runningMean: rm as tf.Tensor1D, runningVar: rv as tf.Tensor1D };
 }
 
 /** Attributes of one fused Adam step (bias corrections folded in, as in `Adam.apply`). */
