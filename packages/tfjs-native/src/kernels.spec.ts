@@ -203,6 +203,23 @@ describe.skipIf(!loaded.ok)('native backend: kernels vs cpu', () => {
     }
   });
 
+  it('pointwise (1x1, stride 1) convolutions run as matmuls: forward with bias + ReLU, both gradients', async () => {
+    // A ResNet bottleneck's 1x1 shape: [2, 4, 4, 64] -> 32 channels. Grads through tf.grads
+    // exercise Conv2DBackpropInput (dy x W^T) and Conv2DBackpropFilter (x^T dy).
+    const mm = () => addon!.cacheInfo().matmul.hits + addon!.cacheInfo().matmul.misses;
+    const before = mm();
+    await expectSame('pointwise conv: value and gradients', () => {
+      const x = tf.tensor4d(randomFloats(2 * 4 * 4 * 64, 801), [2, 4, 4, 64]);
+      const f = tf.tensor4d(randomFloats(64 * 32, 802), [1, 1, 64, 32]);
+      const bias = tf.tensor1d(randomFloats(32, 803));
+      const w = tf.tensor4d(randomFloats(2 * 4 * 4 * 32, 804), [2, 4, 4, 32]);
+      const y = tf.fused.conv2d({ x, filter: f, strides: 1, pad: 'valid', bias, activation: 'relu' });
+      const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), w)))([x, f]);
+      return [y, dx, df];
+    });
+    expect(mm() - before, 'matmul primitive calls').toBeGreaterThanOrEqual(4);
+  });
+
   it('FusedConv2D: bias + activations; prelu and odd bias shapes fall back', async () => {
     const c = cases[1];
     const acts = ['linear', 'relu', 'relu6', 'leakyrelu', 'sigmoid', 'elu'] as const;

@@ -118,6 +118,22 @@ function convParams(c: backend_util.Conv2DInfo): Int32Array | null {
   return p;
 }
 
+/**
+ * [M = N*H*W, IC, OC] when the conv parameter block is a pointwise (1x1, stride 1, undilated,
+ * unpadded) convolution over NHWC, which is exactly the matrix product [M, IC] x [IC, OC] with
+ * the HWIO filter read as [IC, OC]; null otherwise. Such convolutions (half of a ResNet50's
+ * weights) run as oneDNN matmuls on the plain filter: the conv primitives want the filter
+ * reordered into a blocked layout on every call (fwd, bwd-data, and back from bwd-weights),
+ * three extra passes over weights that are mostly not in cache. Set
+ * FAD_TFJS_NATIVE_POINTWISE=0 to keep them on the conv primitives.
+ */
+function pointwise(p: Int32Array): [number, number, number] | null {
+  const [n, ih, iw, ic, kh, kw, oc, oh, ow, sh, sw, dh, dw, pt, pl] = p;
+  if (kh !== 1 || kw !== 1 || sh !== 1 || sw !== 1 || dh !== 1 || dw !== 1 || pt !== 0 || pl !== 0) return null;
+  if (oh !== ih || ow !== iw || process.env.FAD_TFJS_NATIVE_POINTWISE === '0') return null;
+  return [n * ih * iw, ic, oc];
+}
+
 /** Builds the `native` kernels, each falling back to the given cpu kernel. */
 export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => KernelFunc): Record<string, KernelFunc> {
   const conv2d = cpu(Conv2D);
@@ -159,7 +175,11 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
       if (!bv) return null;
     }
     const out = allocOutput(util.sizeFromShape(info.outShape));
-    if (!callAddon(Conv2D, () => addon.conv2d(xv, wv, bv, out, params, act[0], act[1]))) return null;
+    const pw = pointwise(params);
+    const run = pw
+      ? () => addon.matmul(xv, wv, bv, out, Int32Array.of(1, 1, pw[0], pw[2], pw[1], 0, 0), act[0], act[1])
+      : () => addon.conv2d(xv, wv, bv, out, params, act[0], act[1]);
+    if (!callAddon(Conv2D, run)) return null;
     return backend.makeTensorInfo(info.outShape, 'float32', out);
   }
 
@@ -196,7 +216,12 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
       const params = convParams(info);
       if (!params || !util.arraysEqual(dy.shape, info.outShape)) return conv2dBackpropInput(args);
       const dx = allocOutput(util.sizeFromShape(info.inShape));
-      if (!callAddon(Conv2DBackpropInput, () => addon.conv2dBackpropInput(dyv, wv, dx, params))) {
+      const pw = pointwise(params);
+      // dx [M, IC] = dy [M, OC] x filter^T (the filter is [IC, OC]: matmul's transposed B).
+      const run = pw
+        ? () => addon.matmul(dyv, wv, null, dx, Int32Array.of(1, 1, pw[0], pw[1], pw[2], 0, 1), 0, 0)
+        : () => addon.conv2dBackpropInput(dyv, wv, dx, params);
+      if (!callAddon(Conv2DBackpropInput, run)) {
         return conv2dBackpropInput(args);
       }
       return backend.makeTensorInfo(info.inShape, 'float32', dx);
@@ -222,7 +247,12 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
       const params = convParams(info);
       if (!params || !util.arraysEqual(dy.shape, info.outShape)) return conv2dBackpropFilter(args);
       const dw = allocOutput(util.sizeFromShape(info.filterShape));
-      if (!callAddon(Conv2DBackpropFilter, () => addon.conv2dBackpropFilter(xv, dyv, dw, params))) {
+      const pw = pointwise(params);
+      // dw [IC, OC] = x^T [IC, M] x dy [M, OC] (x is [M, IC]: matmul's transposed A).
+      const run = pw
+        ? () => addon.matmul(xv, dyv, null, dw, Int32Array.of(1, 1, pw[1], pw[2], pw[0], 1, 0), 0, 0)
+        : () => addon.conv2dBackpropFilter(xv, dyv, dw, params);
+      if (!callAddon(Conv2DBackpropFilter, run)) {
         return conv2dBackpropFilter(args);
       }
       return backend.makeTensorInfo(info.filterShape, 'float32', dw);
