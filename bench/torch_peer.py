@@ -280,6 +280,7 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup-seconds", type=float, default=0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
@@ -320,10 +321,13 @@ def main():
             run, info = build(a.step, a.batch, gen)
             res.update(info)
             res["setupSeconds"] = time.perf_counter() - t0
-            for i in range(a.warmup):
+            # At least --warmup steps and at least --warmup-seconds of them (as for ours).
+            w0, i = time.perf_counter(), 0
+            while i < a.warmup or time.perf_counter() - w0 < a.warmup_seconds:
                 tw = time.perf_counter()
                 run()
-                print(f"  [torch {a.step}] warm-up {i + 1}/{a.warmup}: {time.perf_counter() - tw:.2f} s", file=sys.stderr)
+                i += 1
+                print(f"  [torch {a.step}] warm-up {i}: {time.perf_counter() - tw:.2f} s", file=sys.stderr)
             times, cpu = [], []
             for i in range(a.steps):
                 c0 = time.process_time()

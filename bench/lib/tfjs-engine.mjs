@@ -16,7 +16,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { installKernelTimers } from './kernel-timer.mjs';
 
 const spec = JSON.parse(process.argv[2] ?? '{}');
-const { step, batch = 16, steps = 5, warmup = 2, threads, seed = 0 } = spec;
+const { step, batch = 16, steps = 5, warmup = 2, warmupSeconds = 0, threads, seed = 0 } = spec;
 const notes = [];
 const log = (m) => process.stderr.write(`  [tfjs ${spec.backend} ${step}] ${m}\n`);
 
@@ -162,10 +162,12 @@ async function main() {
     const t0 = performance.now();
     const work = await build(step, batch);
     result.setupSeconds = (performance.now() - t0) / 1000;
-    for (let i = 0; i < warmup; i++) {
+    // At least `warmup` steps and at least `warmupSeconds` of them (see run.mjs).
+    const w0 = performance.now();
+    for (let i = 0; i < warmup || performance.now() - w0 < warmupSeconds * 1000; i++) {
       const tw = performance.now();
       work.run();
-      log(`warm-up ${i + 1}/${warmup}: ${((performance.now() - tw) / 1000).toFixed(2)} s`);
+      log(`warm-up ${i + 1}: ${((performance.now() - tw) / 1000).toFixed(2)} s`);
     }
     const timers = spec.profile ? installKernelTimers(tf.getBackend()) : null;
     timers?.reset();
