@@ -179,6 +179,21 @@ Napi::Value guarded(const Napi::CallbackInfo& info, const char* what, F&& body) 
   return info.Env().Undefined();
 }
 
+// One oneDNN matmul (cached primitive), as the `matmul` entry point describes: c[B, M, N] =
+// act(a[BA, M, K] x b[BB, K, N] + bias[N]), a/b read transposed (as strides) when asked.
+// Called with globalLock() held.
+struct MatmulArgs {
+  const float* a;
+  const float* b;
+  const float* bias;  // nullptr: none
+  float* c;
+  int64_t batchA, batchB, M, N, K;
+  bool transposeA, transposeB;
+  int32_t act;
+  float alpha;
+};
+void runMatmul(const MatmulArgs& m);
+
 // Entry points (see conv.cc / matmul.cc for argument layouts).
 Napi::Value Conv2D(const Napi::CallbackInfo& info);
 Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info);

@@ -27,6 +27,51 @@ Lru<MatmulEntry>& cache() {
 
 }  // namespace
 
+void runMatmul(const MatmulArgs& m) {
+  const int64_t BA = m.batchA, BB = m.batchB, M = m.M, N = m.N, K = m.K;
+  const bool tA = m.transposeA, tB = m.transposeB, withBias = m.bias != nullptr;
+  const int64_t B = std::max(BA, BB);
+  const SmallWorkScope threads(2 * B * M * N * K);
+  std::string key;
+  for (int64_t v : {BA, BB, M, N, K, int64_t(tA), int64_t(tB), int64_t(withBias), int64_t(m.act)}) keyAppend(key, v);
+  keyAppend(key, threads.threads());
+  keyAppendFloat(key, m.alpha);
+  MatmulEntry* e = cache().get(key);
+  if (!e) {
+    // Plain 2-D descriptors when there is no batch, 3-D (batch-broadcasting) otherwise.
+    const bool batched = B > 1;
+    auto md = [&](int64_t batch, int64_t rows, int64_t cols, bool transposed) {
+      // Logical [rows, cols]; stored row-major as [rows, cols], or as [cols, rows] when transposed.
+      const memory::dims strides2 = transposed ? memory::dims{1, rows} : memory::dims{cols, 1};
+      if (!batched) return memory::desc({rows, cols}, dt::f32, strides2);
+      return memory::desc({batch, rows, cols}, dt::f32, {rows * cols, strides2[0], strides2[1]});
+    };
+    MatmulEntry entry;
+    entry.a = md(BA, M, K, tA);
+    entry.b = md(BB, K, N, tB);
+    entry.c = md(B, M, N, false);
+    if (withBias) {
+      entry.bias = batched ? memory::desc({1, 1, N}, dt::f32, memory::dims{N, N, 1})
+                           : memory::desc({1, N}, dt::f32, memory::dims{N, 1});
+    }
+    dnnl::matmul::desc d = withBias ? dnnl::matmul::desc(entry.a, entry.b, entry.bias, entry.c)
+                                    : dnnl::matmul::desc(entry.a, entry.b, entry.c);
+    entry.pd = dnnl::matmul::primitive_desc(d, makeAttr(m.act, m.alpha), cpuEngine());
+    entry.prim = dnnl::matmul(entry.pd);
+    e = cache().put(key, std::move(entry));
+  }
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, memory(e->a, cpuEngine(), const_cast<float*>(m.a))},
+      {DNNL_ARG_WEIGHTS, memory(e->b, cpuEngine(), const_cast<float*>(m.b))},
+      {DNNL_ARG_DST, memory(e->c, cpuEngine(), m.c)},
+      {DNNL_ARG_SCRATCHPAD, scratchpadMemory(e->pd)},
+  };
+  if (withBias) args[DNNL_ARG_BIAS] = memory(e->bias, cpuEngine(), const_cast<float*>(m.bias));
+  dnnl::stream& s = cpuStream();
+  e->prim.execute(s, args);
+  s.wait();
+}
+
 Napi::Value MatMul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 7) throw Napi::TypeError::New(env, "matmul: expected 7 arguments");
@@ -47,45 +92,7 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
   const float alpha = info[6].As<Napi::Number>().FloatValue();
 
   return guarded(info, "matmul", [&] {
-    const SmallWorkScope threads(2 * B * M * N * K);
-    std::string key;
-    for (int64_t v : {BA, BB, M, N, K, int64_t(tA), int64_t(tB), int64_t(withBias), int64_t(act)}) keyAppend(key, v);
-    keyAppend(key, threads.threads());
-    keyAppendFloat(key, alpha);
-    MatmulEntry* e = cache().get(key);
-    if (!e) {
-      // Plain 2-D descriptors when there is no batch, 3-D (batch-broadcasting) otherwise.
-      const bool batched = B > 1;
-      auto md = [&](int64_t batch, int64_t rows, int64_t cols, bool transposed) {
-        // Logical [rows, cols]; stored row-major as [rows, cols], or as [cols, rows] when transposed.
-        const memory::dims strides2 = transposed ? memory::dims{1, rows} : memory::dims{cols, 1};
-        if (!batched) return memory::desc({rows, cols}, dt::f32, strides2);
-        return memory::desc({batch, rows, cols}, dt::f32, {rows * cols, strides2[0], strides2[1]});
-      };
-      MatmulEntry entry;
-      entry.a = md(BA, M, K, tA);
-      entry.b = md(BB, K, N, tB);
-      entry.c = md(B, M, N, false);
-      if (withBias) {
-        entry.bias = batched ? memory::desc({1, 1, N}, dt::f32, memory::dims{N, N, 1})
-                             : memory::desc({1, N}, dt::f32, memory::dims{N, 1});
-      }
-      dnnl::matmul::desc d = withBias ? dnnl::matmul::desc(entry.a, entry.b, entry.bias, entry.c)
-                                      : dnnl::matmul::desc(entry.a, entry.b, entry.c);
-      entry.pd = dnnl::matmul::primitive_desc(d, makeAttr(act, alpha), cpuEngine());
-      entry.prim = dnnl::matmul(entry.pd);
-      e = cache().put(key, std::move(entry));
-    }
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, memory(e->a, cpuEngine(), a.data)},
-        {DNNL_ARG_WEIGHTS, memory(e->b, cpuEngine(), b.data)},
-        {DNNL_ARG_DST, memory(e->c, cpuEngine(), c.data)},
-        {DNNL_ARG_SCRATCHPAD, scratchpadMemory(e->pd)},
-    };
-    if (withBias) args[DNNL_ARG_BIAS] = memory(e->bias, cpuEngine(), bias.data);
-    dnnl::stream& s = cpuStream();
-    e->prim.execute(s, args);
-    s.wait();
+    runMatmul({a.data, b.data, withBias ? bias.data : nullptr, c.data, BA, BB, M, N, K, tA, tB, act, alpha});
   });
 }
 

@@ -220,6 +220,35 @@ describe.skipIf(!loaded.ok)('native backend: kernels vs cpu', () => {
     expect(mm() - before, 'matmul primitive calls').toBeGreaterThanOrEqual(4);
   });
 
+  it('weight-dominated convolutions (4 x output pixels <= out channels) run as im2col + matmul', async () => {
+    // ResNet50's last stage in miniature: few output pixels, many channels; 'same' and explicit
+    // padding, stride 2 and dilation 2 (padding and window offsets in im2col/col2im).
+    const shapes: Array<{ x: [number, number, number, number]; f: [number, number, number, number]; stride: number; pad: 'same' | 'valid' | number; dilation?: number }> = [
+      { x: [2, 2, 2, 24], f: [3, 3, 24, 40], stride: 1, pad: 'same' },
+      { x: [2, 4, 4, 16], f: [3, 3, 16, 48], stride: 2, pad: 'same' },
+      { x: [1, 5, 4, 8], f: [2, 3, 8, 64], stride: 2, pad: 1 },
+      { x: [1, 5, 5, 8], f: [3, 3, 8, 64], stride: 1, pad: 'valid', dilation: 2 },
+    ];
+    const mm = () => addon!.cacheInfo().matmul.hits + addon!.cacheInfo().matmul.misses;
+    for (const [i, c] of shapes.entries()) {
+      const before = mm();
+      await expectSame(`im2col conv x[${c.x}] f[${c.f}] s${c.stride} pad=${c.pad} d${c.dilation ?? 1}: value and gradients`, () => {
+        const x = tf.tensor4d(randomFloats(c.x.reduce((a, b) => a * b, 1), 900 + i), c.x);
+        const f = tf.tensor4d(randomFloats(c.f.reduce((a, b) => a * b, 1), 910 + i), c.f);
+        const bias = tf.tensor1d(randomFloats(c.f[3], 920 + i));
+        const conv = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad, 'NHWC', c.dilation ?? 1);
+        const y = conv(x, f);
+        const w = tf.tensor(randomFloats(y.size, 930 + i), y.shape);
+        const fused = tf.fused.conv2d({ x, filter: f, strides: c.stride, pad: c.pad, dilations: c.dilation ?? 1, bias, activation: 'relu' });
+        // tfjs has no gradients for dilated convolutions: forward only there.
+        if (c.dilation) return [y, fused];
+        const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a, b), w)))([x, f]);
+        return [y, fused, dx, df];
+      });
+      expect(mm() - before, 'matmul primitive calls').toBeGreaterThanOrEqual(c.dilation ? 2 : 4);
+    }
+  });
+
   it('FusedConv2D: bias + activations; prelu and odd bias shapes fall back', async () => {
     const c = cases[1];
     const acts = ['linear', 'relu', 'relu6', 'leakyrelu', 'sigmoid', 'elu'] as const;
