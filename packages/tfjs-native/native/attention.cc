@@ -185,21 +185,6 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
 
 void clearAttentionCache() { cache().clear(); }
 
-Napi::Value attentionCacheInfo(Napi::Env env) {
-  Napi::Object out = Napi::Object::New(env);
-  Napi::Array entries = Napi::Array::New(env);
-  uint32_t i = 0;
-  for (const auto& kv : cache().items()) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("key", kv.first);
-    o.Set("impl", kv.second.pd.impl_info_str());
-    entries.Set(i++, o);
-  }
-  out.Set("size", double(cache().size()));
-  out.Set("hits", double(cache().hits()));
-  out.Set("misses", double(cache().misses()));
-  out.Set("entries", entries);
-  return out;
-}
+Napi::Value attentionCacheInfo(Napi::Env env) { return CacheInfoBuilder(env).add(cache()).build(); }
 
 }  // namespace tfn

@@ -81,6 +81,48 @@ class Lru {
 
 constexpr size_t kCacheCapacity = 256;
 
+// {size, hits, misses, entries: [{key, impl, ...}]} over one or more primitive caches whose
+// entries hold a primitive descriptor `pd` (for debugging and the benchmarks). `extra` may add
+// fields to an entry's object.
+class CacheInfoBuilder {
+ public:
+  explicit CacheInfoBuilder(Napi::Env env) : env_(env), entries_(Napi::Array::New(env)) {}
+
+  template <class V, class Extra>
+  CacheInfoBuilder& add(const Lru<V>& cache, Extra extra) {
+    size_ += cache.size();
+    hits_ += cache.hits();
+    misses_ += cache.misses();
+    for (const auto& kv : cache.items()) {
+      Napi::Object o = Napi::Object::New(env_);
+      o.Set("key", kv.first);
+      o.Set("impl", kv.second.pd.impl_info_str());
+      extra(o, kv.second);
+      entries_.Set(n_++, o);
+    }
+    return *this;
+  }
+  template <class V>
+  CacheInfoBuilder& add(const Lru<V>& cache) {
+    return add(cache, [](Napi::Object&, const V&) {});
+  }
+
+  Napi::Object build() const {
+    Napi::Object out = Napi::Object::New(env_);
+    out.Set("size", double(size_));
+    out.Set("hits", double(hits_));
+    out.Set("misses", double(misses_));
+    out.Set("entries", entries_);
+    return out;
+  }
+
+ private:
+  Napi::Env env_;
+  Napi::Array entries_;
+  uint32_t n_ = 0;
+  size_t size_ = 0, hits_ = 0, misses_ = 0;
+};
+
 // A Float32Array argument: pointer into the JS ArrayBuffer (zero-copy) and its length.
 struct F32 {
   float* data = nullptr;

@@ -345,32 +345,10 @@ void clearConvCache() {
   bwdWeightsCache().clear();
 }
 
-// {size, hits, misses, entries: [{key, impl}]} for debugging and the benchmark.
+// {size, hits, misses, entries: [{key, impl, weightsReorder}]} for debugging and the benchmark.
 Napi::Value convCacheInfo(Napi::Env env) {
-  Napi::Object out = Napi::Object::New(env);
-  Napi::Array entries = Napi::Array::New(env);
-  uint32_t i = 0;
-  size_t size = 0, hits = 0, misses = 0;
-  auto add = [&](auto& cache) {
-    size += cache.size();
-    hits += cache.hits();
-    misses += cache.misses();
-    for (const auto& kv : cache.items()) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("key", kv.first);
-      o.Set("impl", kv.second.pd.impl_info_str());
-      o.Set("weightsReorder", kv.second.w.needed);
-      entries.Set(i++, o);
-    }
-  };
-  add(fwdCache());
-  add(bwdDataCache());
-  add(bwdWeightsCache());
-  out.Set("size", double(size));
-  out.Set("hits", double(hits));
-  out.Set("misses", double(misses));
-  out.Set("entries", entries);
-  return out;
+  const auto reorder = [](Napi::Object& o, const auto& entry) { o.Set("weightsReorder", entry.w.needed); };
+  return CacheInfoBuilder(env).add(fwdCache(), reorder).add(bwdDataCache(), reorder).add(bwdWeightsCache(), reorder).build();
 }
 
 }  // namespace tfn

@@ -62,6 +62,8 @@ import {
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 
 import type { NativeAddon } from './addon';
+
+type KernelArgs = Parameters<KernelFunc>[0];
 import { allocOutput, f32Values } from './kernel-utils';
 
 export const FUSED_GROUP_NORM = 'FadGroupNorm';
@@ -160,56 +162,76 @@ function groupNormParams(x: TensorInfo, attrs: FusedGroupNormAttrs): Int32Array 
 }
 
 export function makeFusedKernels(addon: NativeAddon): Record<string, KernelFunc> {
+  /**
+   * The addon's groupNorm for FadGroupNorm and FadBatchNorm (p = [N, S, C, G]): y as a tensor
+   * of x's shape, and the per-group mean and 1/std as plain arrays.
+   */
+  function normalize(
+    args: KernelArgs,
+    kernel: string,
+    x: TensorInfo,
+    gamma: TensorInfo,
+    beta: TensorInfo,
+    p: Int32Array,
+    epsilon: number,
+    act: number,
+  ): [TensorInfo, Float32Array, Float32Array] {
+    const backend = args.backend as MathBackendCPU;
+    const [n, s, c, g] = p;
+    const y = allocOutput(n * s * c);
+    const mean = new Float32Array(n * g);
+    const rstd = new Float32Array(n * g);
+    addon.groupNorm(
+      values(backend, x, kernel),
+      values(backend, gamma, `${kernel} gamma`, c),
+      values(backend, beta, `${kernel} beta`, c),
+      y, mean, rstd, p, epsilon, act,
+    );
+    return [backend.makeTensorInfo(x.shape, 'float32', y), mean, rstd];
+  }
+
+  /** The addon's groupNormGrad for FadGroupNormGrad and FadBatchNormGrad: [dx, dgamma, dbeta]. */
+  function normalizeGrad(args: KernelArgs, kernel: string, p: Int32Array, act: number): TensorInfo[] {
+    const backend = args.backend as MathBackendCPU;
+    const { dy, x, gamma, beta, mean, rstd } = args.inputs as Record<string, TensorInfo>;
+    const [n, s, c, g] = p;
+    const dx = allocOutput(n * s * c);
+    const dgamma = allocOutput(c);
+    const dbeta = allocOutput(c);
+    addon.groupNormGrad(
+      values(backend, dy, `${kernel} dy`, n * s * c),
+      values(backend, x, `${kernel} x`),
+      values(backend, gamma, `${kernel} gamma`, c),
+      values(backend, beta, `${kernel} beta`, c),
+      values(backend, mean, `${kernel} mean`, n * g),
+      values(backend, rstd, `${kernel} rstd`, n * g),
+      dx, dgamma, dbeta, p, act,
+    );
+    return [
+      backend.makeTensorInfo(x.shape, 'float32', dx),
+      backend.makeTensorInfo(gamma.shape, 'float32', dgamma),
+      backend.makeTensorInfo(beta.shape, 'float32', dbeta),
+    ];
+  }
+
+  const statsInfo = (args: KernelArgs, shape: number[], v: Float32Array) => (args.backend as MathBackendCPU).makeTensorInfo(shape, 'float32', v);
+
   return {
     [FUSED_GROUP_NORM]: (args) => {
-      const backend = args.backend as MathBackendCPU;
       const { x, gamma, beta } = args.inputs as Record<string, TensorInfo>;
       const attrs = args.attrs as unknown as FusedGroupNormAttrs;
       const p = groupNormParams(x, attrs);
-      const [n, s, c, g] = p;
-      const y = allocOutput(n * s * c);
-      const mean = allocOutput(n * g);
-      const rstd = allocOutput(n * g);
-      addon.groupNorm(
-        values(backend, x, FUSED_GROUP_NORM),
-        values(backend, gamma, `${FUSED_GROUP_NORM} gamma`, c),
-        values(backend, beta, `${FUSED_GROUP_NORM} beta`, c),
-        y, mean, rstd, p, attrs.epsilon, gnActivation(attrs),
-      );
-      return [
-        backend.makeTensorInfo(x.shape, 'float32', y),
-        backend.makeTensorInfo([n, g], 'float32', mean),
-        backend.makeTensorInfo([n, g], 'float32', rstd),
-      ];
+      const [n, , , g] = p;
+      const [y, mean, rstd] = normalize(args, FUSED_GROUP_NORM, x, gamma, beta, p, attrs.epsilon, gnActivation(attrs));
+      return [y, statsInfo(args, [n, g], mean), statsInfo(args, [n, g], rstd)];
     },
 
     [FUSED_GROUP_NORM_GRAD]: (args) => {
-      const backend = args.backend as MathBackendCPU;
-      const { dy, x, gamma, beta, mean, rstd } = args.inputs as Record<string, TensorInfo>;
       const attrs = args.attrs as unknown as FusedGroupNormAttrs;
-      const p = groupNormParams(x, attrs);
-      const [n, s, c, g] = p;
-      const dx = allocOutput(n * s * c);
-      const dgamma = allocOutput(c);
-      const dbeta = allocOutput(c);
-      addon.groupNormGrad(
-        values(backend, dy, `${FUSED_GROUP_NORM_GRAD} dy`, n * s * c),
-        values(backend, x, `${FUSED_GROUP_NORM_GRAD} x`),
-        values(backend, gamma, `${FUSED_GROUP_NORM_GRAD} gamma`, c),
-        values(backend, beta, `${FUSED_GROUP_NORM_GRAD} beta`, c),
-        values(backend, mean, `${FUSED_GROUP_NORM_GRAD} mean`, n * g),
-        values(backend, rstd, `${FUSED_GROUP_NORM_GRAD} rstd`, n * g),
-        dx, dgamma, dbeta, p, gnActivation(attrs),
-      );
-      return [
-        backend.makeTensorInfo(x.shape, 'float32', dx),
-        backend.makeTensorInfo(gamma.shape, 'float32', dgamma),
-        backend.makeTensorInfo(beta.shape, 'float32', dbeta),
-      ];
+      return normalizeGrad(args, FUSED_GROUP_NORM_GRAD, groupNormParams((args.inputs as Record<string, TensorInfo>).x, attrs), gnActivation(attrs));
     },
 
     [FUSED_BATCH_NORM]: (args) => {
-      const backend = args.backend as MathBackendCPU;
       const { x, gamma, beta, runningMean, runningVar } = args.inputs as Record<string, TensorInfo>;
       const attrs = args.attrs as unknown as FusedBatchNormAttrs;
       const p = batchNormParams(x, FUSED_BATCH_NORM);
@@ -217,17 +239,10 @@ export function makeFusedKernels(addon: NativeAddon): Record<string, KernelFunc>
       const c = p[2];
       const m = attrs.momentum;
       if (!(m >= 0 && m <= 1)) throw new Error(`@fad/tfjs-native ${FUSED_BATCH_NORM}: momentum must be in [0, 1], got ${m}`);
+      const backend = args.backend as MathBackendCPU;
       const rm = values(backend, runningMean, `${FUSED_BATCH_NORM} runningMean`, c);
       const rv = values(backend, runningVar, `${FUSED_BATCH_NORM} runningVar`, c);
-      const y = allocOutput(rows * c);
-      const mean = new Float32Array(c);
-      const rstd = new Float32Array(c);
-      addon.groupNorm(
-        values(backend, x, FUSED_BATCH_NORM),
-        values(backend, gamma, `${FUSED_BATCH_NORM} gamma`, c),
-        values(backend, beta, `${FUSED_BATCH_NORM} beta`, c),
-        y, mean, rstd, p, attrs.epsilon, attrs.relu ? 2 : 0,
-      );
+      const [y, mean, rstd] = normalize(args, FUSED_BATCH_NORM, x, gamma, beta, p, attrs.epsilon, attrs.relu ? 2 : 0);
       // Running averages (C values: plain JS). var = 1/rstd^2 - eps recovers the biased batch
       // variance the kernel normalised with; n / (n - 1) makes it unbiased, as PyTorch does.
       const rm2 = new Float32Array(c);
@@ -238,39 +253,12 @@ export function makeFusedKernels(addon: NativeAddon): Record<string, KernelFunc>
         rm2[i] = (1 - m) * rm[i] + m * mean[i];
         rv2[i] = (1 - m) * rv[i] + m * variance * unbias;
       }
-      return [
-        backend.makeTensorInfo(x.shape, 'float32', y),
-        backend.makeTensorInfo([c], 'float32', mean),
-        backend.makeTensorInfo([c], 'float32', rstd),
-        backend.makeTensorInfo([c], 'float32', rm2),
-        backend.makeTensorInfo([c], 'float32', rv2),
-      ];
+      return [y, ...[mean, rstd, rm2, rv2].map((v) => statsInfo(args, [c], v))];
     },
 
     [FUSED_BATCH_NORM_GRAD]: (args) => {
-      const backend = args.backend as MathBackendCPU;
-      const { dy, x, gamma, beta, mean, rstd } = args.inputs as Record<string, TensorInfo>;
       const attrs = args.attrs as unknown as FusedBatchNormAttrs;
-      const p = batchNormParams(x, FUSED_BATCH_NORM_GRAD);
-      const n = p[1] * p[2];
-      const c = p[2];
-      const dx = allocOutput(n);
-      const dgamma = allocOutput(c);
-      const dbeta = allocOutput(c);
-      addon.groupNormGrad(
-        values(backend, dy, `${FUSED_BATCH_NORM_GRAD} dy`, n),
-        values(backend, x, `${FUSED_BATCH_NORM_GRAD} x`),
-        values(backend, gamma, `${FUSED_BATCH_NORM_GRAD} gamma`, c),
-        values(backend, beta, `${FUSED_BATCH_NORM_GRAD} beta`, c),
-        values(backend, mean, `${FUSED_BATCH_NORM_GRAD} mean`, c),
-        values(backend, rstd, `${FUSED_BATCH_NORM_GRAD} rstd`, c),
-        dx, dgamma, dbeta, p, attrs.relu ? 2 : 0,
-      );
-      return [
-        backend.makeTensorInfo(x.shape, 'float32', dx),
-        backend.makeTensorInfo(gamma.shape, 'float32', dgamma),
-        backend.makeTensorInfo(beta.shape, 'float32', dbeta),
-      ];
+      return normalizeGrad(args, FUSED_BATCH_NORM_GRAD, batchNormParams((args.inputs as Record<string, TensorInfo>).x, FUSED_BATCH_NORM_GRAD), attrs.relu ? 2 : 0);
     },
 
     [FUSED_SILU]: (args) => {

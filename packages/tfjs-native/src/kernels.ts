@@ -118,6 +118,20 @@ function convParams(c: backend_util.Conv2DInfo): Int32Array | null {
   return p;
 }
 
+/** tfjs's NHWC conv geometry and the addon's parameter block for it, or null (cpu kernel). */
+function nhwcGeometry(
+  inShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  strides: number | [number, number],
+  dilations: number | [number, number],
+  pad: Conv2DAttrs['pad'],
+  rounding: Conv2DAttrs['dimRoundingMode'],
+): { info: backend_util.Conv2DInfo; params: Int32Array } | null {
+  const info = backend_util.computeConv2DInfo(inShape, filterShape, strides, dilations, pad, rounding, false, 'channelsLast');
+  const params = convParams(info);
+  return params ? { info, params } : null;
+}
+
 /**
  * [M = N*H*W, IC, OC] when the conv parameter block is a pointwise (1x1, stride 1, undilated,
  * unpadded) convolution over NHWC, which is exactly the matrix product [M, IC] x [IC, OC] with
@@ -143,6 +157,16 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
   const batchMatMul = cpu(BatchMatMul);
   const fusedMatMul = cpu(_FusedMatMul);
 
+  /**
+   * An output of `shape` filled by one addon call (`run` gets the output array), as a tensor of
+   * `backend`; null when the addon rejected the call (the caller then runs the cpu kernel).
+   */
+  function nativeOutput(backend: MathBackendCPU, kernel: string, shape: number[], run: (out: Float32Array) => void): TensorInfo | null {
+    const out = allocOutput(util.sizeFromShape(shape));
+    if (!callAddon(kernel, () => run(out))) return null;
+    return backend.makeTensorInfo(shape, 'float32', out);
+  }
+
   /** Shared by Conv2D and FusedConv2D. Returns null when the cpu kernel must run. */
   function convForward(
     args: KernelArgs,
@@ -157,30 +181,27 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
     const xv = f32Values(backend, x);
     const wv = f32Values(backend, filter);
     if (!xv || !wv || x.shape.length !== 4 || filter.shape.length !== 4) return null;
-    const info = backend_util.computeConv2DInfo(
+    const geometry = nhwcGeometry(
       x.shape as [number, number, number, number],
       filter.shape as [number, number, number, number],
       attrs.strides,
       attrs.dilations,
       attrs.pad,
       attrs.dimRoundingMode,
-      false,
-      'channelsLast',
     );
-    const params = convParams(info);
-    if (!params) return null;
+    if (!geometry) return null;
+    const { info, params } = geometry;
     let bv: Float32Array | null = null;
     if (bias) {
       bv = channelBias(backend, bias, info.outChannels, 4);
       if (!bv) return null;
     }
-    const out = allocOutput(util.sizeFromShape(info.outShape));
     const pw = pointwise(params);
-    const run = pw
-      ? () => addon.matmul(xv, wv, bv, out, Int32Array.of(1, 1, pw[0], pw[2], pw[1], 0, 0), act[0], act[1])
-      : () => addon.conv2d(xv, wv, bv, out, params, act[0], act[1]);
-    if (!callAddon(Conv2D, run)) return null;
-    return backend.makeTensorInfo(info.outShape, 'float32', out);
+    return nativeOutput(backend, Conv2D, info.outShape, (out) =>
+      pw
+        ? addon.matmul(xv, wv, bv, out, Int32Array.of(1, 1, pw[0], pw[2], pw[1], 0, 0), act[0], act[1])
+        : addon.conv2d(xv, wv, bv, out, params, act[0], act[1]),
+    );
   }
 
   return {
@@ -203,28 +224,16 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
       const dyv = f32Values(backend, dy);
       const wv = f32Values(backend, filter);
       if (attrs.dataFormat === 'NCHW' || !dyv || !wv || filter.shape.length !== 4) return conv2dBackpropInput(args);
-      const info = backend_util.computeConv2DInfo(
-        attrs.inputShape,
-        filter.shape as [number, number, number, number],
-        attrs.strides,
-        1,
-        attrs.pad,
-        attrs.dimRoundingMode,
-        false,
-        'channelsLast',
+      const g = nhwcGeometry(attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+      if (!g || !util.arraysEqual(dy.shape, g.info.outShape)) return conv2dBackpropInput(args);
+      const pw = pointwise(g.params);
+      // Pointwise: dx [M, IC] = dy [M, OC] x filter^T (the filter is [IC, OC]: matmul's transposed B).
+      const dx = nativeOutput(backend, Conv2DBackpropInput, g.info.inShape, (out) =>
+        pw
+          ? addon.matmul(dyv, wv, null, out, Int32Array.of(1, 1, pw[0], pw[1], pw[2], 0, 1), 0, 0)
+          : addon.conv2dBackpropInput(dyv, wv, out, g.params),
       );
-      const params = convParams(info);
-      if (!params || !util.arraysEqual(dy.shape, info.outShape)) return conv2dBackpropInput(args);
-      const dx = allocOutput(util.sizeFromShape(info.inShape));
-      const pw = pointwise(params);
-      // dx [M, IC] = dy [M, OC] x filter^T (the filter is [IC, OC]: matmul's transposed B).
-      const run = pw
-        ? () => addon.matmul(dyv, wv, null, dx, Int32Array.of(1, 1, pw[0], pw[1], pw[2], 0, 1), 0, 0)
-        : () => addon.conv2dBackpropInput(dyv, wv, dx, params);
-      if (!callAddon(Conv2DBackpropInput, run)) {
-        return conv2dBackpropInput(args);
-      }
-      return backend.makeTensorInfo(info.inShape, 'float32', dx);
+      return dx ?? conv2dBackpropInput(args);
     },
 
     [Conv2DBackpropFilter]: (args) => {
@@ -234,28 +243,16 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
       const xv = f32Values(backend, x);
       const dyv = f32Values(backend, dy);
       if (attrs.dataFormat === 'NCHW' || !xv || !dyv || x.shape.length !== 4) return conv2dBackpropFilter(args);
-      const info = backend_util.computeConv2DInfo(
-        x.shape as [number, number, number, number],
-        attrs.filterShape,
-        attrs.strides,
-        1,
-        attrs.pad,
-        attrs.dimRoundingMode,
-        false,
-        'channelsLast',
+      const g = nhwcGeometry(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+      if (!g || !util.arraysEqual(dy.shape, g.info.outShape)) return conv2dBackpropFilter(args);
+      const pw = pointwise(g.params);
+      // Pointwise: dw [IC, OC] = x^T [IC, M] x dy [M, OC] (x is [M, IC]: matmul's transposed A).
+      const dw = nativeOutput(backend, Conv2DBackpropFilter, g.info.filterShape, (out) =>
+        pw
+          ? addon.matmul(xv, dyv, null, out, Int32Array.of(1, 1, pw[1], pw[2], pw[0], 1, 0), 0, 0)
+          : addon.conv2dBackpropFilter(xv, dyv, out, g.params),
       );
-      const params = convParams(info);
-      if (!params || !util.arraysEqual(dy.shape, info.outShape)) return conv2dBackpropFilter(args);
-      const dw = allocOutput(util.sizeFromShape(info.filterShape));
-      const pw = pointwise(params);
-      // dw [IC, OC] = x^T [IC, M] x dy [M, OC] (x is [M, IC]: matmul's transposed A).
-      const run = pw
-        ? () => addon.matmul(xv, dyv, null, dw, Int32Array.of(1, 1, pw[1], pw[2], pw[0], 1, 0), 0, 0)
-        : () => addon.conv2dBackpropFilter(xv, dyv, dw, params);
-      if (!callAddon(Conv2DBackpropFilter, run)) {
-        return conv2dBackpropFilter(args);
-      }
-      return backend.makeTensorInfo(info.filterShape, 'float32', dw);
+      return dw ?? conv2dBackpropFilter(args);
     },
 
     [BatchMatMul]: (args) => {
@@ -314,13 +311,11 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
       bias32 = channelBias(backend, bias, N, outShape.length);
       if (!bias32) return null;
     }
-    const out = allocOutput(batch * M * N);
     // A batch of A rows against one B is a single taller GEMM: [batchA * M, K] x [K, N].
     const params =
       batchB === 1 && batchA > 1 && !transposeA
         ? Int32Array.of(1, 1, batchA * M, N, K, 0, transposeB ? 1 : 0)
         : Int32Array.of(batchA, batchB, M, N, K, transposeA ? 1 : 0, transposeB ? 1 : 0);
-    if (!callAddon(BatchMatMul, () => addon.matmul(av, bv, bias32, out, params, act[0], act[1]))) return null;
-    return backend.makeTensorInfo(outShape, 'float32', out);
+    return nativeOutput(backend, BatchMatMul, outShape, (out) => addon.matmul(av, bv, bias32, out, params, act[0], act[1]));
   }
 }
