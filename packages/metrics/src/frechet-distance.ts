@@ -206,20 +206,7 @@ export function frechetDistance(params: FrechetDistanceParams): FrechetDistanceR
   const useGram = method === 'gram' || (method === 'auto' && gramCost <= covCost);
 
   if (!useGram) {
-    const s1 = covarianceOfCentred(c1, n1, d);
-    const s2 = covarianceOfCentred(c2, n2, d);
-    const t1 = trace(s1, d);
-    const t2 = trace(s2, d);
-    const r = traceSqrtProductOfCovariances(s1, s2, d, Math.min(n1 - 1, n2 - 1, d));
-    return {
-      distance: meanDistanceSquared + t1 + t2 - 2 * r.value,
-      meanDistanceSquared,
-      trace1: t1,
-      trace2: t2,
-      traceSqrtProduct: r.value,
-      method: r.method,
-      minEigenvalue: r.min,
-    };
+    return fromCovariances(meanDistanceSquared, covarianceOfCentred(c1, n1, d), covarianceOfCentred(c2, n2, d), d, Math.min(n1 - 1, n2 - 1, d));
   }
   // Gram route: A_i = Xc_i / sqrt(n_i - 1) (rows are samples).
   const s1 = 1 / Math.sqrt(n1 - 1);
@@ -296,11 +283,15 @@ export function frechetDistanceFromStatistics(params: { readonly stats1: Statist
   const fn = 'frechetDistanceFromStatistics';
   const a = readStatistics(fn, 'stats1', params.stats1);
   const b = readStatistics(fn, 'stats2', params.stats2, a.d);
-  const meanDistanceSquared = squaredDistance(a.mean, b.mean);
-  const t1 = trace(a.cov, a.d);
-  const t2 = trace(b.cov, a.d);
   const rank = a.count !== undefined && b.count !== undefined ? Math.min(a.count - 1, b.count - 1, a.d) : a.d;
-  const r = traceSqrtProductOfCovariances(a.cov, b.cov, a.d, rank);
+  return fromCovariances(squaredDistance(a.mean, b.mean), a.cov, b.cov, a.d, rank);
+}
+
+/** ||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^1/2) from the two covariances (d x d). */
+function fromCovariances(meanDistanceSquared: number, s1: Float64Array, s2: Float64Array, d: number, rank: number): FrechetDistanceResult {
+  const t1 = trace(s1, d);
+  const t2 = trace(s2, d);
+  const r = traceSqrtProductOfCovariances(s1, s2, d, rank);
   return {
     distance: meanDistanceSquared + t1 + t2 - 2 * r.value,
     meanDistanceSquared,
