@@ -29,12 +29,24 @@ describe('FeatureAlignmentLoss safetensors I/O', () => {
     const { loss: back, metadata } = deserializeFeatureAlignmentLoss({ bytes });
     expect(back.config).toEqual(loss.config);
     expect(metadata).toMatchObject({ format: FEATURE_ALIGN_FORMAT, expert: 'resnet50', tap: 'down_out', layout: 'NHWC; Linear [in,out]; Conv2d [kh,kw,in,out]' });
-    expect(JSON.parse(metadata.config)).toEqual(loss.config);
+    // The default centering ('none') is left out of the file: older files have no such key.
+    expect({ centering: 'none', ...JSON.parse(metadata.config) }).toEqual(loss.config);
+    expect(metadata.config).not.toContain('centering');
     const a = loss.stateDict();
     const b = back.stateDict();
     expect(Object.keys(b)).toEqual(Object.keys(a));
     for (const k of Object.keys(a)) expect(Array.from(b[k].data)).toEqual(Array.from(a[k].data));
     expect(value(back, 1)).toBe(value(loss, 1));
+    loss.dispose();
+    back.dispose();
+  });
+
+  it("round-trips centering 'batch' (stored only when not the default)", () => {
+    const loss = new FeatureAlignmentLoss({ diffusionDim: 6, expertDim: 10, centering: 'batch', seed: 5 });
+    const { loss: back, metadata } = deserializeFeatureAlignmentLoss({ bytes: serializeFeatureAlignmentLoss({ loss }) });
+    expect(JSON.parse(metadata.config).centering).toBe('batch');
+    expect(back.config).toEqual(loss.config);
+    expect(value(back, 7)).toBe(value(loss, 7));
     loss.dispose();
     back.dispose();
   });
@@ -74,7 +86,7 @@ describe('FeatureAlignmentLoss safetensors I/O', () => {
     // moduleToSafetensors with our metadata writes exactly our bytes.
     loadModuleWeights(other, serializeFeatureAlignmentLoss({ loss }));
     expect(value(other, 3)).toBe(value(loss, 3));
-    const theirs = moduleToSafetensors(loss, { format: FEATURE_ALIGN_FORMAT, config: JSON.stringify(loss.config) });
+    const theirs = moduleToSafetensors(loss, { format: FEATURE_ALIGN_FORMAT, config: JSON.stringify({ ...loss.config, centering: undefined }) });
     expect(Buffer.from(theirs).equals(Buffer.from(serializeFeatureAlignmentLoss({ loss })))).toBe(true);
     const { loss: back } = deserializeFeatureAlignmentLoss({ bytes: theirs });
     expect(value(back, 3)).toBe(value(loss, 3));

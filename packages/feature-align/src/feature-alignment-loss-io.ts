@@ -2,7 +2,7 @@
  * Saving and loading a `FeatureAlignmentLoss` (its projection weights and config) as safetensors.
  *
  * Metadata keys: `format` = "fad-feature-align/1", `config` = the `FeatureAlignmentLossConfig` as
- * JSON, `layout` = "NHWC; Linear [in,out]; Conv2d [kh,kw,in,out]" (TensorFlow layout: transpose a
+ * JSON (without `centering` when it is 'none'), `layout` = "NHWC; Linear [in,out]; Conv2d [kh,kw,in,out]" (TensorFlow layout: transpose a
  * PyTorch `nn.Linear.weight`), plus any string metadata of the caller. Tensor names are the
  * loss's parameter names (`projection.weight`, ...). Written and read with `@fad/diffusion-core`'s
  * `moduleToSafetensors` / `loadModuleWeights` (the loss is a diffusion-core `Module`), so the
@@ -34,7 +34,16 @@ export function serializeFeatureAlignmentLoss(params: SerializeFeatureAlignmentL
     if (typeof v !== 'string') fail(where, `metadata "${k}" must be a string, got ${describe(v)}`, TypeError);
   }
   // moduleToSafetensors puts `layout` (WEIGHT_LAYOUT) first; the caller's metadata may override it.
-  return moduleToSafetensors(loss, { ...metadata, format: FEATURE_ALIGN_FORMAT, config: JSON.stringify(loss.config) });
+  return moduleToSafetensors(loss, { ...metadata, format: FEATURE_ALIGN_FORMAT, config: configJson(loss.config) });
+}
+
+/**
+ * The config as stored. `centering` is left out when it is the default 'none', so a loss without
+ * it is written byte for byte as before the option existed (and files without it read as 'none').
+ */
+function configJson(config: FeatureAlignmentLossConfig): string {
+  const { centering, ...rest } = config;
+  return JSON.stringify(centering === 'none' ? rest : config);
 }
 
 export interface DeserializeFeatureAlignmentLossParams {

@@ -84,11 +84,57 @@ describe('FeatureAlignmentLoss values', () => {
     expect(v[1]).toBeCloseTo(0, 6);
   });
 
+  it("centering 'batch' compares the rows' differences from the batch mean (hand-computed)", () => {
+    const plain = makeLoss({ diffusionDim: 3, expertDim: 3 });
+    const centred = makeLoss({ diffusionDim: 3, expertDim: 3, centering: 'batch' });
+    setLinear(plain, identity3, [0, 0, 0]);
+    setLinear(centred, identity3, [0, 0, 0]);
+    // h rows share (1, 0, 0); centred they are (0, 1, 0) and (0, -1, 0). e rows share (5, 0, 0);
+    // centred (0, 2, 0) and (0, -2, 0): the same directions, loss 0. Uncentred, each pair has
+    // cos = 7 / (sqrt(29) sqrt(2)).
+    const v = tf.tidy(() => {
+      const h = tf.tensor2d([[1, 1, 0], [1, -1, 0]]);
+      const e = tf.tensor2d([[5, 2, 0], [5, -2, 0]]);
+      return [plain.forward({ diffusionFeatures: h, expertFeatures: e }).dataSync()[0], centred.forward({ diffusionFeatures: h, expertFeatures: e }).dataSync()[0], ...centred.cosineSimilarity({ diffusionFeatures: h, expertFeatures: e }).dataSync()];
+    });
+    expect(v[0]).toBeCloseTo(1 - 7 / (Math.sqrt(29) * Math.sqrt(2)), 6);
+    expect(v[1]).toBeCloseTo(0, 6);
+    expect(v[2]).toBeCloseTo(1, 6);
+    expect(v[3]).toBeCloseTo(1, 6);
+    // Swap e's rows: centred, each pair is now opposite (loss 2); uncentred the shared (5, 0, 0)
+    // still keeps each pair close (cos = 3 / (sqrt(29) sqrt(2))).
+    const w = tf.tidy(() => {
+      const h = tf.tensor2d([[1, 1, 0], [1, -1, 0]]);
+      const e = tf.tensor2d([[5, -2, 0], [5, 2, 0]]);
+      return [plain.forward({ diffusionFeatures: h, expertFeatures: e }).dataSync()[0], centred.forward({ diffusionFeatures: h, expertFeatures: e }).dataSync()[0]];
+    });
+    expect(w[0]).toBeCloseTo(1 - 3 / (Math.sqrt(29) * Math.sqrt(2)), 6);
+    expect(w[1]).toBeCloseTo(2, 6);
+  });
+
+  it("centering 'batch' ignores a component every image shares (the paper's loss does not)", () => {
+    const B = 6;
+    const C = 5;
+    const D = 9;
+    const hv = randomValues(B * C, 21);
+    const ev = randomValues(B * D, 22);
+    const shift = randomValues(C, 23).map((x) => 10 * x);
+    const shifted = hv.map((x, i) => x + shift[i % C]);
+    const value = (l: FeatureAlignmentLoss, h: number[]) =>
+      tf.tidy(() => l.forward({ diffusionFeatures: tf.tensor2d(h, [B, C]), expertFeatures: tf.tensor2d(ev, [B, D]) }).dataSync()[0]);
+    const centred = makeLoss({ diffusionDim: C, expertDim: D, seed: 4, centering: 'batch' });
+    const plain = makeLoss({ diffusionDim: C, expertDim: D, seed: 4 });
+    expect(Math.abs(value(centred, shifted) - value(centred, hv))).toBeLessThan(1e-5);
+    expect(Math.abs(value(plain, shifted) - value(plain, hv))).toBeGreaterThan(1e-2);
+  });
+
   for (const variant of [
     { projectionSide: 'expert', projection: 'linear' },
     { projectionSide: 'diffusion', projection: 'linear' },
     { projectionSide: 'expert', projection: 'mlp', hiddenDim: 7 },
     { projectionSide: 'diffusion', projection: 'mlp' },
+    { projectionSide: 'expert', projection: 'linear', centering: 'batch' },
+    { projectionSide: 'diffusion', projection: 'mlp', centering: 'batch' },
   ] as const) {
     it(`matches a float64 reference on random inputs to 1e-5 (${JSON.stringify(variant)})`, () => {
       const B = 5;
@@ -106,7 +152,9 @@ describe('FeatureAlignmentLoss values', () => {
         variant.projection === 'linear'
           ? dense(rows, p[0], p[1], outDim)
           : dense(silu(dense(rows, p[0], p[1], loss.config.hiddenDim as number)), p[2], p[3], outDim);
-      const want = variant.projectionSide === 'expert' ? refLoss(project(e, C), hp) : refLoss(project(hp, D), e);
+      const centre = (rows: number[][]) =>
+        'centering' in variant ? rows.map((r) => r.map((x, j) => x - rows.reduce((acc, q) => acc + q[j], 0) / rows.length)) : rows;
+      const want = variant.projectionSide === 'expert' ? refLoss(centre(project(e, C)), centre(hp)) : refLoss(centre(project(hp, D)), centre(e));
       expect(Math.abs(got - want)).toBeLessThan(1e-5);
     });
   }
@@ -177,9 +225,9 @@ describe('FeatureAlignmentLoss gradients', () => {
     tf.dispose([x, e, value, ...Object.values(grads)]);
   });
 
-  for (const projection of ['linear', 'mlp'] as const) {
-    it(`of the ${projection} projection match central finite differences (1e-2 relative)`, () => {
-      const loss = makeLoss({ diffusionDim: 4, expertDim: 5, projection, seed: 2 });
+  for (const [projection, centering] of [['linear', 'none'], ['mlp', 'none'], ['linear', 'batch']] as const) {
+    it(`of the ${projection} projection${centering === 'batch' ? ' with batch centering' : ''} match central finite differences (1e-2 relative)`, () => {
+      const loss = makeLoss({ diffusionDim: 4, expertDim: 5, projection, centering, seed: 2 });
       const h = randomTensor([3, 2, 2, 4], 8) as tf.Tensor4D;
       const e = randomTensor([3, 5], 9) as tf.Tensor2D;
       const f = () => loss.forward({ diffusionFeatures: h, expertFeatures: e });
@@ -210,19 +258,21 @@ describe('FeatureAlignmentLoss gradients', () => {
 });
 
 describe('FeatureAlignmentLoss memory and validation', () => {
-  it('leaves the tensor count unchanged after 100 loss computations', () => {
-    const loss = makeLoss({ diffusionDim: 4, expertDim: 6, projection: 'mlp' });
-    const h = randomTensor([2, 3, 3, 4], 1) as tf.Tensor4D;
-    const e = randomTensor([2, 6], 2) as tf.Tensor2D;
-    loss.forward({ diffusionFeatures: h, expertFeatures: e }).dispose();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 100; i++) {
+  for (const centering of ['none', 'batch'] as const) {
+    it(`leaves the tensor count unchanged after 100 loss computations (centering ${centering})`, () => {
+      const loss = makeLoss({ diffusionDim: 4, expertDim: 6, projection: 'mlp', centering });
+      const h = randomTensor([2, 3, 3, 4], 1) as tf.Tensor4D;
+      const e = randomTensor([2, 6], 2) as tf.Tensor2D;
       loss.forward({ diffusionFeatures: h, expertFeatures: e }).dispose();
-      loss.cosineSimilarity({ diffusionFeatures: h, expertFeatures: e }).dispose();
-    }
-    expect(tf.memory().numTensors).toBe(before);
-    tf.dispose([h, e]);
-  });
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 100; i++) {
+        loss.forward({ diffusionFeatures: h, expertFeatures: e }).dispose();
+        loss.cosineSimilarity({ diffusionFeatures: h, expertFeatures: e }).dispose();
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([h, e]);
+    });
+  }
 
   it('names both shapes when D, C or the batch size disagree', () => {
     const loss = makeLoss({ diffusionDim: 4, expertDim: 2048 });
@@ -250,7 +300,12 @@ describe('FeatureAlignmentLoss memory and validation', () => {
     expect(() => new FeatureAlignmentLoss({ diffusionDim: 4, expertDim: 8, hiddenDim: 16 })).toThrow(/hiddenDim \(16\) only applies to projection 'mlp'/);
     expect(() => new FeatureAlignmentLoss({ diffusionDim: 4, expertDim: 8, lambda: 1 } as FeatureAlignmentLossParams)).toThrow(/unknown parameter "lambda"/);
     const l = makeLoss({ diffusionDim: 4, expertDim: 8, projectionSide: 'diffusion', projection: 'mlp' });
-    expect(l.config).toEqual({ diffusionDim: 4, expertDim: 8, projectionSide: 'diffusion', projection: 'mlp', hiddenDim: 8, epsilon: 1e-8 });
+    expect(l.config).toEqual({ diffusionDim: 4, expertDim: 8, projectionSide: 'diffusion', projection: 'mlp', hiddenDim: 8, epsilon: 1e-8, centering: 'none' });
+    expect(() => new FeatureAlignmentLoss({ diffusionDim: 4, expertDim: 8, centering: 'mean' as 'batch' })).toThrow(/centering must be one of 'none', 'batch', got "mean"/);
+    const c = makeLoss({ diffusionDim: 4, expertDim: 8, centering: 'batch' });
+    expect(() => tf.tidy(() => c.forward({ diffusionFeatures: tf.ones([1, 4]) as tf.Tensor2D, expertFeatures: tf.ones([1, 8]) as tf.Tensor2D }))).toThrow(
+      /FeatureAlignmentLoss.forward: centering 'batch' needs a batch of at least 2, got diffusionFeatures \[1,4\]/,
+    );
     expect(l.namedParameters().map(([n, v]) => `${n}:${v.shape}`)).toEqual([
       'projection.0.weight:4,8', 'projection.0.bias:8', 'projection.2.weight:8,8', 'projection.2.bias:8',
     ]);

@@ -6,6 +6,7 @@ describe('@fad/feature-align exports', () => {
   it('exports exactly the documented runtime names', () => {
     expect(Object.keys(api).sort()).toEqual(
       [
+        'ALIGNMENT_CENTERINGS',
         'ALIGNMENT_TARGETS',
         'DEFAULT_COSINE_EPSILON',
         'DEFAULT_TAP',
@@ -43,6 +44,7 @@ describe('@fad/feature-align exports', () => {
     expect(api.DEFAULT_TAP).toBe('down_out');
     expect(api.ALIGNMENT_TARGETS).toEqual(['noisy', 'clean']);
     expect(api.PROJECTION_SIDES).toEqual(['expert', 'diffusion']);
+    expect(api.ALIGNMENT_CENTERINGS).toEqual(['none', 'batch']);
     expect(api.PROJECTION_KINDS).toEqual(['linear', 'mlp']);
     expect(api.DEFAULT_COSINE_EPSILON).toBe(1e-8);
     expect(typeof api.FeatureAlignmentLoss).toBe('function');

@@ -2,8 +2,8 @@
 import './register-gradients';
 
 // The loss and its projection
-export { FeatureAlignmentLoss, PROJECTION_SIDES, resolveFeatureAlignmentLossConfig } from './feature-alignment-loss';
-export type { AlignmentFeatures, FeatureAlignmentLossConfig, FeatureAlignmentLossParams, ProjectionSide } from './feature-alignment-loss';
+export { ALIGNMENT_CENTERINGS, FeatureAlignmentLoss, PROJECTION_SIDES, resolveFeatureAlignmentLossConfig } from './feature-alignment-loss';
+export type { AlignmentCentering, AlignmentFeatures, FeatureAlignmentLossConfig, FeatureAlignmentLossParams, ProjectionSide } from './feature-alignment-loss';
 export { PROJECTION_KINDS, ProjectionHead } from './projection-head';
 export type { ParameterValue, ProjectionHeadParams, ProjectionKind } from './projection-head';
 export { combinedLoss } from './combined-loss';
