@@ -12,6 +12,7 @@ import { createExpert, saveExpert } from '@fad/expert-models';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from './cli';
 import { parseConfig } from './config';
+import { diffusionStepKey, pickData } from './diffusion';
 import { expertStepKey, noiseAwareFor } from './expert';
 import { sha256, stepKey } from './fsutil';
 
@@ -92,3 +93,22 @@ describe('fad expert train --noise-aware', () => {
   });
 });
 
+
+describe('alignment.centering', () => {
+  it('keeps the step key of aligned runs made before the option, and keys batch centering apart', () => {
+    const data = { fingerprint: 'fp', indices: [0, 1, 2] } as unknown as Parameters<typeof diffusionStepKey>[1];
+    const on = parseConfig({ alignment: { enabled: true } });
+    expect(on.alignment.centering).toBe('none');
+    // The key formula from before the option existed: the alignment section without it.
+    const { centering: _c, ...alignment } = on.alignment;
+    const legacy = stepKey(
+      'train-diffusion',
+      { data: pickData(on.data), diffusion: { ...on.diffusion, checkpointEvery: undefined }, alignment },
+      { data: 'fp', split: sha256(JSON.stringify([0, 1, 2])), expert: 'e' },
+    );
+    expect(diffusionStepKey(on, data, 'e')).toBe(legacy);
+    const centred = diffusionStepKey(parseConfig({ alignment: { enabled: true, centering: 'batch' } }), data, 'e');
+    expect(centred).not.toBe(legacy);
+    expect(() => parseConfig({ alignment: { centering: 'mean' } })).toThrow(/alignment\.centering/);
+  });
+});

@@ -116,6 +116,8 @@ export const AlignmentConfigSchema = z.strictObject({
   projection: z.enum(['linear', 'mlp']).default('linear'),
   /** `spec`: images adapted to the expert's input spec; `raw`: unchanged (the reference implementation). */
   inputAdaptation: z.enum(['spec', 'raw']).default('spec'),
+  /** `none`: the paper's loss; `batch`: both operands centred over the batch first (@fad/feature-align). */
+  centering: z.enum(['none', 'batch']).default('none'),
 });
 
 export const MatchMeanSchema = z.strictObject({

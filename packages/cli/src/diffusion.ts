@@ -115,7 +115,8 @@ export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash:
   const relevant = {
     data: pickData(cfg.data),
     diffusion: { ...cfg.diffusion, checkpointEvery: undefined, logEvery: cfg.diffusion.logEvery },
-    alignment: cfg.alignment.enabled ? cfg.alignment : { enabled: false },
+    // centering joined the config later: left out at its default so earlier runs keep their keys.
+    alignment: cfg.alignment.enabled ? { ...cfg.alignment, centering: cfg.alignment.centering === 'none' ? undefined : cfg.alignment.centering } : { enabled: false },
   };
   return stepKey('train-diffusion', relevant, { data: data.fingerprint, split: sha256(JSON.stringify(data.indices)), expert: expertHash ?? '' });
 }
@@ -271,7 +272,7 @@ export function makeAlignmentObjective(p: { model: UNet2DConditional; alignment:
   if (!probe) throw new CliError(`alignment.tap "${a.tap}" is not an activation of the U-Net (available: ${model.activationNames().join(', ')})`);
   const diffusionDim = probe.shape[3];
   probe.dispose();
-  const loss = new FeatureAlignmentLoss({ diffusionDim, expertDim: extractor.featureDim as number, projection: a.projection, seed: p.seed });
+  const loss = new FeatureAlignmentLoss({ diffusionDim, expertDim: extractor.featureDim as number, projection: a.projection, centering: a.centering, seed: p.seed });
   const objective = featureAlignmentObjective({ loss, expert: extractor, tap: a.tap, alignTo: a.alignTo, lambda2: a.lambda2, inputAdaptation: a.inputAdaptation });
   return { loss, objective };
 }
