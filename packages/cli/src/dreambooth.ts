@@ -20,7 +20,7 @@
  *
  * DreamBooth runs are short and not resumable: an interrupted run starts over.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import {
   DDPMScheduler,
@@ -37,7 +37,7 @@ import type { FeatureAlignmentLoss } from '@fad/feature-align';
 import type { FadConfig, GenerateSection } from './config';
 import { CliError, InterruptedError } from './errors';
 import type { LoadedExpertModel } from './expert';
-import { DataOrder, type TrainingData, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
+import { DataOrder, type TrainingData, emptyMetricsWindow, logTrainingStep, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
 import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { type GenerateManifest, generateImages, loadModel } from './generate';
 import type { Interrupt } from './interrupt';
@@ -238,7 +238,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
     const priorData = prior ? { images: prior, imageSize: data.imageSize, channels: data.channels } : null;
     const noFlips = { ...cfg.data, hflip: false, vflip: false };
     const t0 = Date.now();
-    let window = { n: 0, loss: 0, terms: {} as Record<string, number>, gradNorm: 0 };
+    let window = emptyMetricsWindow();
     let lastLoss = NaN;
     const progress = new Progress({ label: `dreambooth ${className}${a.enabled ? ' + alignment' : ''}`, total: db.steps, quiet: job.quiet });
     log(`fad: dreambooth: ${instances.length} instance image(s) of "${className}" as token "${db.token}" (label ${withToken.label})${prior ? `, prior preservation on ${numPrior} class images (weight ${db.priorLossWeight})` : ', no prior preservation'}${a.enabled ? `, feature alignment (${a.alignTo})` : ''}; embeddings trained: ${db.trainEmbeddings}`);
@@ -253,16 +253,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
         pri?.dispose();
       }
       lastLoss = r.loss;
-      window.n++;
-      window.loss += r.loss;
-      window.gradNorm += r.gradNorm;
-      for (const [k, v] of Object.entries(r.terms)) window.terms[k] = (window.terms[k] ?? 0) + v;
-      if (step % db.logEvery === 0 || step === db.steps) {
-        const terms: Record<string, number> = {};
-        for (const [k, v] of Object.entries(window.terms)) terms[k] = v / window.n;
-        appendFileSync(metricsPath, `${JSON.stringify({ step, loss: window.loss / window.n, terms, lr: r.learningRate, gradNorm: window.gradNorm / window.n, steps: window.n, time: new Date().toISOString() })}\n`);
-        window = { n: 0, loss: 0, terms: {}, gradNorm: 0 };
-      }
+      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: db.logEvery, lastStep: db.steps });
       progress.update(step, `loss ${r.loss.toFixed(4)}`);
       await new Promise<void>((res) => setImmediate(res));
       if (job.interrupt?.requested && step < db.steps) {
