@@ -25,6 +25,7 @@ import {
   DiffusionTrainer,
   Generator,
   type GeneratorState,
+  type TrainStepResult,
   type TrainerState,
   type TrainingObjective,
   UNET_PRESETS,
@@ -137,8 +138,7 @@ interface CheckpointState {
   step: number;
   trainer: Omit<TrainerState, 'optimizer' | 'ema'> & { optimizerStep: number };
   data: DataOrderState;
-  /** Running sums of the current logging window. */
-  window: { n: number; loss: number; terms: Record<string, number>; gradNorm: number };
+  window: MetricsWindow;
   backend: string;
   unet: UNetConfig;
   alignment: AlignmentSection | null;
@@ -259,6 +259,36 @@ function truncateMetrics(path: string, step: number): void {
   renameSync(`${path}.tmp`, path);
 }
 
+/** Running sums of the training steps since the last `metrics.jsonl` line (a checkpoint holds it). */
+export interface MetricsWindow {
+  n: number;
+  loss: number;
+  terms: Record<string, number>;
+  gradNorm: number;
+}
+
+export function emptyMetricsWindow(): MetricsWindow {
+  return { n: 0, loss: 0, terms: {}, gradNorm: 0 };
+}
+
+/**
+ * Adds a training step's result to `window`; every `logEvery` steps and at `lastStep`, appends the
+ * window's means to `metricsPath` (one JSON line: step, loss, terms, lr, gradNorm, steps, time).
+ * Returns the window to go on with: the same one, or an empty one after a line.
+ */
+export function logTrainingStep(p: { metricsPath: string; window: MetricsWindow; step: number; result: TrainStepResult; logEvery: number; lastStep: number }): MetricsWindow {
+  const { window: w, step, result: r } = p;
+  w.n++;
+  w.loss += r.loss;
+  w.gradNorm += r.gradNorm;
+  for (const [k, v] of Object.entries(r.terms)) w.terms[k] = (w.terms[k] ?? 0) + v;
+  if (step % p.logEvery !== 0 && step !== p.lastStep) return w;
+  const terms: Record<string, number> = {};
+  for (const [k, v] of Object.entries(w.terms)) terms[k] = v / w.n;
+  appendFileSync(p.metricsPath, `${JSON.stringify({ step, loss: w.loss / w.n, terms, lr: r.learningRate, gradNorm: w.gradNorm / w.n, steps: w.n, time: new Date().toISOString() })}\n`);
+  return emptyMetricsWindow();
+}
+
 /** The feature-alignment objective (and its loss, holding the projection) for a U-Net and an expert. */
 export function makeAlignmentObjective(p: { model: UNet2DConditional; alignment: AlignmentSection; expert: LoadedExpertModel; seed: number }): { loss: FeatureAlignmentLoss; objective: TrainingObjective } {
   const { model, alignment: a } = p;
@@ -341,7 +371,7 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
     microBatchSize: d.microBatchSize ?? undefined,
   });
   const order = new DataOrder(data.indices, (d.seed + 1) >>> 0);
-  let window = { n: 0, loss: 0, terms: {} as Record<string, number>, gradNorm: 0 };
+  let window = emptyMetricsWindow();
   let step = 0;
   let elapsedBefore = 0;
   let lastLoss = NaN;
@@ -391,16 +421,7 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
       }
       step = r.step;
       lastLoss = r.loss;
-      window.n++;
-      window.loss += r.loss;
-      window.gradNorm += r.gradNorm;
-      for (const [k, v] of Object.entries(r.terms)) window.terms[k] = (window.terms[k] ?? 0) + v;
-      if (step % d.logEvery === 0 || step === d.steps) {
-        const terms: Record<string, number> = {};
-        for (const [k, v] of Object.entries(window.terms)) terms[k] = v / window.n;
-        appendFileSync(metricsPath, `${JSON.stringify({ step, loss: window.loss / window.n, terms, lr: r.learningRate, gradNorm: window.gradNorm / window.n, steps: window.n, time: new Date().toISOString() })}\n`);
-        window = { n: 0, loss: 0, terms: {}, gradNorm: 0 };
-      }
+      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: d.logEvery, lastStep: d.steps });
       if (step % d.checkpointEvery === 0 || step === d.steps) writeCheckpoint(ckptPath, stateNow(), model, loss, trainer);
       progress.update(step, `loss ${r.loss.toFixed(4)}`);
       // Let signal handlers run between steps.

@@ -20,7 +20,7 @@
  *
  * DreamBooth runs are short and not resumable: an interrupted run starts over.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import {
   DDPMScheduler,
@@ -37,12 +37,11 @@ import type { FeatureAlignmentLoss } from '@fad/feature-align';
 import type { FadConfig, GenerateSection } from './config';
 import { CliError, InterruptedError } from './errors';
 import type { LoadedExpertModel } from './expert';
-import { DataOrder, type TrainingData, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
+import { DataOrder, type TrainingData, emptyMetricsWindow, logTrainingStep, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
 import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
-import { type GenerateManifest, type GeneratedImage, loadModel, writePng } from './generate';
+import { type GenerateManifest, generateImages, loadModel } from './generate';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
-import { mapLimit } from './data';
 
 export interface DreamBoothJob {
   /** Uses `dreambooth.*`, `alignment.*`, the sampler of `generate.*` (class images), `data` flips, `diffusion.microBatchSize`. */
@@ -239,7 +238,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
     const priorData = prior ? { images: prior, imageSize: data.imageSize, channels: data.channels } : null;
     const noFlips = { ...cfg.data, hflip: false, vflip: false };
     const t0 = Date.now();
-    let window = { n: 0, loss: 0, terms: {} as Record<string, number>, gradNorm: 0 };
+    let window = emptyMetricsWindow();
     let lastLoss = NaN;
     const progress = new Progress({ label: `dreambooth ${className}${a.enabled ? ' + alignment' : ''}`, total: db.steps, quiet: job.quiet });
     log(`fad: dreambooth: ${instances.length} instance image(s) of "${className}" as token "${db.token}" (label ${withToken.label})${prior ? `, prior preservation on ${numPrior} class images (weight ${db.priorLossWeight})` : ', no prior preservation'}${a.enabled ? `, feature alignment (${a.alignTo})` : ''}; embeddings trained: ${db.trainEmbeddings}`);
@@ -254,16 +253,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
         pri?.dispose();
       }
       lastLoss = r.loss;
-      window.n++;
-      window.loss += r.loss;
-      window.gradNorm += r.gradNorm;
-      for (const [k, v] of Object.entries(r.terms)) window.terms[k] = (window.terms[k] ?? 0) + v;
-      if (step % db.logEvery === 0 || step === db.steps) {
-        const terms: Record<string, number> = {};
-        for (const [k, v] of Object.entries(window.terms)) terms[k] = v / window.n;
-        appendFileSync(metricsPath, `${JSON.stringify({ step, loss: window.loss / window.n, terms, lr: r.learningRate, gradNorm: window.gradNorm / window.n, steps: window.n, time: new Date().toISOString() })}\n`);
-        window = { n: 0, loss: 0, terms: {}, gradNorm: 0 };
-      }
+      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: db.logEvery, lastStep: db.steps });
       progress.update(step, `loss ${r.loss.toFixed(4)}`);
       await new Promise<void>((res) => setImmediate(res));
       if (job.interrupt?.requested && step < db.steps) {
@@ -293,16 +283,6 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
   }
 }
 
-/** What a DreamBooth model's metadata says about its token. */
-export function dreamBoothInfo(metadata: Record<string, string>): { class: string; classLabel: number; token: string; tokenLabel: number } | null {
-  if (!metadata.dreambooth) return null;
-  try {
-    return JSON.parse(metadata.dreambooth);
-  } catch {
-    return null;
-  }
-}
-
 export interface DreamBoothGenerateJob {
   checkpoint: string;
   out: string;
@@ -315,80 +295,10 @@ export interface DreamBoothGenerateJob {
 /**
  * Generates `gen.imagesPerClass` images per seed with the DreamBooth token into `OUT/<class>/` with a
  * `fad generate` manifest whose intended class is the token's original class, so `fad evaluate`
- * (and the experiment) measure whether the expert still recognises the class.
+ * (and the experiment) measure whether the expert still recognises the class. `gen.classes`,
+ * `gen.matchMean` and `gen.expertGuidance` do not apply; an existing `OUT` is replaced.
  */
 export async function generateDreamBooth(job: DreamBoothGenerateJob): Promise<GenerateManifest> {
-  const { gen } = job;
-  const out = resolve(job.out);
-  const { model, sha256: ckptSha, classNames, metadata } = loadModel(job.checkpoint);
-  const t0 = Date.now();
-  const tmp = `${out}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  try {
-    const info = dreamBoothInfo(metadata);
-    if (!info) throw new CliError(`${job.checkpoint} is not a DreamBooth model (no dreambooth metadata); train one with fad train --dreambooth`);
-    const scheduler = makeScheduler(gen.sampler, metadata.scheduler ? JSON.parse(metadata.scheduler) : {});
-    mkdirSync(join(tmp, info.class), { recursive: true });
-    const size = model.config.sampleSize;
-    const channels = model.config.inChannels;
-    const per = size * size * channels;
-    const images: GeneratedImage[] = [];
-    const progress = new Progress({ label: `generate ${info.token}`, total: gen.seeds.length * gen.imagesPerClass, quiet: job.quiet });
-    for (const seed of gen.seeds) {
-      const g = new Generator(seed);
-      const writes: Array<() => Promise<void>> = [];
-      for (let s = 0; s < gen.imagesPerClass; s += gen.batchSize) {
-        const n = Math.min(gen.batchSize, gen.imagesPerClass - s);
-        const x = await sampleImages({
-          model, scheduler, classLabels: new Array(n).fill(info.tokenLabel), numInferenceSteps: gen.steps, guidanceScale: gen.guidanceScale,
-          eta: gen.sampler === 'ddim' ? gen.eta : undefined, generator: g,
-        });
-        const px = x.dataSync() as Float32Array;
-        x.dispose();
-        for (let i = 0; i < n; i++) {
-          const p = px.slice(i * per, (i + 1) * per);
-          const index = s + i;
-          const file = `${info.class}/s${seed}-${String(index).padStart(3, '0')}.png`;
-          images.push({ file, class: info.class, label: info.classLabel, seed, index, mean: p.reduce((acc, v) => acc + v, 0) / per });
-          writes.push(() => writePng(join(tmp, file), p, size, channels));
-        }
-      }
-      await mapLimit(writes, 8, (w) => w());
-      progress.update(images.length, `seed ${seed}`);
-    }
-    progress.end();
-    const manifest: GenerateManifest & { dreambooth: typeof info } = {
-      format: 'fad-generated/1',
-      checkpoint: job.checkpoint,
-      checkpointSha256: ckptSha,
-      classNames,
-      generatedClasses: [info.class],
-      sampler: gen.sampler,
-      steps: gen.steps,
-      guidanceScale: gen.guidanceScale,
-      eta: gen.eta,
-      seeds: gen.seeds,
-      imagesPerClass: gen.imagesPerClass,
-      batchSize: gen.batchSize,
-      imageSize: size,
-      channels,
-      matchMean: null,
-      backend: job.backend,
-      createdAt: new Date(t0).toISOString(),
-      elapsedSeconds: (Date.now() - t0) / 1000,
-      images,
-      dreambooth: info,
-      ...(job.key ? { key: job.key } : {}),
-    };
-    writeJsonAtomic(join(tmp, 'manifest.json'), manifest);
-    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
-    renameSync(tmp, out);
-    return manifest;
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  } finally {
-    model.dispose();
-  }
+  const gen = { ...job.gen, matchMean: { ...job.gen.matchMean, enabled: false }, expertGuidance: undefined };
+  return generateImages({ ...job, gen, force: true, dreamBoothToken: true, log: () => {} });
 }
-

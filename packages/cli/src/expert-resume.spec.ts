@@ -5,7 +5,6 @@
  * the same backend. Ctrl-C (SIGINT) must write the state and exit cleanly (130). `fad experiment`'s
  * way of calling the expert step (resume by default, a stale state restarts) is checked in process.
  */
-import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,8 @@ import { effectiveConfig, initBackend, loadDataAndSplit } from './context';
 import { writeDemoData } from './demo';
 import { InterruptedError } from './errors';
 import { type ExpertTrainJob, trainExpertJob } from './expert';
+import { killWhenExists } from './testing/kill-when-exists';
+import { metricsWithoutTime } from './testing/metrics-without-time';
 import { runFad } from './testing/run-fad';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-expert-resume-'));
@@ -22,26 +23,9 @@ const config = join(root, 'config.yaml');
 const train = (out: string, extra: string[] = []) => ['--config', config, '--backend', 'cpu', 'expert', 'train', '--data', data, '--out', out, ...extra];
 const STATE = 'expert-state.safetensors';
 
-/** Calls `act` on the child as soon as `file` exists. */
-function whenExists(file: string, act: (c: ChildProcess) => void): (c: ChildProcess) => void {
-  return (child) => {
-    const t = setInterval(() => {
-      if (existsSync(file)) {
-        clearInterval(t);
-        act(child);
-      }
-    }, 10);
-    child.on('exit', () => clearInterval(t));
-  };
-}
-
 const withoutTimes = (dir: string) => {
   const ev = JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8'));
-  const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { time: _t, ...rest } = JSON.parse(l);
-    return rest;
-  });
-  return { ...ev, history: ev.history.map((h: { elapsedMs: number }) => ({ ...h, elapsedMs: 0 })), metrics };
+  return { ...ev, history: ev.history.map((h: { elapsedMs: number }) => ({ ...h, elapsedMs: 0 })), metrics: metricsWithoutTime({ dir }) };
 };
 
 function expectSameExpert(dir: string): void {
@@ -68,7 +52,7 @@ describe('fad expert train --resume', () => {
 
   it('a SIGKILLed run resumed from its state ends exactly where an uninterrupted run does', async () => {
     const b = join(root, 'b');
-    const killed = await runFad(train(b), { onStart: whenExists(join(b, STATE), (c) => c.kill('SIGKILL')) });
+    const killed = await runFad(train(b), { onStart: killWhenExists({ file: join(b, STATE), signal: 'SIGKILL' }) });
     expect(killed.signal).toBe('SIGKILL');
     expect(existsSync(join(b, 'complete.json'))).toBe(false);
     expect(existsSync(join(b, STATE))).toBe(true);
@@ -85,7 +69,7 @@ describe('fad expert train --resume', () => {
 
   it('Ctrl-C writes the state and exits cleanly; --resume then finishes the same run', async () => {
     const c = join(root, 'c');
-    const stopped = await runFad(train(c), { onStart: whenExists(join(c, STATE), (p) => p.kill('SIGINT')) });
+    const stopped = await runFad(train(c), { onStart: killWhenExists({ file: join(c, STATE), signal: 'SIGINT' }) });
     expect(stopped.code).toBe(130);
     expect(stopped.stderr).toMatch(/SIGINT received: writing a checkpoint/);
     expect(stopped.stderr).toMatch(/fad: interrupted at step \d+\/27; expert training state written to .*expert-state\.safetensors; continue with --resume/);

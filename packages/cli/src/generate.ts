@@ -17,6 +17,9 @@
  * classifier guidance targets each image's class, matched to the expert's classes by name; with
  * `twoStage`, each batch is sampled unguided, DDIM-inverted and decoded with guidance. The manifest
  * records the guidance and the mean time per denoising step, with the part spent in guidance.
+ *
+ * With `dreamBoothToken` (`generateDreamBooth`), the images are sampled with the checkpoint's
+ * DreamBooth token and filed and recorded as the token's class.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -69,6 +72,16 @@ export interface GenerateManifest {
   images: GeneratedImage[];
   /** Step key (experiments reuse a set whose key matches). */
   key?: string;
+  /** The DreamBooth token the images were sampled with (generateDreamBooth); absent otherwise. */
+  dreambooth?: DreamBoothInfo;
+}
+
+/** What a DreamBooth model's metadata (`dreambooth`, written by fad train --dreambooth) says about its token. */
+export interface DreamBoothInfo {
+  class: string;
+  classLabel: number;
+  token: string;
+  tokenLabel: number;
 }
 
 export interface ExpertGuidanceRecord {
@@ -108,6 +121,13 @@ export interface GenerateJob {
   key?: string;
   quiet?: boolean;
   log: (m: string) => void;
+  /**
+   * Sample with the checkpoint's DreamBooth token: only the token's class, every image conditioned on
+   * the token's label but filed and recorded as the class; the manifest records the token
+   * (`dreambooth`) and has no `expertGuidance` or `timing`. Needs `gen.matchMean` and
+   * `gen.expertGuidance` off (generateDreamBooth turns them off).
+   */
+  dreamBoothToken?: boolean;
 }
 
 /** Per-class mean and std of the per-image mean intensity. */
@@ -144,6 +164,16 @@ export function loadModel(path: string): { model: UNet2DConditional; metadata: R
   }
 }
 
+/** The token of a DreamBooth model, from its metadata; null for other models. */
+export function dreamBoothInfo(metadata: Record<string, string>): DreamBoothInfo | null {
+  if (!metadata.dreambooth) return null;
+  try {
+    return JSON.parse(metadata.dreambooth);
+  } catch {
+    return null;
+  }
+}
+
 export async function writePng(path: string, pixels: ArrayLike<number>, size: number, channels: number): Promise<void> {
   const buf = Buffer.alloc(size * size * channels);
   for (let i = 0; i < buf.length; i++) buf[i] = Math.max(0, Math.min(255, Math.round(pixels[i] * 255)));
@@ -163,13 +193,15 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
   if (eg && !eg.expert) throw new CliError(`--guidance ${eg.kind} needs the guiding expert: --guidance-expert FILE (or expert.checkpoint)`);
   const { model, sha256: ckptSha, classNames, metadata } = loadModel(job.checkpoint);
   let guiding: LoadedExpertModel | null = null;
-  // Sample with the noise schedule the model was trained with (stored in its metadata).
-  const scheduler = makeScheduler(gen.sampler, metadata.scheduler ? JSON.parse(metadata.scheduler) : {});
   const t0 = Date.now();
   const tmp = `${out}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
-    const wanted = gen.classes ?? classNames;
+    const token = job.dreamBoothToken ? dreamBoothInfo(metadata) : null;
+    if (job.dreamBoothToken && !token) throw new CliError(`${job.checkpoint} is not a DreamBooth model (no dreambooth metadata); train one with fad train --dreambooth`);
+    // Sample with the noise schedule the model was trained with (stored in its metadata).
+    const scheduler = makeScheduler(gen.sampler, metadata.scheduler ? JSON.parse(metadata.scheduler) : {});
+    const wanted = token ? [token.class] : (gen.classes ?? classNames);
     const labels = wanted.map((c) => {
       const k = classNames.indexOf(c);
       if (k < 0) throw new CliError(`class "${c}" is not one of the model's classes (${classNames.join(', ')})`);
@@ -211,7 +243,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
     const per = size * size * channels;
     const images: GeneratedImage[] = [];
     const total = gen.seeds.length * labels.length * gen.imagesPerClass;
-    const progress = new Progress({ label: 'generate', total, quiet: job.quiet });
+    const progress = new Progress({ label: token ? `generate ${token.token}` : 'generate', total, quiet: job.quiet });
     for (const seed of gen.seeds) {
       const g = new Generator(seed);
       // Slots still to fill: one per (class, index).
@@ -224,7 +256,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
           const chunk = pending.slice(s, s + gen.batchSize);
           const sampleParams = {
             model,
-            classLabels: chunk.map((c) => c.label),
+            classLabels: chunk.map((c) => token?.tokenLabel ?? c.label),
             numInferenceSteps: gen.steps,
             guidanceScale: gen.guidanceScale,
             eta: gen.sampler === 'ddim' ? gen.eta : undefined,
@@ -289,18 +321,21 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       imageSize: size,
       channels,
       matchMean: gen.matchMean.enabled ? { ...gen.matchMean, realStats: job.realStats! } : null,
-      expertGuidance: guidanceRecord,
-      timing: {
-        steps: timing.steps,
-        msPerStep: timing.ms / Math.max(1, timing.steps),
-        guidanceMsPerStep: timing.guidanceMs / Math.max(1, timing.steps),
-        unguidedMsPerStep: (timing.ms - timing.guidanceMs) / Math.max(1, timing.steps),
-        batchSize: gen.batchSize,
-      },
+      ...(token ? {} : {
+        expertGuidance: guidanceRecord,
+        timing: {
+          steps: timing.steps,
+          msPerStep: timing.ms / Math.max(1, timing.steps),
+          guidanceMsPerStep: timing.guidanceMs / Math.max(1, timing.steps),
+          unguidedMsPerStep: (timing.ms - timing.guidanceMs) / Math.max(1, timing.steps),
+          batchSize: gen.batchSize,
+        },
+      }),
       backend: job.backend,
       createdAt: new Date(t0).toISOString(),
       elapsedSeconds: (Date.now() - t0) / 1000,
       images,
+      ...(token ? { dreambooth: token } : {}),
       ...(job.key ? { key: job.key } : {}),
     };
     if (gen.matchMean.enabled) {

@@ -4,12 +4,13 @@
  * with --resume, and must end with byte-identical weights and the same logged losses as an
  * uninterrupted run on the same backend. A SIGINT must write a checkpoint and exit cleanly (130).
  */
-import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeDemoData } from './demo';
+import { killWhenExists } from './testing/kill-when-exists';
+import { metricsWithoutTime } from './testing/metrics-without-time';
 import { runFad } from './testing/run-fad';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-resume-'));
@@ -18,25 +19,6 @@ const config = join(root, 'config.yaml');
 const expert = join(root, 'expert', 'expert.safetensors');
 const train = (out: string, extra: string[] = []) =>
   ['--config', config, '--backend', 'cpu', 'train', '--data', data, '--out', out, '--feature-alignment', '--expert', expert, ...extra];
-
-/** Calls `act` on the child as soon as `file` exists. */
-function whenExists(file: string, act: (c: ChildProcess) => void): (c: ChildProcess) => void {
-  return (child) => {
-    const t = setInterval(() => {
-      if (existsSync(file)) {
-        clearInterval(t);
-        act(child);
-      }
-    }, 25);
-    child.on('exit', () => clearInterval(t));
-  };
-}
-
-const metricsWithoutTime = (dir: string) =>
-  readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { time: _t, ...rest } = JSON.parse(l);
-    return rest;
-  });
 
 describe('fad train --resume', () => {
   beforeAll(async () => {
@@ -66,7 +48,7 @@ describe('fad train --resume', () => {
 
   it('a SIGKILLed run resumed from its checkpoint ends exactly where an uninterrupted run does', async () => {
     const b = join(root, 'b');
-    const killed = await runFad(train(b), { onStart: whenExists(join(b, 'checkpoint.safetensors'), (c) => c.kill('SIGKILL')) });
+    const killed = await runFad(train(b), { onStart: killWhenExists({ file: join(b, 'checkpoint.safetensors'), signal: 'SIGKILL', pollMs: 25 }) });
     expect(killed.signal).toBe('SIGKILL');
     expect(existsSync(join(b, 'complete.json'))).toBe(false);
     expect(existsSync(join(b, 'model.safetensors'))).toBe(false);
@@ -79,7 +61,7 @@ describe('fad train --resume', () => {
     const a = join(root, 'a');
     expect(readFileSync(join(b, 'model.safetensors')).equals(readFileSync(join(a, 'model.safetensors')))).toBe(true);
     expect(readFileSync(join(b, 'align.safetensors')).equals(readFileSync(join(a, 'align.safetensors')))).toBe(true);
-    expect(metricsWithoutTime(b)).toEqual(metricsWithoutTime(a));
+    expect(metricsWithoutTime({ dir: b })).toEqual(metricsWithoutTime({ dir: a }));
     const done = JSON.parse(readFileSync(join(b, 'complete.json'), 'utf8'));
     expect(done).toMatchObject({ resumed: true, backend: 'cpu', steps: 16 });
     expect(done.finalLoss).toBe(JSON.parse(readFileSync(join(a, 'complete.json'), 'utf8')).finalLoss);
@@ -87,7 +69,7 @@ describe('fad train --resume', () => {
 
   it('Ctrl-C writes a checkpoint and exits cleanly; --resume then finishes the same run', async () => {
     const c = join(root, 'c');
-    const stopped = await runFad(train(c), { onStart: whenExists(join(c, 'checkpoint.safetensors'), (p) => p.kill('SIGINT')) });
+    const stopped = await runFad(train(c), { onStart: killWhenExists({ file: join(c, 'checkpoint.safetensors'), signal: 'SIGINT', pollMs: 25 }) });
     expect(stopped.code).toBe(130);
     expect(stopped.stderr).toMatch(/SIGINT received: writing a checkpoint/);
     expect(stopped.stderr).toMatch(/fad: interrupted at step \d+\/16; checkpoint written to .*checkpoint\.safetensors; continue with --resume/);
