@@ -102,6 +102,22 @@ describe.skipIf(!loaded.ok)('eager-freeing backprop on native', () => {
     });
   });
 
+  it('saves tensors for the backward without Identity kernels or tape nodes (first order only)', async () => {
+    // Count the kernels tf.grad runs: tfjs-core clones every saved tensor through Identity.
+    const identities = async (eager: boolean, second = false) => {
+      process.env.FAD_TFJS_NATIVE_EAGER_BACKPROP = eager ? '1' : '0';
+      const x = rand([4, 6], 10);
+      const f = (t: tf.Tensor) => tf.sum(tf.mul(tf.sigmoid(t), tf.square(t)));
+      const info = await tf.profile(() => (second ? tf.grad((t: tf.Tensor) => tf.sum(tf.grad(f)(t)))(x) : tf.grad(f)(x)));
+      x.dispose();
+      return info.kernels.filter((k) => k.name === 'Identity').length;
+    };
+    expect(await identities(false)).toBeGreaterThanOrEqual(3); // sigmoid's output, square's and mul's inputs
+    expect(await identities(true)).toBe(0);
+    // A second-order gradient takes tfjs-core's path and its clones (their tape nodes are needed).
+    expect(await identities(true, true)).toBeGreaterThan(0);
+  });
+
   it('keeps the peak of live tensor memory near the forward pass', () => {
     const peakOf = (eager: boolean) => {
       process.env.FAD_TFJS_NATIVE_EAGER_BACKPROP = eager ? '1' : '0';

@@ -16,8 +16,8 @@
 //                     max(y, 0) if relu;
 //                     statistics over all of x's middle axes and the C/G channels of group g
 //                     (biased variance, as PyTorch's GroupNorm). LayerNorm over the last axis
-//                     is x reshaped to [rows, 1, C] with groups = 1; training-mode BatchNorm
-//                     over [N, H, W, C] is x reshaped to [1, N*H*W, C] with groups = C.
+//                     is x reshaped to [rows, 1, C] with groups = 1 (training-mode BatchNorm
+//                     has its own kernel, FadBatchNorm, below).
 //   FadGroupNormGrad  inputs {dy, x, gamma, beta, mean, rstd}, same attrs
 //                     outputs [dx, dgamma, dbeta]
 //   FadBatchNorm      inputs {x: [..., C] (rank >= 2, >= 2 rows), gamma, beta, runningMean, runningVar: [C]}
