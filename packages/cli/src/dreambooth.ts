@@ -205,8 +205,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
   try {
     const instances = chooseInstances(data, classLabel, db.instanceImages, db.seed, className);
     writeJsonAtomic(join(dir, 'instances.json'), { class: className, token: db.token, indices: instances, seed: db.seed });
-    const schedulerJson = loaded.metadata.scheduler ? JSON.parse(loaded.metadata.scheduler) : {};
-    const prior = db.withPriorPreservation ? await classImages(job, model, schedulerJson, loaded.sha256, classLabel) : null;
+    const prior = db.withPriorPreservation ? await classImages(job, model, loaded.schedulerConfig, loaded.sha256, classLabel) : null;
     const withToken = addConditioningToken({ model, fromClass: classLabel, name: db.token });
     model.dispose();
     model = withToken.model;
@@ -218,7 +217,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
     }
     trainer = new DreamBoothTrainer({
       model,
-      scheduler: new DDPMScheduler(schedulerJson),
+      scheduler: new DDPMScheduler(loaded.schedulerConfig),
       token: db.token,
       priorLossWeight: db.priorLossWeight,
       trainEmbeddings: db.trainEmbeddings,

@@ -148,7 +148,11 @@ export function classIntensityStats(images: Float32Array, labels: Int32Array, pe
   return out;
 }
 
-export function loadModel(path: string): { model: UNet2DConditional; metadata: Record<string, string>; sha256: string; classNames: string[] } {
+/**
+ * A U-Net checkpoint with its metadata, sha256, class names and the noise schedule it was trained
+ * with (`schedulerConfig`: the stored scheduler JSON, or {} for the defaults).
+ */
+export function loadModel(path: string): { model: UNet2DConditional; metadata: Record<string, string>; sha256: string; classNames: string[]; schedulerConfig: Record<string, unknown> } {
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(readFileSync(path));
@@ -158,7 +162,8 @@ export function loadModel(path: string): { model: UNet2DConditional; metadata: R
   try {
     const { model, metadata } = deserializeUNet(bytes);
     const classNames = metadata.classes ? (JSON.parse(metadata.classes) as string[]) : Array.from({ length: model.config.numClasses }, (_, i) => `class_${i}`);
-    return { model, metadata, sha256: sha256(bytes), classNames };
+    const schedulerConfig = metadata.scheduler ? (JSON.parse(metadata.scheduler) as Record<string, unknown>) : {};
+    return { model, metadata, sha256: sha256(bytes), classNames, schedulerConfig };
   } catch (e) {
     throw new CliError(`${path} is not a usable U-Net checkpoint: ${(e as Error).message}`);
   }
@@ -191,7 +196,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
   const eg = gen.expertGuidance && gen.expertGuidance.kind !== 'none' ? gen.expertGuidance : null;
   if (eg?.twoStage && gen.sampler !== 'ddim') throw new CliError('--two-stage needs --sampler ddim (it inverts with DDIM)');
   if (eg && !eg.expert) throw new CliError(`--guidance ${eg.kind} needs the guiding expert: --guidance-expert FILE (or expert.checkpoint)`);
-  const { model, sha256: ckptSha, classNames, metadata } = loadModel(job.checkpoint);
+  const { model, sha256: ckptSha, classNames, metadata, schedulerConfig } = loadModel(job.checkpoint);
   let guiding: LoadedExpertModel | null = null;
   const t0 = Date.now();
   const tmp = `${out}.tmp-${process.pid}`;
@@ -200,7 +205,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
     const token = job.dreamBoothToken ? dreamBoothInfo(metadata) : null;
     if (job.dreamBoothToken && !token) throw new CliError(`${job.checkpoint} is not a DreamBooth model (no dreambooth metadata); train one with fad train --dreambooth`);
     // Sample with the noise schedule the model was trained with (stored in its metadata).
-    const scheduler = makeScheduler(gen.sampler, metadata.scheduler ? JSON.parse(metadata.scheduler) : {});
+    const scheduler = makeScheduler(gen.sampler, schedulerConfig);
     const wanted = token ? [token.class] : (gen.classes ?? classNames);
     const labels = wanted.map((c) => {
       const k = classNames.indexOf(c);

@@ -138,18 +138,20 @@ function nhwcGeometry(
  * the HWIO filter read as [IC, OC]; null otherwise. Such convolutions (half of a ResNet50's
  * weights) run as oneDNN matmuls on the plain filter: the conv primitives want the filter
  * reordered into a blocked layout on every call (fwd, bwd-data, and back from bwd-weights),
- * three extra passes over weights that are mostly not in cache. Set
- * FAD_TFJS_NATIVE_POINTWISE=0 to keep them on the conv primitives.
+ * three extra passes over weights that are mostly not in cache. (makeNativeKernels turns this
+ * off when FAD_TFJS_NATIVE_POINTWISE=0.)
  */
 function pointwise(p: Int32Array): [number, number, number] | null {
   const [n, ih, iw, ic, kh, kw, oc, oh, ow, sh, sw, dh, dw, pt, pl] = p;
   if (kh !== 1 || kw !== 1 || sh !== 1 || sw !== 1 || dh !== 1 || dw !== 1 || pt !== 0 || pl !== 0) return null;
-  if (oh !== ih || ow !== iw || process.env.FAD_TFJS_NATIVE_POINTWISE === '0') return null;
+  if (oh !== ih || ow !== iw) return null;
   return [n * ih * iw, ic, oc];
 }
 
 /** Builds the `native` kernels, each falling back to the given cpu kernel. */
 export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => KernelFunc): Record<string, KernelFunc> {
+  // Read once, like the addon's FAD_TFJS_NATIVE_IM2COL, rather than on every convolution.
+  const asMatmul = process.env.FAD_TFJS_NATIVE_POINTWISE === '0' ? () => null : pointwise;
   const conv2d = cpu(Conv2D);
   const fusedConv2d = cpu(FusedConv2D);
   const conv2dBackpropInput = cpu(Conv2DBackpropInput);
@@ -196,7 +198,7 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
       bv = channelBias(backend, bias, info.outChannels, 4);
       if (!bv) return null;
     }
-    const pw = pointwise(params);
+    const pw = asMatmul(params);
     return nativeOutput(backend, Conv2D, info.outShape, (out) =>
       pw
         ? addon.matmul(xv, wv, bv, out, Int32Array.of(1, 1, pw[0], pw[2], pw[1], 0, 0), act[0], act[1])
@@ -226,7 +228,7 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
       if (attrs.dataFormat === 'NCHW' || !dyv || !wv || filter.shape.length !== 4) return conv2dBackpropInput(args);
       const g = nhwcGeometry(attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
       if (!g || !util.arraysEqual(dy.shape, g.info.outShape)) return conv2dBackpropInput(args);
-      const pw = pointwise(g.params);
+      const pw = asMatmul(g.params);
       // Pointwise: dx [M, IC] = dy [M, OC] x filter^T (the filter is [IC, OC]: matmul's transposed B).
       const dx = nativeOutput(backend, Conv2DBackpropInput, g.info.inShape, (out) =>
         pw
@@ -245,7 +247,7 @@ export function makeNativeKernels(addon: NativeAddon, cpu: (name: string) => Ker
       if (attrs.dataFormat === 'NCHW' || !xv || !dyv || x.shape.length !== 4) return conv2dBackpropFilter(args);
       const g = nhwcGeometry(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
       if (!g || !util.arraysEqual(dy.shape, g.info.outShape)) return conv2dBackpropFilter(args);
-      const pw = pointwise(g.params);
+      const pw = asMatmul(g.params);
       // Pointwise: dw [IC, OC] = x^T [IC, M] x dy [M, OC] (x is [M, IC]: matmul's transposed A).
       const dw = nativeOutput(backend, Conv2DBackpropFilter, g.info.filterShape, (out) =>
         pw
