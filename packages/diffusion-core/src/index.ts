@@ -18,6 +18,7 @@ export {
   makeBetas,
   PREDICTION_TYPES,
   registerBetaSchedule,
+  rescaleZeroTerminalSnr,
   SCHEDULER_CLASS_NAMES,
   schedulerFromConfig,
   TIMESTEP_SPACINGS,
@@ -85,7 +86,7 @@ export { timestepEmbedding } from './unet/timestep-embedding';
 export { Attention, ResBlock, TransformerBlock } from './unet/blocks';
 
 // Training
-export { DiffusionTrainer } from './training/trainer';
+export { DiffusionTrainer, minSnrWeight } from './training/trainer';
 export type {
   DiffusionTrainerParams,
   ObjectiveContext,

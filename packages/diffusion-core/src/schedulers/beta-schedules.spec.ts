@@ -5,6 +5,7 @@ import {
   betaScheduleNames,
   makeBetas,
   registerBetaSchedule,
+  rescaleZeroTerminalSnr,
   toFloat32Betas,
   unregisterBetaSchedule,
 } from './beta-schedules';
@@ -132,5 +133,41 @@ describe('beta schedule registry', () => {
       unregisterBetaSchedule('short_test');
       unregisterBetaSchedule('one_test');
     }
+  });
+});
+
+describe('rescaleZeroTerminalSnr (Lin et al. 2024, Algorithm 1)', () => {
+  // Reference: the algorithm written out in float32 torch 1.13 (linspace in float64 then cast, as
+  // diffusers does), outside this project, for the linear 1e-4..0.02 schedule with T = 1000.
+  const linear = () => toFloat32Betas(makeBetas({ schedule: 'linear', numTrainTimesteps: 1000, betaStart: 0.0001, betaEnd: 0.02 }));
+
+  it('matches float32 reference betas and alpha-bars; the terminal alpha-bar is exactly 0', () => {
+    const b = rescaleZeroTerminalSnr(linear());
+    const ac = alphasCumprodFromBetas(b);
+    expectMatchesPrinted(b[0], 0.00010001659393310547, 6);
+    expectMatchesPrinted(b[1], 0.00012063980102539062, 5);
+    expectMatchesPrinted(b[499], 0.010271012783050537, 6);
+    expectMatchesPrinted(b[998], 0.7522659301757812, 5); // a ratio of two alpha-bars near 0: float32 rounding shows
+    expect(b[999]).toBe(1);
+    expectMatchesPrinted(ac[0], 0.9998999834060669, 7);
+    expectMatchesPrinted(ac[499], 0.07602876424789429, 5);
+    expect(ac[998]).toBeGreaterThan(3e-9);
+    expect(ac[998]).toBeLessThan(6e-9);
+    expect(ac[999]).toBe(0);
+  });
+
+  it('keeps sqrt(alpha-bar_0) and is an affine map of sqrt(alpha-bar)', () => {
+    const before = alphasCumprodFromBetas(linear());
+    const after = alphasCumprodFromBetas(rescaleZeroTerminalSnr(linear()));
+    const s0 = Math.sqrt(before[0]);
+    const sT = Math.sqrt(before[999]);
+    for (const t of [0, 100, 500, 900, 999]) {
+      const expected = ((Math.sqrt(before[t]) - sT) * s0) / (s0 - sT);
+      expect(Math.abs(Math.sqrt(after[t]) - expected)).toBeLessThan(2e-5);
+    }
+  });
+
+  it('rejects fewer than 2 betas', () => {
+    expect(() => rescaleZeroTerminalSnr(new Float32Array([0.5]))).toThrow(/at least 2 betas/);
   });
 });

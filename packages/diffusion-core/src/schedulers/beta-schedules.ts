@@ -190,18 +190,57 @@ export function alphasCumprodFromBetas(betas: Float32Array): Float32Array {
   return out;
 }
 
+/**
+ * Rescales float32 betas to zero terminal SNR (Lin et al. 2024, Algorithm 1), in float32 arithmetic
+ * like diffusers' `rescale_zero_terminal_snr`:
+ * 1. sqrt(alpha-bar_t) from the betas;
+ * 2. shift it so that its last value is 0: s_t - s_{T-1};
+ * 3. scale it so that its first value is unchanged: * s_0 / (s_0 - s_{T-1});
+ * 4. back to betas: alpha_t = ab_t / ab_{t-1} (alpha_0 = ab_0), beta_t = 1 - alpha_t.
+ * The last beta becomes exactly 1, so alpha-bar_{T-1} = 0 and the SNR there is 0.
+ */
+export function rescaleZeroTerminalSnr(betas: Float32Array): Float32Array {
+  const n = betas.length;
+  const f = Math.fround;
+  if (n < 2) throw new RangeError(`rescaleZeroTerminalSnr: needs at least 2 betas, got ${n}`);
+  // 1.
+  const sqrtAb = new Float32Array(n);
+  let acc = 1;
+  for (let i = 0; i < n; i++) {
+    acc = f(acc * f(1 - betas[i]));
+    sqrtAb[i] = f(Math.sqrt(acc));
+  }
+  const s0 = sqrtAb[0];
+  const sT = sqrtAb[n - 1];
+  const scale = f(s0 / f(s0 - sT));
+  // 2.-3.
+  const ab = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = f(f(sqrtAb[i] - sT) * scale);
+    ab[i] = f(s * s);
+  }
+  // 4.
+  const out = new Float32Array(n);
+  out[0] = f(1 - ab[0]);
+  for (let i = 1; i < n; i++) out[i] = f(1 - f(ab[i] / ab[i - 1]));
+  return out;
+}
+
 /** The config fields {@link noiseSchedule} reads (a scheduler config satisfies it). */
 export interface NoiseScheduleParams extends BetaScheduleParams {
   betaSchedule: string;
   /** When set, used instead of `betaSchedule` (already validated by the caller). */
   trainedBetas: readonly number[] | null;
+  /** Rescale to zero terminal SNR ({@link rescaleZeroTerminalSnr}). Default false. */
+  rescaleBetasZeroSnr?: boolean;
 }
 
 /** Float32 betas and alpha-bars for a scheduler config: `trainedBetas` if set, else the named schedule. */
 export function noiseSchedule(params: NoiseScheduleParams): { betas: Float32Array; alphasCumprod: Float32Array } {
   const { betaSchedule, trainedBetas, numTrainTimesteps, betaStart, betaEnd } = params;
-  const betas = toFloat32Betas(
+  let betas = toFloat32Betas(
     trainedBetas ?? makeBetas({ schedule: betaSchedule, numTrainTimesteps, betaStart, betaEnd }),
   );
+  if (params.rescaleBetasZeroSnr) betas = rescaleZeroTerminalSnr(betas);
   return { betas, alphasCumprod: alphasCumprodFromBetas(betas) };
 }

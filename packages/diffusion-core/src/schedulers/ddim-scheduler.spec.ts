@@ -47,6 +47,7 @@ describe('DDIMScheduler config', () => {
       clipSampleRange: 1.0,
       timestepSpacing: 'leading',
       stepsOffset: 0,
+      rescaleBetasZeroSnr: false,
       setAlphaToOne: true,
     });
     expect(DDIM_SCHEDULER_DEFAULTS).toEqual(new DDIMScheduler().config);
@@ -197,6 +198,35 @@ describe('DDIMScheduler.step', () => {
       }
     }
     tf.dispose([x0, eps]);
+  });
+
+  it('with rescaleBetasZeroSnr, starts from pure noise at t = T-1 ("trailing") and still ends on x_0 (v and sample)', () => {
+    const x0 = cleanSample(5);
+    const eps = new Generator(6).normal(SHAPE);
+    for (const predictionType of ['sample', 'v_prediction'] as PredictionType[]) {
+      const s = new DDIMScheduler({ predictionType, timestepSpacing: 'trailing', rescaleBetasZeroSnr: true });
+      expect(s.alphasCumprod[999]).toBe(0);
+      s.setTimesteps(10);
+      expect(s.timesteps[0]).toBe(999);
+      // x_T is the noise itself: nothing of x_0 is left at zero SNR.
+      let x = s.addNoise(x0, eps, [999, 999]);
+      expectTensorClose(x, eps, 0);
+      for (const t of s.timesteps) {
+        const out = s.step(oracle(s, predictionType, x0, eps, t), t, x);
+        expect(Array.from(out.prevSample.dataSync()).every(Number.isFinite)).toBe(true);
+        tf.dispose([x, out.predOriginalSample]);
+        x = out.prevSample;
+      }
+      expectTensorClose(x, x0, 5e-5);
+      x.dispose();
+    }
+    tf.dispose([x0, eps]);
+  });
+
+  it('rejects rescaleBetasZeroSnr with epsilon prediction, naming both fields', () => {
+    expect(() => new DDIMScheduler({ rescaleBetasZeroSnr: true })).toThrow(/rescaleBetasZeroSnr needs predictionType "v_prediction" or "sample"/);
+    expect(() => new DDPMScheduler({ rescaleBetasZeroSnr: true, predictionType: 'epsilon' })).toThrow(/rescaleBetasZeroSnr/);
+    expect(() => new DDIMScheduler({ rescaleBetasZeroSnr: 1 as never })).toThrow(/config.rescaleBetasZeroSnr must be a boolean/);
   });
 
   it('with eta > 0 adds sigma_t z (eq. 16) and shrinks the eps direction to sqrt(1 - ab_prev - sigma^2)', () => {

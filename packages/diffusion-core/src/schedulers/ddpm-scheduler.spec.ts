@@ -48,6 +48,7 @@ describe('DDPMScheduler config', () => {
       clipSampleRange: 1.0,
       timestepSpacing: 'leading',
       stepsOffset: 0,
+      rescaleBetasZeroSnr: false,
       varianceType: 'fixed_small',
     });
     expect(DDPM_SCHEDULER_DEFAULTS).toEqual(new DDPMScheduler().config);

@@ -27,6 +27,7 @@ describe('schedulers barrel', () => {
         'inferenceTimesteps',
         'makeBetas',
         'registerBetaSchedule',
+        'rescaleZeroTerminalSnr',
         'schedulerFromConfig',
         'unregisterBetaSchedule',
       ].sort(),

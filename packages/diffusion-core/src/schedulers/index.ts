@@ -10,6 +10,7 @@ export {
   betaScheduleNames,
   makeBetas,
   registerBetaSchedule,
+  rescaleZeroTerminalSnr,
   unregisterBetaSchedule,
 } from './beta-schedules';
 export type { BetaScheduleFn, BetaScheduleParams, BetasForAlphaBarParams, MakeBetasParams } from './beta-schedules';

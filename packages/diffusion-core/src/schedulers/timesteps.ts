@@ -114,6 +114,14 @@ export interface BaseSchedulerConfig {
   timestepSpacing: TimestepSpacing;
   /** Offset added to "leading" inference timesteps (Stable Diffusion uses 1). */
   stepsOffset: number;
+  /**
+   * Rescale the betas so that the terminal SNR is exactly zero (alpha-bar_{T-1} = 0; Lin et al.
+   * 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed", Algorithm 1; diffusers'
+   * `rescale_betas_zero_snr`). The model then sees pure noise at t = T-1, as the sampler's start
+   * x_T ~ N(0, I) is, so no image mean leaks through training that sampling cannot reproduce.
+   * Needs `predictionType` "v_prediction" or "sample": an epsilon model cannot give x_0 at zero SNR.
+   */
+  rescaleBetasZeroSnr: boolean;
 }
 
 /** diffusers' defaults for the shared fields (identical for DDPMScheduler and DDIMScheduler). */
@@ -128,6 +136,7 @@ export const BASE_SCHEDULER_DEFAULTS: Readonly<BaseSchedulerConfig> = Object.fre
   clipSampleRange: 1.0,
   timestepSpacing: 'leading',
   stepsOffset: 0,
+  rescaleBetasZeroSnr: false,
 });
 
 /**
@@ -186,6 +195,7 @@ export const BASE_CONFIG_SPEC: ConfigSpec<BaseSchedulerConfig> = {
   clipSampleRange: { default: BASE_SCHEDULER_DEFAULTS.clipSampleRange, check: positiveNumber },
   timestepSpacing: { default: BASE_SCHEDULER_DEFAULTS.timestepSpacing, check: oneOf(TIMESTEP_SPACINGS) },
   stepsOffset: { default: BASE_SCHEDULER_DEFAULTS.stepsOffset, check: integerAtLeast(0) },
+  rescaleBetasZeroSnr: { default: BASE_SCHEDULER_DEFAULTS.rescaleBetasZeroSnr, check: isBoolean },
 };
 
 /** Parameters of {@link resolveConfig}. */
@@ -233,6 +243,12 @@ export function resolveConfig<C extends BaseSchedulerConfig>(params: ResolveConf
     throw new RangeError(
       `${owner}: config.stepsOffset must be an integer in 0..numTrainTimesteps-1 (${out.numTrainTimesteps - 1}), ` +
         `got ${out.stepsOffset}`,
+    );
+  }
+  if (out.rescaleBetasZeroSnr && out.predictionType === 'epsilon') {
+    throw new RangeError(
+      `${owner}: config.rescaleBetasZeroSnr needs predictionType "v_prediction" or "sample": at zero terminal SNR ` +
+        'an epsilon prediction carries no information about x_0 (Lin et al. 2024, section 3.2)',
     );
   }
   return Object.freeze(out);

@@ -5,7 +5,7 @@ import { DDPMScheduler } from '../schedulers';
 import { leakedTensors, relMaxError, useCpuBackend } from '../testing/setup-cpu';
 import { UNet2DConditional } from '../unet/unet';
 import { UNET_PRESETS } from '../unet/unet-config';
-import { type TrainingObjective, DiffusionTrainer } from './trainer';
+import { type TrainingObjective, DiffusionTrainer, minSnrWeight } from './trainer';
 
 beforeAll(useCpuBackend);
 
@@ -174,6 +174,88 @@ describe('DiffusionTrainer', () => {
       expect(per.reduce((s, v) => s + v, 0) / 8).toBeCloseTo(plain.r.loss, 6);
       weighted.w.forEach((v, i) => expect(v).toBeCloseTo(plain.w[i], 6));
     }
+  });
+
+  it('minSnrWeight: min(SNR, gamma) in x_0 space for each prediction type (hand values)', () => {
+    // alpha-bar 0.5: SNR 1; alpha-bar 0.9: SNR 9; alpha-bar 0: SNR 0 (zero terminal SNR).
+    const w = (alphaBar: number, predictionType: 'epsilon' | 'v_prediction' | 'sample') => minSnrWeight({ alphaBar, gamma: 5, predictionType });
+    expect(w(0.5, 'epsilon')).toBeCloseTo(1, 12);
+    expect(w(0.5, 'v_prediction')).toBeCloseTo(0.5, 12);
+    expect(w(0.5, 'sample')).toBeCloseTo(1, 12);
+    expect(w(0.9, 'epsilon')).toBeCloseTo(5 / 9, 12);
+    expect(w(0.9, 'v_prediction')).toBeCloseTo(0.5, 12);
+    expect(w(0.9, 'sample')).toBeCloseTo(5, 12);
+    expect(w(0, 'epsilon')).toBe(1);
+    expect(w(0, 'v_prediction')).toBe(0);
+    expect(w(0, 'sample')).toBe(0);
+    expect(() => minSnrWeight({ alphaBar: 0.5, gamma: 0, predictionType: 'epsilon' })).toThrow(/gamma must be a finite number > 0/);
+    expect(() => minSnrWeight({ alphaBar: 1.5, gamma: 5, predictionType: 'epsilon' })).toThrow(/alphaBar must be in \[0, 1\]/);
+  });
+
+  it('snrGamma weighs each sample by its min-SNR weight: the same loss and update as explicit lossWeights', () => {
+    for (const predictionType of ['epsilon', 'v_prediction'] as const) {
+      // The trainer's first draw is the batch's timesteps: replay it to get the weights by hand.
+      const ts = new Generator(2).integers(8, 0, 1000);
+      const sched = new DDPMScheduler({ betaSchedule: 'squaredcos_cap_v2', predictionType });
+      const hand = ts.map((t) => {
+        const ab = sched.alphasCumprod[t];
+        const snr = ab / (1 - ab);
+        return (Math.min(snr, 5) / (predictionType === 'epsilon' ? snr : snr + 1)) / 8;
+      });
+      const run = (p: { snrGamma?: number; lossWeights?: number[] }) => {
+        const model = new UNet2DConditional(small, { seed: 5 });
+        const trainer = new DiffusionTrainer({ model, scheduler: sched, seed: 2, microBatchSize: 3, snrGamma: p.snrGamma });
+        disposables.push(model, trainer);
+        const x0 = patterns();
+        const r = trainer.step({ x0, classLabels: labels, lossWeights: p.lossWeights });
+        x0.dispose();
+        return { r, w: Array.from(model.trainableVariables()[0].dataSync()) };
+      };
+      const minSnr = run({ snrGamma: 5 });
+      const explicit = run({ lossWeights: hand });
+      const plain = run({});
+      expect(minSnr.r.loss).toBeCloseTo(explicit.r.loss, 6);
+      minSnr.w.forEach((v, i) => expect(v).toBeCloseTo(explicit.w[i], 6));
+      expect(Math.abs(minSnr.r.loss - plain.r.loss)).toBeGreaterThan(1e-4);
+      expect(minSnr.r.sampleLosses).toBeUndefined();
+    }
+    const model = new UNet2DConditional(small);
+    disposables.push(model);
+    expect(() => new DiffusionTrainer({ model, scheduler: scheduler(), snrGamma: -1 })).toThrow(/snrGamma must be a finite number > 0 or null, got -1/);
+  });
+
+  it('noiseOffset adds noiseOffset * n per image and channel after the other draws; 0 draws nothing extra', () => {
+    const seen: tf.Tensor4D[] = [];
+    const recorder: TrainingObjective = {
+      name: 'rec', activations: [], trainableVariables: () => [],
+      loss: (ctx) => { seen.push(tf.keep(ctx.noise.clone())); return { total: tf.scalar(0), terms: {} }; },
+    };
+    const run = (noiseOffset?: number) => {
+      const model = new UNet2DConditional(small, { seed: 5 });
+      const trainer = new DiffusionTrainer({ model, scheduler: scheduler(), seed: 3, objectives: [recorder], noiseOffset });
+      disposables.push(model, trainer);
+      const x0 = patterns();
+      trainer.step({ x0, classLabels: labels });
+      x0.dispose();
+      return seen[seen.length - 1];
+    };
+    const none = run();
+    const zero = run(0);
+    const half = run(0.5);
+    expect(Array.from(zero.dataSync())).toEqual(Array.from(none.dataSync()));
+    // Replay the generator: timesteps, noise, then the offsets [B,1,1,C].
+    const g = new Generator(3);
+    g.integers(8, 0, 1000);
+    g.normal([8, 8, 8, 1]).dispose();
+    const off = g.normal([8, 1, 1, 1]);
+    const diff = tf.sub(half, none);
+    const d = diff.dataSync();
+    const o = off.dataSync();
+    for (let n = 0; n < 8; n++) for (let k = 0; k < 64; k++) expect(d[n * 64 + k]).toBeCloseTo(0.5 * o[n], 5);
+    tf.dispose([diff, off, ...seen]);
+    const model = new UNet2DConditional(small);
+    disposables.push(model);
+    expect(() => new DiffusionTrainer({ model, scheduler: scheduler(), noiseOffset: -0.1 })).toThrow(/noiseOffset must be a finite number >= 0, got -0.1/);
   });
 
   it('validates its inputs', () => {

@@ -46,7 +46,7 @@ export interface TrainingObjective {
   loss(ctx: ObjectiveContext): { total: tf.Scalar; terms: Record<string, tf.Scalar> };
 }
 
-type TrainableScheduler = Pick<NoiseScheduler, 'addNoise' | 'getVelocity'> & {
+type TrainableScheduler = Pick<NoiseScheduler, 'addNoise' | 'getVelocity' | 'alphasCumprod'> & {
   readonly config: { readonly numTrainTimesteps: number; readonly predictionType: PredictionType };
 };
 
@@ -68,6 +68,43 @@ export interface DiffusionTrainerParams {
   microBatchSize?: number;
   /** Seed of timestep, noise and label-dropout sampling. */
   seed?: number;
+  /**
+   * Offset noise (Guttenberg 2023; diffusers' `--noise_offset`): add `noiseOffset * n` to the noise,
+   * with n ~ N(0, 1) drawn once per image and channel [B,1,1,C], so the model learns to change an
+   * image's mean. 0 (default) draws nothing extra: the random streams stay as without it.
+   */
+  noiseOffset?: number;
+  /**
+   * Min-SNR-gamma loss weighting (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+   * Weighting Strategy", eq. 10 and Table 1): each sample's MSE is weighted so that its weight in
+   * x_0 space is min(SNR_t, gamma): min(SNR, gamma) / SNR for epsilon, min(SNR, gamma) / (SNR + 1)
+   * for v, min(SNR, gamma) for sample, with SNR_t = alpha-bar_t / (1 - alpha-bar_t). The paper
+   * uses gamma = 5. null/undefined (default): the plain MSE.
+   */
+  snrGamma?: number | null;
+}
+
+/**
+ * The min-SNR-gamma weight of one timestep (see {@link DiffusionTrainerParams.snrGamma}).
+ * At SNR = 0 (zero terminal SNR) the epsilon weight's limit is 1 and the v weight is 0.
+ */
+export function minSnrWeight(params: { alphaBar: number; gamma: number; predictionType: PredictionType }): number {
+  const { alphaBar, gamma, predictionType } = params;
+  if (!(alphaBar >= 0 && alphaBar <= 1)) throw new RangeError(`minSnrWeight: alphaBar must be in [0, 1], got ${alphaBar}`);
+  if (!(gamma > 0 && Number.isFinite(gamma))) throw new RangeError(`minSnrWeight: gamma must be a finite number > 0, got ${gamma}`);
+  if (alphaBar >= 1) return predictionType === 'sample' ? gamma : 0; // SNR = infinity
+  const snr = alphaBar / (1 - alphaBar);
+  const clipped = Math.min(snr, gamma);
+  switch (predictionType) {
+    case 'epsilon':
+      return snr === 0 ? 1 : clipped / snr;
+    case 'v_prediction':
+      return clipped / (snr + 1);
+    case 'sample':
+      return clipped;
+    default:
+      throw new RangeError(`minSnrWeight: predictionType must be epsilon, v_prediction or sample, got ${String(predictionType)}`);
+  }
 }
 
 export interface TrainStepParams {
@@ -110,7 +147,8 @@ export class DiffusionTrainer {
   readonly optimizer: Adam;
   readonly lrSchedule: LrScheduleConfig;
   readonly ema: EmaWeights | null;
-  private readonly params: Required<Omit<DiffusionTrainerParams, 'model' | 'scheduler' | 'optimizer' | 'lrSchedule' | 'gradClipNorm' | 'emaDecay' | 'microBatchSize'>> & {
+  private readonly params: Required<Omit<DiffusionTrainerParams, 'model' | 'scheduler' | 'optimizer' | 'lrSchedule' | 'gradClipNorm' | 'emaDecay' | 'microBatchSize' | 'snrGamma'>> & {
+    snrGamma: number | null;
     gradClipNorm: number | null;
     microBatchSize: number | null;
   };
@@ -132,6 +170,12 @@ export class DiffusionTrainer {
     }
     const w = p.diffusionLossWeight ?? 1;
     if (!(w >= 0 && Number.isFinite(w))) throw new RangeError(`DiffusionTrainer: diffusionLossWeight must be >= 0, got ${w}`);
+    const noiseOffset = p.noiseOffset ?? 0;
+    if (!(noiseOffset >= 0 && Number.isFinite(noiseOffset))) throw new RangeError(`DiffusionTrainer: noiseOffset must be a finite number >= 0, got ${p.noiseOffset}`);
+    const snrGamma = p.snrGamma ?? null;
+    if (snrGamma !== null && !(snrGamma > 0 && Number.isFinite(snrGamma))) {
+      throw new RangeError(`DiffusionTrainer: snrGamma must be a finite number > 0 or null, got ${p.snrGamma}`);
+    }
     this.model = p.model;
     this.scheduler = p.scheduler;
     this.params = {
@@ -139,6 +183,8 @@ export class DiffusionTrainer {
       diffusionLossWeight: w,
       objectives: p.objectives ?? [],
       seed: p.seed ?? 0,
+      noiseOffset,
+      snrGamma,
       gradClipNorm: p.gradClipNorm ?? null,
       microBatchSize: p.microBatchSize ?? null,
     };
@@ -182,9 +228,23 @@ export class DiffusionTrainer {
     //    changes the float summation order, not the random draws).
     const T = this.scheduler.config.numTrainTimesteps;
     const timesteps = this.generator.integers(b, 0, T);
-    const noiseData = this.generator.normal(x0.shape);
+    let noiseData = this.generator.normal(x0.shape);
     if (labels && this.params.condDropProb > 0) {
       labels = labels.map((l) => (this.generator.nextFloat() < this.params.condDropProb ? cfg.numClasses : l));
+    }
+    if (this.params.noiseOffset > 0) {
+      // Offset noise: one extra N(0, 1) per image and channel, after the other draws.
+      const offsets = this.generator.normal([b, 1, 1, x0.shape[3]]);
+      const plain = noiseData;
+      noiseData = tf.tidy(() => tf.add(plain, tf.mul(offsets, this.params.noiseOffset)));
+      plain.dispose();
+      offsets.dispose();
+    }
+    if (this.params.snrGamma !== null) {
+      // Min-SNR-gamma: fold the per-timestep weight into the per-sample weights (1/B each by default).
+      const pt = this.scheduler.config.predictionType;
+      const snrW = timesteps.map((t) => minSnrWeight({ alphaBar: this.scheduler.alphasCumprod[t], gamma: this.params.snrGamma as number, predictionType: pt }));
+      weights = weights ? weights.map((v, i) => v * snrW[i]) : snrW.map((v) => v / b);
     }
     const lr = learningRateAt(this.lrSchedule, this.optimizer.config.learningRate, this.optimizer.step);
     const chunk = this.params.microBatchSize ?? b;
@@ -229,7 +289,7 @@ export class DiffusionTrainer {
       }
       this.optimizer.apply(grads as tf.Tensor[], lr);
       this.ema?.update();
-      return { step: this.optimizer.step, loss: lossSum, terms: termSums, learningRate: lr, gradNorm, ...(weights ? { sampleLosses } : {}) };
+      return { step: this.optimizer.step, loss: lossSum, terms: termSums, learningRate: lr, gradNorm, ...(lossWeights !== undefined ? { sampleLosses } : {}) };
     } finally {
       noiseData.dispose();
       grads?.forEach((x) => x.dispose());
