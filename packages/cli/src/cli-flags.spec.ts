@@ -103,12 +103,48 @@ describe('alignment.centering', () => {
     const { centering: _c, ...alignment } = on.alignment;
     const legacy = stepKey(
       'train-diffusion',
-      { data: pickData(on.data), diffusion: { ...on.diffusion, checkpointEvery: undefined }, alignment },
+      { data: pickData(on.data), diffusion: legacyDiffusion(on), alignment },
       { data: 'fp', split: sha256(JSON.stringify([0, 1, 2])), expert: 'e' },
     );
     expect(diffusionStepKey(on, data, 'e')).toBe(legacy);
     const centred = diffusionStepKey(parseConfig({ alignment: { enabled: true, centering: 'batch' } }), data, 'e');
     expect(centred).not.toBe(legacy);
     expect(() => parseConfig({ alignment: { centering: 'mean' } })).toThrow(/alignment\.centering/);
+  });
+});
+
+/** The diffusion section as the step key saw it before noiseOffset, snrGamma and rescaleBetasZeroSnr existed. */
+function legacyDiffusion(cfg: ReturnType<typeof parseConfig>) {
+  const { noiseOffset: _n, snrGamma: _s, scheduler, ...rest } = cfg.diffusion;
+  const { rescaleBetasZeroSnr: _r, ...sched } = scheduler;
+  return { ...rest, scheduler: sched, checkpointEvery: undefined };
+}
+
+describe('diffusion.noiseOffset, diffusion.snrGamma, diffusion.scheduler.rescaleBetasZeroSnr', () => {
+  const data = { fingerprint: 'fp', indices: [0, 1, 2] } as unknown as Parameters<typeof diffusionStepKey>[1];
+  const legacyKey = (cfg: ReturnType<typeof parseConfig>) =>
+    stepKey('train-diffusion', { data: pickData(cfg.data), diffusion: legacyDiffusion(cfg), alignment: { enabled: false } }, { data: 'fp', split: sha256(JSON.stringify([0, 1, 2])), expert: '' });
+
+  it('keep the step key of runs made before them at their defaults, and key every non-default apart', () => {
+    const plain = parseConfig({});
+    expect(plain.diffusion.noiseOffset).toBe(0);
+    expect(plain.diffusion.snrGamma).toBeNull();
+    expect(plain.diffusion.scheduler.rescaleBetasZeroSnr).toBe(false);
+    expect(diffusionStepKey(plain, data, null)).toBe(legacyKey(plain));
+    const keys = new Set([
+      diffusionStepKey(plain, data, null),
+      diffusionStepKey(parseConfig({ diffusion: { noiseOffset: 0.1 } }), data, null),
+      diffusionStepKey(parseConfig({ diffusion: { snrGamma: 5 } }), data, null),
+      diffusionStepKey(parseConfig({ diffusion: { scheduler: { predictionType: 'v_prediction', rescaleBetasZeroSnr: true } } }), data, null),
+    ]);
+    expect(keys.size).toBe(4);
+  });
+
+  it('reject bad values naming the key', () => {
+    expect(() => parseConfig({ diffusion: { noiseOffset: -1 } })).toThrow(/diffusion\.noiseOffset/);
+    expect(() => parseConfig({ diffusion: { snrGamma: 0 } })).toThrow(/diffusion\.snrGamma/);
+    expect(() => parseConfig({ diffusion: { scheduler: { rescaleBetasZeroSnr: 'yes' } } })).toThrow(/diffusion\.scheduler\.rescaleBetasZeroSnr/);
+    expect(() => parseConfig({ generate: { timestepSpacing: 'middle' } })).toThrow(/generate\.timestepSpacing/);
+    expect(() => parseConfig({ diffusion: { scheduler: { rescaleBetasZeroSnr: true } } })).toThrow(/diffusion\.scheduler\.rescaleBetasZeroSnr: needs predictionType v_prediction or sample/);
   });
 });

@@ -76,6 +76,20 @@ export const SchedulerSectionSchema = z.strictObject({
   betaSchedule: z.enum(['linear', 'scaled_linear', 'squaredcos_cap_v2']).default('linear'),
   numTrainTimesteps: posInt().default(1000),
   predictionType: z.enum(['epsilon', 'sample', 'v_prediction']).default('epsilon'),
+  /**
+   * Rescale the betas to zero terminal SNR (Lin et al. 2024): the model trains on pure noise at
+   * t = T-1, where sampling starts. Needs predictionType v_prediction or sample; sample with
+   * generate.timestepSpacing trailing.
+   */
+  rescaleBetasZeroSnr: z.boolean().default(false),
+}).superRefine((s, ctx) => {
+  if (s.rescaleBetasZeroSnr && s.predictionType === 'epsilon') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['rescaleBetasZeroSnr'],
+      message: 'needs predictionType v_prediction or sample (at zero terminal SNR an epsilon prediction says nothing about x_0)',
+    });
+  }
 });
 
 export const DiffusionConfigSchema = z.strictObject({
@@ -95,6 +109,10 @@ export const DiffusionConfigSchema = z.strictObject({
   emaDecay: z.number().min(0).lt(1).nullable().default(0.999),
   /** Label dropout for classifier-free guidance. */
   condDropProb: z.number().min(0).lt(1).default(0.1),
+  /** Offset noise: add noiseOffset * N(0, 1) per image and channel to the noise (diffusers' --noise_offset; e.g. 0.1). 0: off. */
+  noiseOffset: z.number().min(0).default(0),
+  /** Min-SNR-gamma loss weighting (Hang et al. 2023; the paper uses 5). null: the plain MSE. */
+  snrGamma: z.number().positive().nullable().default(null),
   /** Write a resumable checkpoint every N steps (and always at the end and on Ctrl-C). */
   checkpointEvery: posInt().default(500),
   /** Append the mean loss to metrics.jsonl every N steps. */
@@ -157,6 +175,14 @@ export const GenerateConfigSchema = z.strictObject({
   guidanceScale: z.number().nonnegative().default(2),
   /** DDIM eta (0: deterministic). */
   eta: z.number().nonnegative().default(0),
+  /**
+   * How the sampling timesteps are spaced: `leading` (diffusers' DDIM/DDPM default; the first step
+   * is at T - T/n), `trailing` (starts at T-1; Lin et al. 2024) or `linspace`. Absent: the sampler's
+   * default.
+   */
+  timestepSpacing: z.enum(['leading', 'trailing', 'linspace']).optional(),
+  /** Clip the predicted x_0 to [-1, 1] at every step. Absent: the sampler's default (on for DDIM and DDPM). */
+  clipSample: z.boolean().optional(),
   imagesPerClass: posInt().default(10),
   /** One full set of images per seed (the paper: 15 seeds). */
   seeds: z.array(seedInt()).min(1).default(Array.from({ length: 15 }, (_, i) => i)),

@@ -20,6 +20,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  type BaseSchedulerConfig,
   DDIMScheduler,
   DDPMScheduler,
   DiffusionTrainer,
@@ -62,11 +63,25 @@ export function unetConfigFor(cfg: FadConfig, numClasses: number): UNetConfig {
   }
 }
 
-export function schedulerConfig(d: DiffusionSection): { betaSchedule: DiffusionSection['scheduler']['betaSchedule']; numTrainTimesteps: number; predictionType: DiffusionSection['scheduler']['predictionType'] } {
-  return { betaSchedule: d.scheduler.betaSchedule, numTrainTimesteps: d.scheduler.numTrainTimesteps, predictionType: d.scheduler.predictionType };
+/**
+ * The noise schedule a model trains with, as stored in its file. `rescaleBetasZeroSnr` is written
+ * only when on, so that models and step keys made before it existed stay byte-identical.
+ */
+export function schedulerConfig(d: DiffusionSection): {
+  betaSchedule: DiffusionSection['scheduler']['betaSchedule'];
+  numTrainTimesteps: number;
+  predictionType: DiffusionSection['scheduler']['predictionType'];
+  rescaleBetasZeroSnr?: boolean;
+} {
+  return {
+    betaSchedule: d.scheduler.betaSchedule,
+    numTrainTimesteps: d.scheduler.numTrainTimesteps,
+    predictionType: d.scheduler.predictionType,
+    ...(d.scheduler.rescaleBetasZeroSnr ? { rescaleBetasZeroSnr: true } : {}),
+  };
 }
 
-export function makeScheduler(kind: 'ddim' | 'ddpm', config: Partial<ReturnType<typeof schedulerConfig>>): DDIMScheduler | DDPMScheduler {
+export function makeScheduler(kind: 'ddim' | 'ddpm', config: Partial<BaseSchedulerConfig>): DDIMScheduler | DDPMScheduler {
   return kind === 'ddim' ? new DDIMScheduler(config) : new DDPMScheduler(config);
 }
 
@@ -115,7 +130,15 @@ export interface DiffusionResult {
 export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash: string | null): string {
   const relevant = {
     data: pickData(cfg.data),
-    diffusion: { ...cfg.diffusion, checkpointEvery: undefined, logEvery: cfg.diffusion.logEvery },
+    // Keys that joined the config later are left out at their defaults, so earlier runs keep their keys.
+    diffusion: {
+      ...cfg.diffusion,
+      checkpointEvery: undefined,
+      logEvery: cfg.diffusion.logEvery,
+      scheduler: { ...cfg.diffusion.scheduler, rescaleBetasZeroSnr: cfg.diffusion.scheduler.rescaleBetasZeroSnr || undefined },
+      noiseOffset: cfg.diffusion.noiseOffset || undefined,
+      snrGamma: cfg.diffusion.snrGamma ?? undefined,
+    },
     // centering joined the config later: left out at its default so earlier runs keep their keys.
     alignment: cfg.alignment.enabled ? { ...cfg.alignment, centering: cfg.alignment.centering === 'none' ? undefined : cfg.alignment.centering } : { enabled: false },
   };
@@ -346,8 +369,13 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
 
   const numClasses = data.classNames.length;
   const unetConfig = unetConfigFor(cfg, numClasses);
+  let scheduler: DDPMScheduler;
+  try {
+    scheduler = new DDPMScheduler(schedulerConfig(d));
+  } catch (e) {
+    throw new CliError(`diffusion.scheduler: ${(e as Error).message.replace(/^DDPMScheduler: config\./, '')}`);
+  }
   const model = new UNet2DConditional(unetConfig, { seed: d.seed });
-  const scheduler = new DDPMScheduler(schedulerConfig(d));
   let loss: FeatureAlignmentLoss | null = null;
   const objectives: TrainingObjective[] = [];
   if (a.enabled && job.expert) {
@@ -369,6 +397,8 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
     diffusionLossWeight: a.enabled ? a.lambda1 : 1,
     objectives,
     microBatchSize: d.microBatchSize ?? undefined,
+    noiseOffset: d.noiseOffset,
+    snrGamma: d.snrGamma,
   });
   const order = new DataOrder(data.indices, (d.seed + 1) >>> 0);
   let window = emptyMetricsWindow();

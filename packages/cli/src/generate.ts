@@ -205,7 +205,11 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
     const token = job.dreamBoothToken ? dreamBoothInfo(metadata) : null;
     if (job.dreamBoothToken && !token) throw new CliError(`${job.checkpoint} is not a DreamBooth model (no dreambooth metadata); train one with fad train --dreambooth`);
     // Sample with the noise schedule the model was trained with (stored in its metadata).
-    const scheduler = makeScheduler(gen.sampler, schedulerConfig);
+    const scheduler = makeScheduler(gen.sampler, {
+      ...schedulerConfig,
+      ...(gen.timestepSpacing !== undefined ? { timestepSpacing: gen.timestepSpacing } : {}),
+      ...(gen.clipSample !== undefined ? { clipSample: gen.clipSample } : {}),
+    });
     const wanted = token ? [token.class] : (gen.classes ?? classNames);
     const labels = wanted.map((c) => {
       const k = classNames.indexOf(c);
