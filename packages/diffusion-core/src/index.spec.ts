@@ -10,7 +10,7 @@ describe('@fad/diffusion-core exports', () => {
       'deserializeUNet', 'encodeSafetensors', 'decodeSafetensors', 'Generator', 'Module', 'Linear', 'Conv2d',
       'GroupNorm', 'LayerNorm', 'Embedding', 'silu', 'addConditioningToken', 'composeDreamBoothBatch', 'DreamBoothTrainer',
       'conditioningTokenLabel', 'conditioningLabelCount', 'energyGuidance', 'guidedStep', 'invertDdim', 'sampleTwoStage',
-      'rescaleZeroTerminalSnr', 'minSnrWeight',
+      'rescaleZeroTerminalSnr', 'minSnrWeight', 'predictedMeanByTimestep',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');
     }

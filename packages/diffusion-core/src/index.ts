@@ -119,6 +119,8 @@ export { invertDdim } from './pipeline/ddim-inversion';
 export type { InversionProgress, InvertDdimParams } from './pipeline/ddim-inversion';
 export { sampleTwoStage } from './pipeline/two-stage-sample';
 export type { TwoStageProgress, TwoStageSampleParams, TwoStageSampleResult } from './pipeline/two-stage-sample';
+export { predictedMeanByTimestep } from './pipeline/predicted-mean';
+export type { PredictedMeanParams, PredictedMeanRow, PredictedMeanScheduler } from './pipeline/predicted-mean';
 
 // Weights I/O (safetensors)
 export { decodeSafetensors, encodeSafetensors, readSafetensorsMetadata } from './io/safetensors';

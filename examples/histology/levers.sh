@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Issue G's lever screen on Kather 2016: one baseline-scale training per lever (same data, split,
+# seed, U-Net and step budget as config.yaml), sampled with 5 seeds x 10 images x 8 classes and
+# judged by the independent ResNet18 judge.
+#   examples/histology/levers.sh RUNS_DIR JUDGE.safetensors [LEVER ...]
+# Levers (default: all): base eps-offset v-zsnr v-zsnr-minsnr
+# Each lever writes RUNS_DIR/<lever>/{train,generated,eval-judge.json,diagnose.json}; finished
+# steps are reused (fad's step keys), an interrupted training resumes.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/../.."
+runs="${1:?usage: levers.sh RUNS_DIR JUDGE.safetensors [LEVER ...]}"
+judge="${2:?usage: levers.sh RUNS_DIR JUDGE.safetensors [LEVER ...]}"
+shift 2
+levers=("${@:-base eps-offset v-zsnr v-zsnr-minsnr}")
+# shellcheck disable=SC2206
+levers=(${levers[@]})
+fad=(node "$root/packages/cli/dist/bin.js" --config "$here/config.yaml")
+data="${FAD_DATA:-$root/../shared/data/kather2016-gray128}"
+screen=(--set 'generate.seeds=[0,1,2,3,4]')
+
+for lever in "${levers[@]}"; do
+  case "$lever" in
+    base) train=(); gen=() ;;
+    eps-offset) train=(--set diffusion.noiseOffset=0.1); gen=() ;;
+    v-zsnr) train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true); gen=(--set generate.timestepSpacing=trailing) ;;
+    v-zsnr-minsnr) train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true --set diffusion.snrGamma=5); gen=(--set generate.timestepSpacing=trailing) ;;
+    v) train=(--set diffusion.scheduler.predictionType=v_prediction); gen=() ;;
+    *) echo "unknown lever $lever" >&2; exit 2 ;;
+  esac
+  dir="$runs/$lever"
+  mkdir -p "$dir"
+  echo "== $lever: $(date -u +%H:%M:%S)"
+  start=$(date +%s)
+  if [ -f "$dir/train/checkpoint.safetensors" ]; then resume=(--resume); else resume=(); fi
+  "${fad[@]}" "${train[@]}" train --out "$dir/train" "${resume[@]}"
+  t1=$(date +%s)
+  "${fad[@]}" "${train[@]}" "${gen[@]}" "${screen[@]}" generate --model "$dir/train" --out "$dir/generated" --force
+  t2=$(date +%s)
+  "${fad[@]}" evaluate --generated "$dir/generated" --expert "$judge" --out "$dir/eval-judge.json"
+  node "$root/scripts/diagnose-mean.mjs" "$dir/train/model.safetensors" "$data" --out "$dir/diagnose.json" > "$dir/diagnose.md" || echo "diagnose failed (see $dir/diagnose.md)"
+  echo "{\"trainSeconds\": $((t1 - start)), \"generateSeconds\": $((t2 - t1))}" > "$dir/times.json"
+  echo "== $lever done: train $((t1 - start)) s, generate $((t2 - t1)) s"
+done
