@@ -282,7 +282,7 @@ export async function writeReport(runDir: string, opts: { log?: (m: string) => v
       spec: {
         width: Math.max(240, nClasses * 50), height: 220, mark: 'bar',
         encoding: {
-          x: { field: 'class', type: 'nominal', axis: { labelAngle: -30 } }, xOffset: { field: 'source', type: 'nominal', sort: sources },
+          x: { field: 'class', type: 'nominal', sort: intensityEvals[0][1].intensity!.perClass.map((c) => c.class), axis: { labelAngle: -30 } }, xOffset: { field: 'source', type: 'nominal', sort: sources },
           y: { field: 'value', type: 'quantitative', title: null }, color: { field: 'source', type: 'nominal', sort: sources, scale: { domain: sources, range: sources.map((x) => COLORS[x] ?? '#9467bd') }, title: null },
         },
       },
