@@ -45,6 +45,23 @@ if (variants.length) {
     const e = read(join(vdir, v, 'eval.json'));
     console.log(`| ${v} | ${e.diversity.perClass.map((c) => `${f3(c.generated)} / ${f3(c.real)}`).join(' | ')} |`);
   }
+  // Mean intensity and contrast (evaluations written before fad evaluate reported them have none).
+  const withIntensity = variants.filter((v) => read(join(vdir, v, 'eval.json')).intensity);
+  if (withIntensity.length) {
+    const iclasses = read(join(vdir, withIntensity[0], 'eval.json')).intensity.perClass.map((c) => c.class);
+    const real = read(join(vdir, withIntensity[0], 'eval.json')).intensity.perClass;
+    console.log('\nPer class mean intensity and contrast (sd of the pixel values within an image), real and generated:\n');
+    console.log(`| variant | measure | ${iclasses.join(' | ')} |`);
+    console.log(`|---|---|${iclasses.map(() => '---:').join('|')}|`);
+    console.log(`| real | mean | ${real.map((c) => f3(c.realMean)).join(' | ')} |`);
+    console.log(`| real | contrast | ${real.map((c) => f3(c.realContrast)).join(' | ')} |`);
+    for (const v of withIntensity) {
+      const pc = read(join(vdir, v, 'eval.json')).intensity.perClass;
+      const at = (cls) => pc.find((c) => c.class === cls);
+      console.log(`| ${v} | mean | ${iclasses.map((cls) => f3(at(cls)?.generatedMean)).join(' | ')} |`);
+      console.log(`| ${v} | contrast | ${iclasses.map((cls) => f3(at(cls)?.generatedContrast)).join(' | ')} |`);
+    }
+  }
 }
 
 const gdir = join(run, 'guidance');

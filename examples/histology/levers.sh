@@ -3,7 +3,8 @@
 # seed, U-Net and step budget as config.yaml), sampled with 5 seeds x 10 images x 8 classes and
 # judged by the independent ResNet18 judge.
 #   examples/histology/levers.sh RUNS_DIR JUDGE.safetensors [LEVER ...]
-# Levers (default: all): base eps-offset v-zsnr v-zsnr-minsnr
+# Levers (default: all but v): base eps-offset v-zsnr v-zsnr-minsnr v-zsnr-both (class also through
+# the time embedding) v (v-prediction alone)
 # Each lever writes RUNS_DIR/<lever>/{train,generated,eval-judge.json,diagnose.json}; finished
 # steps are reused (fad's step keys), an interrupted training resumes.
 set -euo pipefail
@@ -12,7 +13,7 @@ root="$here/../.."
 runs="${1:?usage: levers.sh RUNS_DIR JUDGE.safetensors [LEVER ...]}"
 judge="${2:?usage: levers.sh RUNS_DIR JUDGE.safetensors [LEVER ...]}"
 shift 2
-levers=("${@:-base eps-offset v-zsnr v-zsnr-minsnr}")
+levers=("${@:-base eps-offset v-zsnr v-zsnr-minsnr v-zsnr-both}")
 # shellcheck disable=SC2206
 levers=(${levers[@]})
 fad=(node "$root/packages/cli/dist/bin.js" --config "$here/config.yaml")
@@ -25,6 +26,7 @@ for lever in "${levers[@]}"; do
     eps-offset) train=(--set diffusion.noiseOffset=0.1); gen=() ;;
     v-zsnr) train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true); gen=(--set generate.timestepSpacing=trailing) ;;
     v-zsnr-minsnr) train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true --set diffusion.snrGamma=5); gen=(--set generate.timestepSpacing=trailing) ;;
+    v-zsnr-both) train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true --set 'diffusion.unet.overrides={blockChannels: [16, 32, 64], classConditioning: both}'); gen=(--set generate.timestepSpacing=trailing) ;;
     v) train=(--set diffusion.scheduler.predictionType=v_prediction); gen=() ;;
     *) echo "unknown lever $lever" >&2; exit 2 ;;
   esac

@@ -64,7 +64,7 @@ describe('fad demo --scale smallest (the CI smoke test)', () => {
   it('writes a self-contained HTML report that references every figure, and every PNG decodes', async () => {
     const html = readFileSync(join(run, 'report', 'report.html'), 'utf8');
     const figures = readdirSync(join(run, 'report', 'figures')).filter((f) => f.endsWith('.png'));
-    for (const f of ['loss-diffusion.png', 'loss-alignment.png', 'confusion-expert-real.png', 'confusion-baseline.png', 'confusion-aligned-noisy.png', 'confusion-aligned-clean.png', 'accuracy-per-seed.png', 'ssim-diversity.png', 'grid-rings.png', 'dreambooth-accuracy-per-seed.png', 'grid-dreambooth.png']) {
+    for (const f of ['loss-diffusion.png', 'loss-alignment.png', 'confusion-expert-real.png', 'confusion-baseline.png', 'confusion-aligned-noisy.png', 'confusion-aligned-clean.png', 'accuracy-per-seed.png', 'ssim-diversity.png', 'intensity.png', 'grid-rings.png', 'dreambooth-accuracy-per-seed.png', 'grid-dreambooth.png']) {
       expect(figures).toContain(f);
     }
     for (const f of figures) {
@@ -104,7 +104,10 @@ describe('fad demo --scale smallest (the CI smoke test)', () => {
     expect(e.code, e.stderr).toBe(0);
     expect(e.stdout).toMatch(/generation accuracy: [\d.]+% overall/);
     expect(e.stdout).toMatch(/Fréchet distance/);
-    expect(JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8')).countedClasses).toEqual(['stripes_h', 'stripes_v', 'checker', 'rings']);
+    expect(e.stdout).toMatch(/intensity \(mean pixel value; contrast = sd within an image\)\n(.*\n)* {2}rings /);
+    const ej = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
+    expect(ej.countedClasses).toEqual(['stripes_h', 'stripes_v', 'checker', 'rings']);
+    expect(ej.intensity.perClass.map((c: { class: string }) => c.class)).toEqual(['checker', 'rings']); // the generated classes
     const i = await runFad(['data', 'inspect', '--data', join(run, 'data')]);
     expect(i.code).toBe(0);
     expect(i.stdout).toMatch(/48 images in 4 classes/);

@@ -13,7 +13,7 @@ import { DEMO_SCALES, type DemoScale, demoPlan, writeDemoData } from './demo';
 import { trainDiffusion } from './diffusion';
 import { trainDreamBooth } from './dreambooth';
 import { CliError } from './errors';
-import { evaluateGenerated, formatConfusion, readManifest } from './evaluate';
+import { evaluateGenerated, formatConfusion, formatIntensity, readManifest } from './evaluate';
 import { runExperiment } from './experiment';
 import { loadExpertModel, trainExpertJob } from './expert';
 import { formatDuration, writeJsonAtomic } from './fsutil';
@@ -296,7 +296,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   // fad evaluate
   program
     .command('evaluate')
-    .description('generation accuracy (per class, overall, confusion matrix), SSIM diversity beside the real images\', Fréchet distance and KID on expert features')
+    .description('generation accuracy (per class, overall, confusion matrix), SSIM diversity beside the real images\', Fréchet distance and KID on expert features, per-class mean intensity and contrast beside the real images\'')
     .requiredOption('-g, --generated <dir>', 'folder written by fad generate')
     .requiredOption('-e, --expert <file>', 'expert checkpoint')
     .option('-d, --data <dir>', 'real data folder')
@@ -334,6 +334,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
           ...r.diversity.perClass.map((c) => `  ${c.class.padEnd(10)} generated ${c.generated.toFixed(4)}  real ${c.real.toFixed(4)}`),
           `Fréchet distance (expert features): ${r.frechetDistance.toFixed(3)}`,
           `KID (expert features): ${r.kid.mean.toFixed(5)} ± ${r.kid.std.toFixed(5)} (${r.kid.numSubsets} subsets of ${r.kid.subsetSize})`,
+          ...(r.intensity ? [formatIntensity(r.intensity)] : []),
         ];
         out(`${lines.join('\n')}\n`);
       } finally {

@@ -92,6 +92,32 @@ export const SchedulerSectionSchema = z.strictObject({
   }
 });
 
+/**
+ * Validation samples while training (`diffusion.validation`; absent: off, and the step key is that
+ * of a run without it). Every `every` steps, a fixed-seed grid (one row per class, `imagesPerClass`
+ * columns) is sampled from the EMA weights (the raw weights without EMA) with its own RNG, so the
+ * trained weights are identical with and without validation; it is written to
+ * `validation/step-NNNNNN.png` and a record with the grid's per-class mean intensity and contrast
+ * (and the judge's accuracy on it) is appended to metrics.jsonl, with the seconds it took.
+ */
+export const DiffusionValidationSchema = z.strictObject({
+  /** Sample a grid every N training steps; 0: off. */
+  every: nonNegInt().default(0),
+  /** Seed of the grid's own generator (the same noise at every validation). */
+  seed: seedInt().default(0),
+  /** Columns of the grid (images per class). */
+  imagesPerClass: posInt().default(4),
+  sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
+  /** Denoising steps per grid. */
+  steps: posInt().default(25),
+  /** Classifier-free guidance scale (1: conditional prediction only). */
+  guidanceScale: z.number().nonnegative().default(1),
+  /** DDIM eta (0: deterministic). */
+  eta: z.number().nonnegative().default(0),
+  /** An expert checkpoint (relative to the config file) whose accuracy on the grid is logged; null: none. */
+  judge: z.string().min(1).nullable().default(null),
+});
+
 export const DiffusionConfigSchema = z.strictObject({
   unet: UNetSectionSchema.prefault({}),
   scheduler: SchedulerSectionSchema.prefault({}),
@@ -118,6 +144,8 @@ export const DiffusionConfigSchema = z.strictObject({
   /** Append the mean loss to metrics.jsonl every N steps. */
   logEvery: posInt().default(10),
   seed: seedInt().default(0),
+  /** Validation samples while training (see DiffusionValidationSchema); optional so that configs without it keep their step keys. */
+  validation: DiffusionValidationSchema.optional(),
 });
 
 export const AlignmentConfigSchema = z.strictObject({

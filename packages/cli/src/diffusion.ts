@@ -11,6 +11,7 @@
  * - `model.safetensors`: the final weights for sampling (the EMA weights when EMA is on)
  * - `align.safetensors`: the final alignment projection (aligned runs)
  * - `complete.json`: written last; the run is complete only when it exists
+ * - `validation/step-NNNNNN.png`: with `diffusion.validation`, the fixed-seed class grids (see validation.ts)
  *
  * The checkpoint format (one safetensors file, tensors `model.<name>`, `align.<name>`, `adam.m.<i>`,
  * `adam.v.<i>`, `ema.<i>`, JSON state in the metadata) is reusable and belongs in
@@ -44,6 +45,7 @@ import { expertAsFeatureExtractor, type LoadedExpertModel } from './expert';
 import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync } from './fsutil';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
+import { TrainingValidation, validationEnabled } from './validation';
 
 /** The U-Net config for a data set: the preset, its overrides, and the data's size, channels and classes. */
 export function unetConfigFor(cfg: FadConfig, numClasses: number): UNetConfig {
@@ -130,7 +132,8 @@ export interface DiffusionResult {
 export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash: string | null): string {
   const relevant = {
     data: pickData(cfg.data),
-    // Keys that joined the config later are left out at their defaults, so earlier runs keep their keys.
+    // Keys that joined the config later are left out at their defaults, so earlier runs keep their keys
+    // (validation: in the key only when on; it changes metrics.jsonl, not the weights).
     diffusion: {
       ...cfg.diffusion,
       checkpointEvery: undefined,
@@ -138,6 +141,7 @@ export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash:
       scheduler: { ...cfg.diffusion.scheduler, rescaleBetasZeroSnr: cfg.diffusion.scheduler.rescaleBetasZeroSnr || undefined },
       noiseOffset: cfg.diffusion.noiseOffset || undefined,
       snrGamma: cfg.diffusion.snrGamma ?? undefined,
+      validation: validationEnabled(cfg.diffusion) ? cfg.diffusion.validation : undefined,
     },
     // centering joined the config later: left out at its default so earlier runs keep their keys.
     alignment: cfg.alignment.enabled ? { ...cfg.alignment, centering: cfg.alignment.centering === 'none' ? undefined : cfg.alignment.centering } : { enabled: false },
@@ -401,6 +405,15 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
     snrGamma: d.snrGamma,
   });
   const order = new DataOrder(data.indices, (d.seed + 1) >>> 0);
+  let validation: TrainingValidation | null = null;
+  try {
+    validation = validationEnabled(d) ? new TrainingValidation({ settings: d.validation!, diffusion: d, unetConfig, classNames: data.classNames, dir, metricsPath, log }) : null;
+  } catch (e) {
+    trainer.dispose();
+    model.dispose();
+    loss?.dispose();
+    throw e;
+  }
   let window = emptyMetricsWindow();
   let step = 0;
   let elapsedBefore = 0;
@@ -452,6 +465,10 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
       step = r.step;
       lastLoss = r.loss;
       window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: d.logEvery, lastStep: d.steps });
+      if (validation?.due(step)) {
+        progress.end(); // the validation's line below a terminal progress bar
+        await validation.run(step, trainer, model);
+      }
       if (step % d.checkpointEvery === 0 || step === d.steps) writeCheckpoint(ckptPath, stateNow(), model, loss, trainer);
       progress.update(step, `loss ${r.loss.toFixed(4)}`);
       // Let signal handlers run between steps.
@@ -495,5 +512,6 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
     trainer.dispose();
     model.dispose();
     loss?.dispose();
+    validation?.dispose();
   }
 }

@@ -6,11 +6,14 @@
  *   out, "empty" by default, as in the paper), with the confusion matrix (rows: intended class);
  * - diversity: mean pairwise SSIM within each class (lower = more diverse), for the generated set
  *   and, beside it, for the real images of the same classes;
- * - Fréchet distance and KID between the real and generated sets on the expert's pooled features.
+ * - Fréchet distance and KID between the real and generated sets on the expert's pooled features;
+ * - intensity: per class, the generated against the real mean intensity (mean of per-image mean
+ *   pixel values) and contrast (mean of per-image population sd of pixel values), over every
+ *   generated class, "empty" included (`compareIntensity`).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { confusionMatrix, diversity, frechetDistance, generationAccuracy, kernelInceptionDistance } from '@fad/metrics';
+import { compareIntensity, confusionMatrix, diversity, frechetDistance, generationAccuracy, kernelInceptionDistance } from '@fad/metrics';
 import type { ExpertModel } from '@fad/expert-models';
 import type { EvaluateSection } from './config';
 import { decodeImage, mapLimit } from './data';
@@ -35,6 +38,37 @@ export interface ClassDiversity {
   numGenerated: number;
   numReal: number;
 }
+
+/** Generated against real intensity of one class (or the pool); null where a value is undefined (NaN). */
+export interface IntensityRow {
+  numGenerated: number;
+  numReal: number;
+  /** Mean over images of each image's mean pixel value. */
+  generatedMean: number | null;
+  realMean: number | null;
+  /** generatedMean - realMean. */
+  meanDifference: number | null;
+  /** Sample sd over images of the per-image means. */
+  generatedMeanSd: number | null;
+  realMeanSd: number | null;
+  /** meanDifference / realMeanSd (null when the real sd is 0 or there are fewer than 2 real images). */
+  meanGap: number | null;
+  /** Mean over images of each image's contrast (population sd of its pixel values). */
+  generatedContrast: number | null;
+  realContrast: number | null;
+  contrastDifference: number | null;
+}
+
+export interface IntensityEvaluation {
+  /** Every generated class (uncounted ones such as "empty" included), in the expert's class order. */
+  perClass: Array<{ class: string } & IntensityRow>;
+  overall: IntensityRow;
+  definition: string;
+}
+
+export const INTENSITY_DEFINITION =
+  'mean: mean pixel value of an image, in [0,1]; contrast: population standard deviation of the pixel values within an image; ' +
+  'values are means over images; meanGap: (generated - real mean) / sample sd of the real per-image means';
 
 export interface EvaluationResult {
   format: 'fad-evaluation/1';
@@ -61,6 +95,8 @@ export interface EvaluationResult {
   };
   frechetDistance: number;
   kid: { mean: number; std: number; subsetSize: number; numSubsets: number };
+  /** Absent in evaluations written before it was added. */
+  intensity?: IntensityEvaluation;
   settings: EvaluateSection;
   createdAt: string;
   elapsedSeconds: number;
@@ -170,6 +206,8 @@ export async function evaluateGenerated(job: EvaluateJob): Promise<EvaluationRes
   const fd = frechetDistance({ features1: realOut.features, features2: genFeatures });
   const kid = kernelInceptionDistance({ features1: realOut.features, features2: genFeatures, numSubsets: settings.kidSubsets, subsetSize: settings.kidSubsetSize, seed: 0 });
 
+  const intensity = intensityEvaluation({ genPixels, intended, real, realMap, classNames, generatedClasses: m.generatedClasses, shape });
+
   return {
     format: 'fad-evaluation/1',
     generatedDir: job.generatedDir,
@@ -198,10 +236,59 @@ export async function evaluateGenerated(job: EvaluateJob): Promise<EvaluationRes
     },
     frechetDistance: fd.distance,
     kid: { mean: kid.mean, std: kid.std, subsetSize: kid.subsetSize, numSubsets: kid.numSubsets },
+    intensity,
     settings,
     createdAt: new Date(t0).toISOString(),
     elapsedSeconds: (Date.now() - t0) / 1000,
   };
+}
+
+const orNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
+
+/** Per-class generated-vs-real intensity over every generated class (real images of other classes left out). */
+function intensityEvaluation(p: {
+  genPixels: Float32Array;
+  intended: number[];
+  real: RealSet;
+  realMap: number[];
+  classNames: string[];
+  generatedClasses: string[];
+  shape: (n: number) => number[];
+}): IntensityEvaluation {
+  const classes = p.generatedClasses.map((c) => p.classNames.indexOf(c)).sort((a, b) => a - b);
+  const realLabels = Array.from(p.real.labels, (l) => p.realMap[l]);
+  // Real images of classes the expert does not know (label -1) are dropped by the class list.
+  const r = compareIntensity({
+    generated: { data: p.genPixels, shape: p.shape(p.intended.length) },
+    generatedLabels: p.intended,
+    real: { data: p.real.images, shape: p.shape(realLabels.length) },
+    realLabels: realLabels.map((l) => (l < 0 ? p.classNames.length : l)),
+    classes,
+  });
+  const row = (c: (typeof r)['overall']): IntensityRow => ({
+    numGenerated: c.numGenerated,
+    numReal: c.numReal,
+    generatedMean: orNull(c.generatedMean),
+    realMean: orNull(c.realMean),
+    meanDifference: orNull(c.meanDifference),
+    generatedMeanSd: orNull(c.generatedMeanSd),
+    realMeanSd: orNull(c.realMeanSd),
+    meanGap: orNull(c.meanGap),
+    generatedContrast: orNull(c.generatedContrast),
+    realContrast: orNull(c.realContrast),
+    contrastDifference: orNull(c.contrastDifference),
+  });
+  return { perClass: r.perClass.map((c) => ({ class: p.classNames[c.label as number], ...row(c) })), overall: row(r.overall), definition: INTENSITY_DEFINITION };
+}
+
+/** The per-class intensity table printed by `fad evaluate`. */
+export function formatIntensity(intensity: IntensityEvaluation): string {
+  const f = (v: number | null, d = 3) => (v === null ? '–' : v.toFixed(d));
+  const sign = (v: number | null, d = 3) => (v === null ? '–' : `${v >= 0 ? '+' : ''}${v.toFixed(d)}`);
+  const head = `intensity (mean pixel value; contrast = sd within an image)\n  ${'class'.padEnd(12)}${'gen mean'.padStart(9)}${'real mean'.padStart(10)}${'diff'.padStart(8)}${'gap/sd'.padStart(8)}${'gen contr'.padStart(10)}${'real contr'.padStart(11)}`;
+  const line = (name: string, c: IntensityRow) =>
+    `  ${name.slice(0, 11).padEnd(12)}${f(c.generatedMean).padStart(9)}${f(c.realMean).padStart(10)}${sign(c.meanDifference).padStart(8)}${sign(c.meanGap, 1).padStart(8)}${f(c.generatedContrast).padStart(10)}${f(c.realContrast).padStart(11)}`;
+  return [head, ...intensity.perClass.map((c) => line(c.class, c)), line('all', intensity.overall)].join('\n');
 }
 
 /** A confusion matrix as aligned text (rows: true/intended, columns: predicted). */

@@ -259,6 +259,36 @@ export async function writeReport(runDir: string, opts: { log?: (m: string) => v
     }));
   }
 
+  // 4a. Mean intensity and contrast per class, real beside the variants (evaluations written
+  //     before the intensity section was added have none and are left out).
+  const intensityEvals = Object.entries(evals).filter(([, e]) => e.intensity);
+  const intensityHtml = intensityTableHtml(intensityEvals);
+  if (intensityEvals.length) {
+    const sources = ['real', ...intensityEvals.map(([v]) => v)];
+    const rows: Array<Record<string, unknown>> = [];
+    for (const c of intensityEvals[0][1].intensity!.perClass) {
+      rows.push({ class: c.class, source: 'real', measure: 'mean intensity', value: c.realMean }, { class: c.class, source: 'real', measure: 'contrast (sd within image)', value: c.realContrast });
+    }
+    for (const [v, e] of intensityEvals) {
+      for (const c of e.intensity!.perClass) {
+        rows.push({ class: c.class, source: v, measure: 'mean intensity', value: c.generatedMean }, { class: c.class, source: v, measure: 'contrast (sd within image)', value: c.generatedContrast });
+      }
+    }
+    const nClasses = intensityEvals[0][1].intensity!.perClass.length;
+    await save('intensity.png', 'Mean intensity and contrast per class', 'Mean over images of each image\'s mean pixel value (left) and of each image\'s contrast, the standard deviation of its pixel values (right), per class: real images beside each variant\'s generated ones. A generator that cannot set the brightness of a tile shows the same mean in every class.', await renderVegaLite({
+      title: 'Generated vs real: mean intensity and contrast per class', data: { values: rows.filter((r) => r.value !== null && Number.isFinite(r.value as number)) },
+      facet: { column: { field: 'measure', type: 'nominal', title: null, sort: ['mean intensity', 'contrast (sd within image)'] } },
+      resolve: { scale: { y: 'independent' } },
+      spec: {
+        width: Math.max(240, nClasses * 50), height: 220, mark: 'bar',
+        encoding: {
+          x: { field: 'class', type: 'nominal', sort: intensityEvals[0][1].intensity!.perClass.map((c) => c.class), axis: { labelAngle: -30 } }, xOffset: { field: 'source', type: 'nominal', sort: sources },
+          y: { field: 'value', type: 'quantitative', title: null }, color: { field: 'source', type: 'nominal', sort: sources, scale: { domain: sources, range: sources.map((x) => COLORS[x] ?? '#9467bd') }, title: null },
+        },
+      },
+    }));
+  }
+
   // 4b. DreamBooth (paper Fig. 4, second panel): generation accuracy per seed of the token's images.
   const dbEvals: Record<string, EvaluationResult> = {};
   const dbManifests: Record<string, GenerateManifest> = {};
@@ -368,6 +398,7 @@ ${matchMeanUsed ? '<p class="warn">Generated images were filtered with <code>--m
 ${rowsHtml}
 </table>
 <p>Generation accuracy: share of generated images the expert classifies as the class they were generated for${firstEval ? ` (classes: ${esc(firstEval.countedClasses.join(', '))})` : ''}. SSIM diversity: mean pairwise SSIM within a class (lower = more diverse). Fréchet distance and KID: between real and generated images on the expert's pooled features (lower = closer). Expert accuracy on real held-out images: ${pct(expertEval?.accuracy)}.</p>
+${intensityHtml}
 ${dbHtml}
 <h2>Figures</h2>
 ${figHtml.join('\n')}
@@ -379,6 +410,27 @@ ${figHtml.join('\n')}
   rmSync(outDir, { recursive: true, force: true });
   renameSync(tmpDir, outDir);
   return { html: join(outDir, 'report.html'), figures: figures.map((f) => join(outDir, 'figures', f.file)), warnings };
+}
+
+/** Per-class table of generated-vs-real mean intensity and contrast, one column pair per variant; '' without data. */
+export function intensityTableHtml(intensityEvals: Array<[string, EvaluationResult]>): string {
+  if (intensityEvals.length === 0) return '';
+  const classes = [...new Set(intensityEvals.flatMap(([, e]) => e.intensity!.perClass.map((c) => c.class)))];
+  const cell = (v: string, e: EvaluationResult, cls: string) => {
+    const c = e.intensity!.perClass.find((x) => x.class === cls);
+    return c ? `<td>${num(c.generatedMean)} (${c.meanDifference === null ? '–' : `${c.meanDifference >= 0 ? '+' : ''}${num(c.meanDifference)}`})</td><td>${num(c.generatedContrast)}</td>` : '<td>–</td><td>–</td>';
+  };
+  const realOf = (cls: string) => intensityEvals.map(([, e]) => e.intensity!.perClass.find((x) => x.class === cls)).find((c) => c);
+  const head = `<tr><th>class</th><th>real mean</th><th>real contrast</th>${intensityEvals.map(([v]) => `<th>${esc(v)} mean (diff)</th><th>${esc(v)} contrast</th>`).join('')}</tr>`;
+  const rows = classes.map((cls) => {
+    const r = realOf(cls);
+    return `<tr><td>${esc(cls)}</td><td>${num(r?.realMean)}</td><td>${num(r?.realContrast)}</td>${intensityEvals.map(([v, e]) => cell(v, e, cls)).join('')}</tr>`;
+  });
+  return `<h2>Mean intensity and contrast</h2>
+<table>${head}
+${rows.join('\n')}
+</table>
+<p>Mean: the mean over images of each image's mean pixel value (in [0,1]); diff: generated minus real. Contrast: the mean over images of the standard deviation of the pixel values within each image. Every generated class is listed, including those left out of generation accuracy.</p>`;
 }
 
 function order(v: string): number {

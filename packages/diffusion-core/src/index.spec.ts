@@ -9,7 +9,7 @@ describe('@fad/diffusion-core exports', () => {
       'learningRateAt', 'clipByGlobalNorm', 'sampleImages', 'saveUNet', 'loadUNet', 'serializeUNet',
       'deserializeUNet', 'encodeSafetensors', 'decodeSafetensors', 'Generator', 'Module', 'Linear', 'Conv2d',
       'GroupNorm', 'LayerNorm', 'Embedding', 'silu', 'addConditioningToken', 'composeDreamBoothBatch', 'DreamBoothTrainer',
-      'conditioningTokenLabel', 'conditioningLabelCount', 'energyGuidance', 'guidedStep', 'invertDdim', 'sampleTwoStage',
+      'conditioningTokenLabel', 'conditioningLabelCount', 'energyGuidance', 'guidedStep', 'invertDdim', 'sampleTwoStage', 'sampleClassGrid', 'tileClassGrid',
       'rescaleZeroTerminalSnr', 'minSnrWeight', 'predictedMeanByTimestep',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');

@@ -111,6 +111,8 @@ export { clipByGlobalNorm, globalNorm } from './training/grad-clip';
 // Sampling
 export { sampleImages } from './pipeline/sample';
 export type { SampleParams, SampleProgress } from './pipeline/sample';
+export { sampleClassGrid, tileClassGrid } from './pipeline/sample-class-grid';
+export type { ClassGrid, SampleClassGridParams, TileClassGridParams } from './pipeline/sample-class-grid';
 export { energyGuidance } from './pipeline/guidance';
 export type { EnergyGuidanceParams, GuidanceEnergy, GuidanceFn, GuidanceParams } from './pipeline/guidance';
 export { guidedStep } from './pipeline/guided-step';

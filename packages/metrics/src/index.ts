@@ -11,6 +11,16 @@ export { MS_SSIM_WEIGHTS, msSsim, msSsimMinSize } from './ms-ssim';
 export type { MsSsimParams } from './ms-ssim';
 export { diversity } from './diversity';
 export type { DiversityParams, DiversityResult, DiversityStats } from './diversity';
+export { compareIntensity, intensityStatistics } from './intensity-statistics';
+export type {
+  CompareIntensityParams,
+  CompareIntensityResult,
+  IntensityComparison,
+  IntensityContrastSummary,
+  IntensityMeanSummary,
+  IntensityStatistics,
+  IntensityStatisticsParams,
+} from './intensity-statistics';
 
 // Classification
 export { accuracy, classificationReport, confusionMatrix } from './classification-metrics';
