@@ -336,6 +336,23 @@ describe('DPMSolverMultistepScheduler state, errors and memory', () => {
     expect(run3(s)).toEqual(a);
   });
 
+  it('keeps its history when each step runs inside a tf.tidy (as in a sampling loop)', () => {
+    const a = run3(tiny());
+    const s = tiny();
+    s.setTimesteps(3);
+    let x = tf.tensor(X, SHAPE);
+    for (let i = 0; i < 3; i++) {
+      const next = tf.tidy(() => {
+        const r = s.step(tf.tensor(OUT[i], SHAPE), s.timesteps[i], x);
+        return r.prevSample;
+      });
+      expectClose(next, a[i]);
+      x.dispose();
+      x = next;
+    }
+    x.dispose();
+  });
+
   it('checks its arguments before changing any state', () => {
     const s = tiny();
     const x = tf.tensor(X, SHAPE);

@@ -419,8 +419,9 @@ export class DPMSolverMultistepScheduler
 
     // 3. Convert the model output to what the solver integrates: x_0 for DPM-Solver++ (the data
     //    prediction x_theta = (x - sigma eps) / alpha, DPM-Solver++ eq. (5)), eps for DPM-Solver;
-    //    clip / threshold x_0 if configured. The scheduler owns the result.
-    const converted = tf.tidy(() => this.convertModelOutput(modelOutput, sample, s0));
+    //    clip / threshold x_0 if configured. The scheduler owns the result: `keep` it, so that a `tidy`
+    //    around this call (as in a sampling loop) does not free it before the next step.
+    const converted = tf.keep(tf.tidy(() => this.convertModelOutput(modelOutput, sample, s0)));
 
     // 4. Remember it: shift the history window (dropping and freeing the oldest output).
     const dropped = this.modelOutputs.shift();
