@@ -438,7 +438,7 @@ describe('DPMSolverMultistepScheduler convergence (analytic Gaussian data, exact
       return tf.add(tf.mul(mu, Math.sqrt(abEnd)), tf.mul(z, Math.sqrt(abEnd * S * S + 1 - abEnd)));
     });
     // Both grids start at t = T-1 (DDIM's "trailing" and DPM's "linspace").
-    let x = tf.clone(xT);
+    let x: tf.Tensor = tf.clone(xT);
     for (const t of sched.timesteps) {
       const eps = model.forward({ sample: x as tf.Tensor4D, timesteps: [t, t] }).sample;
       const r = sched.step(eps, t, x);
