@@ -20,13 +20,14 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  DDIMScheduler,
+  type BuiltinSchedulerName,
   DDPMScheduler,
   DiffusionTrainer,
   Generator,
   type GeneratorState,
   type TrainStepResult,
   type TrainerState,
+  type NoiseScheduler,
   type TrainingObjective,
   UNET_PRESETS,
   UNet2DConditional,
@@ -34,6 +35,7 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   resolveUNetConfig,
+  schedulerFromName,
   serializeUNet,
 } from '@fad/diffusion-core';
 import { FeatureAlignmentLoss, featureAlignmentObjective, serializeFeatureAlignmentLoss } from '@fad/feature-align';
@@ -66,8 +68,13 @@ export function schedulerConfig(d: DiffusionSection): { betaSchedule: DiffusionS
   return { betaSchedule: d.scheduler.betaSchedule, numTrainTimesteps: d.scheduler.numTrainTimesteps, predictionType: d.scheduler.predictionType };
 }
 
-export function makeScheduler(kind: 'ddim' | 'ddpm', config: Partial<ReturnType<typeof schedulerConfig>>): DDIMScheduler | DDPMScheduler {
-  return kind === 'ddim' ? new DDIMScheduler(config) : new DDPMScheduler(config);
+/** The sampler `kind` (a name of diffusion-core's scheduler registry) with the model's noise schedule. */
+export function makeScheduler(kind: BuiltinSchedulerName, config: Partial<ReturnType<typeof schedulerConfig>>): NoiseScheduler {
+  try {
+    return schedulerFromName({ name: kind, config });
+  } catch (e) {
+    throw new CliError(`generate.sampler ${kind}: ${(e as Error).message}`);
+  }
 }
 
 export interface TrainingData {
