@@ -57,7 +57,7 @@ export interface DPMSolverMultistepSchedulerConfig extends BaseSchedulerConfig {
    */
   solverOrder: 1 | 2 | 3;
   algorithmType: DPMSolverAlgorithmType;
-  /** Second-order update: "midpoint" (eq. of Algorithm 2) or "heun"; "midpoint" is diffusers' default. */
+  /** Second-order update: "midpoint" (DPM-Solver++ Algorithm 2) or "heun"; "midpoint" is diffusers' default. */
   solverType: DPMSolverType;
   /** Use lower-order updates for the last steps when there are fewer than 15 steps (stabilises few-step sampling). */
   lowerOrderFinal: boolean;
@@ -408,7 +408,8 @@ export class DPMSolverMultistepScheduler
     else order = 3;
 
     // 2. alpha, sigma and lambda at s_0 = this step, s_1, s_2 = the previous ones, and t = the next
-    //    sigma; h = lambda_t - lambda_{s0} (DPM-Solver++ eq. (8) notation; sigma_t = 0 gives h = +inf).
+    //    sigma; h = lambda_t - lambda_{s0}, the step in half log-SNR over which the papers integrate
+    //    exactly (DPM-Solver eq. (3.4); DPM-Solver++'s data-prediction analogue). sigma_t = 0 gives h = +inf.
     const sig = this.currentSigmas;
     const at = alphaSigma(sig[index + 1]);
     const s0 = alphaSigma(sig[index]);
@@ -418,7 +419,7 @@ export class DPMSolverMultistepScheduler
     const plusPlus = c.algorithmType === 'dpmsolver++';
 
     // 3. Convert the model output to what the solver integrates: x_0 for DPM-Solver++ (the data
-    //    prediction x_theta = (x - sigma eps) / alpha, DPM-Solver++ eq. (5)), eps for DPM-Solver;
+    //    prediction model of DPM-Solver++, x_theta = (x - sigma eps) / alpha), eps for DPM-Solver;
     //    clip / threshold x_0 if configured. The scheduler owns the result: `keep` it, so that a `tidy`
     //    around this call (as in a sampling loop) does not free it before the next step.
     const converted = tf.keep(tf.tidy(() => this.convertModelOutput(modelOutput, sample, s0)));
@@ -433,7 +434,8 @@ export class DPMSolverMultistepScheduler
     const out = tf.tidy(() => {
       let prevSample: tf.Tensor;
       if (order === 1) {
-        // 5a. First-order update = DDIM (DPM-Solver++ eq. (9) with k = 1; DPM-Solver eq. (3.7)):
+        // 5a. First-order update, DPM-Solver++(1) / DPM-Solver-1, both equal to DDIM (the k = 1 Taylor term
+        //     of the exact solution; also the first step of Algorithm 2):
         //     ++: x_t = (sigma_t / sigma_s) x_s - alpha_t (e^{-h} - 1) x_theta(x_s, s)
         //     eps: x_t = (alpha_t / alpha_s) x_s - sigma_t (e^{h} - 1) eps_theta(x_s, s)
         if (plusPlus) {
@@ -445,7 +447,7 @@ export class DPMSolverMultistepScheduler
       } else {
         // 5b. Multistep updates, from the remembered outputs of the previous step(s) at s_1 (and s_2):
         //     h_0 = lambda_{s0} - lambda_{s1}, r_0 = h_0 / h, D0 = m_0, D1 = (m_0 - m_1) / r_0
-        //     (the backward difference estimate of the derivative, DPM-Solver++ Algorithm 2, line 4).
+        //     (the backward-difference estimate of h times the derivative, as in DPM-Solver++ Algorithm 2).
         const m1 = m[m.length - 2] as tf.Tensor;
         const s1 = alphaSigma(sig[index - 1]);
         const lambdaS1 = lambdaOf(s1.alpha, s1.sigma);
@@ -458,12 +460,13 @@ export class DPMSolverMultistepScheduler
         const base = tf.sub(tf.mul(sample, sampleCoef), tf.mul(m0, phi1));
         if (order === 2) {
           if (c.solverType === 'midpoint') {
-            // 6a. DPM-Solver++(2M), Algorithm 2 line 5 / eq. (14) form used by diffusers:
+            // 6a. DPM-Solver++(2M), Algorithm 2's update x_t = (sigma_t/sigma_s0) x - alpha_t (e^{-h} - 1) D with
+            //     D = (1 + 1/(2 r0)) m0 - 1/(2 r0) m1, written as diffusers does:
             //     x_t = (sigma_t / sigma_s0) x - alpha_t (e^{-h} - 1) D0 - 0.5 alpha_t (e^{-h} - 1) D1
             //     (DPM-Solver: (alpha_t / alpha_s0) x - sigma_t (e^h - 1) D0 - 0.5 sigma_t (e^h - 1) D1).
             prevSample = tf.sub(base, tf.mul(d1From01, f32(0.5 * phi1)));
           } else if (plusPlus) {
-            // 6b. Heun variant (second-order Taylor of the exponential integral, DPM-Solver++ eq. (9), k = 2):
+            // 6b. Heun variant (the k = 2 Taylor term of the exact solution integrated exactly, D1 ~ h x_theta'):
             //     x_t = ... + alpha_t ((e^{-h} - 1) / h + 1) D1.
             prevSample = tf.add(base, tf.mul(d1From01, f32(at.alpha * f32(f32(expm1 / h) + 1))));
           } else {
@@ -471,7 +474,7 @@ export class DPMSolverMultistepScheduler
             prevSample = tf.sub(base, tf.mul(d1From01, f32(at.sigma * f32(f32(expm1 / h) - 1))));
           }
         } else {
-          // 6c. Third order (DPM-Solver++(3M) / DPM-Solver-3 multistep, DPM-Solver++ Appendix / diffusers):
+          // 6c. Third order (multistep DPM-Solver++(3M) / DPM-Solver-3, as diffusers implements it):
           //     r_1 = h_1 / h, D1_0 = (m0 - m1) / r0, D1_1 = (m1 - m2) / r1,
           //     D1 = D1_0 + r0 / (r0 + r1) (D1_0 - D1_1), D2 = (D1_0 - D1_1) / (r0 + r1).
           const m2 = m[m.length - 3] as tf.Tensor;
