@@ -168,7 +168,7 @@ describe('errors', () => {
     writeFileSync(bad, 'generate:\n  sampler: euler\n  stepz: 3\n');
     const c = await runFad(['--config', bad, 'config', 'print']);
     expect(c.code).toBe(1);
-    expect(c.stderr).toContain('generate.sampler: must be one of "ddim", "ddpm", got "euler"');
+    expect(c.stderr).toContain('generate.sampler: must be one of "ddim", "ddpm", "dpm-solver++", "dpm-solver", got "euler"');
     expect(c.stderr).toContain('generate: unknown key "stepz"');
     const u = await runFad(['train', '--steps', 'ten', '--out', root]);
     expect(u.code).toBe(1);

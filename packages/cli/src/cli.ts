@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { BUILTIN_SCHEDULER_NAMES } from '@fad/diffusion-core';
 import { configToYaml } from './config';
 import { effectiveConfig, type GlobalOptions, initBackend, loadDataAndSplit, makeLogger } from './context';
 import { inspectDataset } from './data';
@@ -251,7 +252,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--classes <names>', 'comma-separated class names (default: all)', list)
     .option('--seeds <list>', 'comma-separated seeds, one image set per seed', intList('--seeds'))
     .option('--num-seeds <k>', 'seeds 0..k-1', int('--num-seeds'))
-    .addOption(new Option('--sampler <name>', 'sampler').choices(['ddim', 'ddpm']))
+    .addOption(new Option('--sampler <name>', 'sampler: ddim, ddpm, dpm-solver++ (DPM-Solver++(2M), good in 10-25 steps) or dpm-solver').choices([...BUILTIN_SCHEDULER_NAMES]))
     .option('--steps <n>', 'denoising steps', int('--steps'))
     .option('--guidance-scale <x>', 'classifier-free guidance scale (1 = none)', float('--guidance-scale'))
     .addOption(new Option('--guidance <kind>', 'expert guidance: climb log p(class | x_t) (classifier) or the expert\'s uncertainty (entropy, margin, least-confidence: hard, boundary samples)').choices(['none', 'classifier', 'entropy', 'margin', 'least-confidence']))

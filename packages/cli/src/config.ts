@@ -9,6 +9,7 @@
  * `config: diffusion: unknown key "stepz"; allowed keys: unet, steps, batchSize, ...`.
  */
 import { readFileSync } from 'node:fs';
+import { BUILTIN_SCHEDULER_NAMES } from '@fad/diffusion-core';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { CliError } from './errors';
@@ -197,11 +198,15 @@ export const ExpertGuidanceSchema = z.strictObject({
 });
 
 export const GenerateConfigSchema = z.strictObject({
-  sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
+  /**
+   * A built-in scheduler name of @fad/diffusion-core's registry (`schedulerFromName`): `ddim`, `ddpm`,
+   * `dpm-solver++` (DPM-Solver++(2M), diffusers' DPMSolverMultistepScheduler defaults) or `dpm-solver`.
+   */
+  sampler: z.enum(BUILTIN_SCHEDULER_NAMES).default('ddim'),
   /** Denoising steps. */
   steps: posInt().default(50),
   guidanceScale: z.number().nonnegative().default(2),
-  /** DDIM eta (0: deterministic). */
+  /** DDIM eta (0: deterministic); ignored by the other samplers. */
   eta: z.number().nonnegative().default(0),
   /**
    * How the sampling timesteps are spaced: `leading` (diffusers' DDIM/DDPM default; the first step

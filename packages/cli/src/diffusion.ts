@@ -22,13 +22,14 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type BaseSchedulerConfig,
-  DDIMScheduler,
+  type BuiltinSchedulerName,
   DDPMScheduler,
   DiffusionTrainer,
   Generator,
   type GeneratorState,
   type TrainStepResult,
   type TrainerState,
+  type NoiseScheduler,
   type TrainingObjective,
   UNET_PRESETS,
   UNet2DConditional,
@@ -36,6 +37,7 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   resolveUNetConfig,
+  schedulerFromName,
   serializeUNet,
 } from '@fad/diffusion-core';
 import { FeatureAlignmentLoss, featureAlignmentObjective, serializeFeatureAlignmentLoss } from '@fad/feature-align';
@@ -83,8 +85,13 @@ export function schedulerConfig(d: DiffusionSection): {
   };
 }
 
-export function makeScheduler(kind: 'ddim' | 'ddpm', config: Partial<BaseSchedulerConfig>): DDIMScheduler | DDPMScheduler {
-  return kind === 'ddim' ? new DDIMScheduler(config) : new DDPMScheduler(config);
+/** The sampler `kind` (a name of diffusion-core's scheduler registry) with the model's noise schedule. */
+export function makeScheduler(kind: BuiltinSchedulerName, config: Partial<BaseSchedulerConfig>): NoiseScheduler {
+  try {
+    return schedulerFromName({ name: kind, config });
+  } catch (e) {
+    throw new CliError(`generate.sampler ${kind}: ${(e as Error).message}`);
+  }
 }
 
 export interface TrainingData {

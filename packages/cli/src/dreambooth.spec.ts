@@ -43,7 +43,7 @@ describe('generateDreamBooth', () => {
     const m = await generateDreamBooth({ checkpoint: modelPath, out, gen: gen(extra), backend: 'cpu', key: 'k1', quiet: true });
     expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'))).toEqual(m);
     expect(Object.keys(m)).toEqual([
-      'format', 'checkpoint', 'checkpointSha256', 'classNames', 'generatedClasses', 'sampler', 'steps', 'guidanceScale', 'eta', 'seeds',
+      'format', 'checkpoint', 'checkpointSha256', 'classNames', 'generatedClasses', 'sampler', 'samplerConfig', 'steps', 'guidanceScale', 'eta', 'seeds',
       'imagesPerClass', 'batchSize', 'imageSize', 'channels', 'matchMean', 'backend', 'createdAt', 'elapsedSeconds', 'images', 'dreambooth', 'key',
     ]);
     expect(m).toMatchObject({ classNames: classes, generatedClasses: ['rings'], matchMean: null, dreambooth: { ...info, settings: { steps: 1 } }, key: 'k1' });

@@ -68,6 +68,23 @@ describe('generateImages with expert guidance', () => {
     expect(m.timing!.steps).toBe(2 * 2 * 3); // two sampling stages x 2 batches x 3 steps (inversion not counted)
   });
 
+  it('samples with any registered sampler name (dpm-solver++) and records the sampler and its full config', async () => {
+    const before = tf.memory().numTensors;
+    const m = await run('dpm', { sampler: 'dpm-solver++', steps: 3 });
+    expect(m.sampler).toBe('dpm-solver++');
+    expect(m.samplerConfig).toMatchObject({ _class: 'DPMSolverMultistepScheduler', algorithmType: 'dpmsolver++', solverOrder: 2, timestepSpacing: 'linspace' });
+    expect(m.timing!.steps).toBe(2 * 3);
+    expect(JSON.parse(readFileSync(join(root, 'dpm', 'manifest.json'), 'utf8')).samplerConfig).toEqual(m.samplerConfig);
+    expect(pixels('dpm', 'rings/s0-000.png').equals(pixels('plain', 'rings/s0-000.png'))).toBe(false);
+    expect(tf.memory().numTensors).toBe(before);
+    const ddim = JSON.parse(readFileSync(join(root, 'plain', 'manifest.json'), 'utf8'));
+    expect(ddim).toMatchObject({ sampler: 'ddim', samplerConfig: { _class: 'DDIMScheduler', setAlphaToOne: true } });
+    await expect(run('e-dpm', { sampler: 'dpm-solver++', expertGuidance: { kind: 'entropy', expert: expertPath } })).rejects.toThrow(
+      /--guidance entropy needs --sampler ddim or ddpm \(the guided update uses their formulas\), got dpm-solver\+\+/,
+    );
+    expect(() => parseConfig({ generate: { sampler: 'euler' } })).toThrow(/generate\.sampler: must be one of "ddim", "ddpm", "dpm-solver\+\+", "dpm-solver", got "euler"/);
+  });
+
   it('explains what is wrong', async () => {
     await expect(run('e1', { expertGuidance: { kind: 'entropy' } })).rejects.toThrow(/--guidance entropy needs the guiding expert: --guidance-expert FILE/);
     await expect(run('e2', { sampler: 'ddpm', expertGuidance: { kind: 'entropy', expert: expertPath, twoStage: true } })).rejects.toThrow(/--two-stage needs --sampler ddim/);

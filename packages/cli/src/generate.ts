@@ -24,7 +24,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { DDIMScheduler, Generator, type GuidanceFn, type UNet2DConditional, deserializeUNet, sampleImages, sampleTwoStage } from '@fad/diffusion-core';
+import { type BuiltinSchedulerName, DDIMScheduler, Generator, type GuidanceFn, type UNet2DConditional, deserializeUNet, sampleImages, sampleTwoStage } from '@fad/diffusion-core';
 import { expertGuidance } from '@fad/expert-models';
 import sharp from 'sharp';
 import type { GenerateSection } from './config';
@@ -52,7 +52,9 @@ export interface GenerateManifest {
   checkpointSha256: string;
   classNames: string[];
   generatedClasses: string[];
-  sampler: 'ddim' | 'ddpm';
+  sampler: BuiltinSchedulerName;
+  /** The sampler's full scheduler config (`toJSON()`, with `_class`); older manifests lack it. */
+  samplerConfig?: Record<string, unknown>;
   steps: number;
   guidanceScale: number;
   eta: number;
@@ -195,6 +197,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
   if (gen.matchMean.enabled && !job.realStats) throw new CliError('--match-mean needs the real images (--data DIR or data.dir) to know each class mean intensity');
   const eg = gen.expertGuidance && gen.expertGuidance.kind !== 'none' ? gen.expertGuidance : null;
   if (eg?.twoStage && gen.sampler !== 'ddim') throw new CliError('--two-stage needs --sampler ddim (it inverts with DDIM)');
+  if (eg && gen.sampler !== 'ddim' && gen.sampler !== 'ddpm') throw new CliError(`--guidance ${eg.kind} needs --sampler ddim or ddpm (the guided update uses their formulas), got ${gen.sampler}`);
   if (eg && !eg.expert) throw new CliError(`--guidance ${eg.kind} needs the guiding expert: --guidance-expert FILE (or expert.checkpoint)`);
   const { model, sha256: ckptSha, classNames, metadata, schedulerConfig } = loadModel(job.checkpoint);
   let guiding: LoadedExpertModel | null = null;
@@ -321,6 +324,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       classNames,
       generatedClasses: wanted,
       sampler: gen.sampler,
+      samplerConfig: scheduler.toJSON() as unknown as Record<string, unknown>,
       steps: gen.steps,
       guidanceScale: gen.guidanceScale,
       eta: gen.eta,

@@ -4,7 +4,8 @@ import * as api from './index';
 describe('@fad/diffusion-core exports', () => {
   it('exports what its README promises', () => {
     for (const name of [
-      'DDPMScheduler', 'DDIMScheduler', 'schedulerFromConfig', 'registerBetaSchedule', 'betaScheduleNames',
+      'DDPMScheduler', 'DDIMScheduler', 'DPMSolverMultistepScheduler', 'schedulerFromConfig', 'schedulerFromName',
+      'registerScheduler', 'schedulerNames', 'registerBetaSchedule', 'betaScheduleNames',
       'UNet2DConditional', 'UNET_PRESETS', 'resolveUNetConfig', 'DiffusionTrainer', 'Adam', 'EmaWeights',
       'learningRateAt', 'clipByGlobalNorm', 'sampleImages', 'saveUNet', 'loadUNet', 'serializeUNet',
       'deserializeUNet', 'encodeSafetensors', 'decodeSafetensors', 'Generator', 'Module', 'Linear', 'Conv2d',

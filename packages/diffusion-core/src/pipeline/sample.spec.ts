@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Generator } from '../random';
-import { DDIMScheduler, DDPMScheduler } from '../schedulers';
+import { DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, schedulerFromName } from '../schedulers';
 import { relMaxError, useCpuBackend } from '../testing/setup-cpu';
 import type { DiffusionModel, UNetForwardParams, UNetForwardResult } from '../unet/unet';
 import { UNet2DConditional } from '../unet/unet';
@@ -42,6 +42,24 @@ describe('sampleImages', () => {
     const expected = tf.tidy(() => tf.div(tf.add(x0, 1), 2));
     expect(relMaxError(out.dataSync(), expected.dataSync())).toBeLessThan(2e-3);
     tf.dispose([x0, out, expected]);
+  });
+
+  it('accepts any NoiseScheduler: DPM-Solver++ recovers the oracle image in 10 steps, leaks nothing, and a second run is identical', async () => {
+    const x0 = tf.tidy(() => tf.reshape(tf.mul(tf.sin(tf.linspace(0, 6, 64)), 0.9), [1, 8, 8, 1])) as tf.Tensor4D;
+    const sched = schedulerFromName({ name: 'dpm-solver++', config: { betaSchedule: 'linear' } });
+    expect(sched).toBeInstanceOf(DPMSolverMultistepScheduler);
+    const before = tf.memory().numTensors;
+    const params = { model: oracle(x0, sched.alphasCumprod), scheduler: sched, batchSize: 1, numInferenceSteps: 10, seed: 3 };
+    const out = await sampleImages(params);
+    const again = await sampleImages(params);
+    const expected = tf.tidy(() => tf.div(tf.add(x0, 1), 2));
+    expect(relMaxError(out.dataSync(), expected.dataSync())).toBeLessThan(2e-3);
+    expect(Array.from(again.dataSync())).toEqual(Array.from(out.dataSync()));
+    tf.dispose([out, again, expected]);
+    expect(tf.memory().numTensors).toBe(before);
+    x0.dispose();
+    await expect(sampleImages({ model, scheduler: new DPMSolverMultistepScheduler(), classLabels: [0], numInferenceSteps: 2, guidance: () => null }))
+      .rejects.toThrow(/guidance needs a DDIMScheduler or DDPMScheduler \(the guided update uses their formulas\), got DPMSolverMultistepScheduler/);
   });
 
   it('gives identical images for the same seed and different ones for another seed', async () => {
@@ -159,7 +177,7 @@ describe('sampleImages', () => {
     expect(tf.memory().numTensors).toBe(before);
     await expect(sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [0], numInferenceSteps: 2, guidance: 3 as never })).rejects.toThrow(/sampleImages: guidance must be a GuidanceFn/);
     const custom = { ...new DDIMScheduler(), step: () => null } as unknown as DDIMScheduler;
-    await expect(sampleImages({ model, scheduler: custom, classLabels: [0], numInferenceSteps: 2, guidance: () => null })).rejects.toThrow(/sampleImages: guidance needs a DDIMScheduler or DDPMScheduler, got Object/);
+    await expect(sampleImages({ model, scheduler: custom, classLabels: [0], numInferenceSteps: 2, guidance: () => null })).rejects.toThrow(/sampleImages: guidance needs a DDIMScheduler or DDPMScheduler \(the guided update uses their formulas\), got Object/);
     await expect(sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [0], numInferenceSteps: 2, initialNoise: tf.zeros([2, 8, 8, 1]) as tf.Tensor4D })).rejects.toThrow(/initialNoise must be a tensor of shape \[1,8,8,1\]/);
   });
 });

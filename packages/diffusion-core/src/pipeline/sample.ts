@@ -27,6 +27,10 @@ export interface SampleProgress {
 
 export interface SampleParams {
   model: DiffusionModel;
+  /**
+   * Any {@link NoiseScheduler}: DDPM, DDIM, DPM-Solver(++), one from `schedulerFromName`, or your own.
+   * `setTimesteps(numInferenceSteps)` is called here (which also resets a multistep solver's state).
+   */
   scheduler: NoiseScheduler;
   /** One class per image. Omit for an unconditional (or null-class) batch of `batchSize`. */
   classLabels?: ArrayLike<number>;
@@ -40,7 +44,8 @@ export interface SampleParams {
   guidanceScale?: number;
   /**
    * Gradient guidance g = s * grad_x E(x_t) applied at every step where it returns a tensor (see
-   * `guidedStep`); DDIM and DDPM schedulers only. It receives x_t in model space (`dataRange`).
+   * `guidedStep`); DDIM and DDPM schedulers only (the guided update is written with their formulas).
+   * It receives x_t in model space (`dataRange`).
    */
   guidance?: GuidanceFn;
   /** Seed of the initial noise and of stochastic steps. Ignored when `generator` is given. */
@@ -51,7 +56,7 @@ export interface SampleParams {
    * Not disposed. The generator then only feeds stochastic steps.
    */
   initialNoise?: tf.Tensor4D;
-  /** DDIM eta (0 = deterministic). Passed to the scheduler's step. */
+  /** DDIM eta (0 = deterministic). Passed to the scheduler's step (DPM-Solver accepts only 0 or none). */
   eta?: number;
   /** The range of the training data, mapped to [0, 1] at the end. Default [-1, 1]. */
   dataRange?: [number, number];
@@ -68,7 +73,7 @@ export async function sampleImages(params: SampleParams): Promise<tf.Tensor4D> {
   const { labels, batchSize: b, cfg: cfgActive } = resolveBatch({ owner: 'sampleImages', model, classLabels: params.classLabels, batchSize: params.batchSize, guidanceScale: w });
   if (guidance !== undefined && typeof guidance !== 'function') throw new TypeError(`sampleImages: guidance must be a GuidanceFn (params) => tf.Tensor4D | null, got ${typeof guidance}`);
   if (guidance !== undefined && !(scheduler instanceof DDIMScheduler || scheduler instanceof DDPMScheduler)) {
-    throw new TypeError(`sampleImages: guidance needs a DDIMScheduler or DDPMScheduler, got ${(scheduler as object)?.constructor?.name ?? String(scheduler)}`);
+    throw new TypeError(`sampleImages: guidance needs a DDIMScheduler or DDPMScheduler (the guided update uses their formulas), got ${(scheduler as object)?.constructor?.name ?? String(scheduler)}`);
   }
   const shape = [b, cfg.sampleSize, cfg.sampleSize, cfg.inChannels];
   if (initialNoise !== undefined && (!(initialNoise instanceof tf.Tensor) || !tf.util.arraysEqual(initialNoise.shape, shape))) {

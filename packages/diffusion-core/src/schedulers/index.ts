@@ -2,6 +2,7 @@
 // `schedulerFromConfig`, lives here because it is the only place that knows every scheduler class.
 import { DDIMScheduler, type DDIMSchedulerJSON } from './ddim-scheduler';
 import { DDPMScheduler, type DDPMSchedulerJSON } from './ddpm-scheduler';
+import { DPMSolverMultistepScheduler, type DPMSolverMultistepSchedulerJSON } from './dpm-solver-multistep-scheduler';
 import { describeValue } from './timesteps';
 
 export {
@@ -18,6 +19,31 @@ export { DDIM_SCHEDULER_DEFAULTS, DDIMScheduler } from './ddim-scheduler';
 export type { DDIMSchedulerConfig, DDIMSchedulerJSON, DDIMStepCoefficients } from './ddim-scheduler';
 export { DDPM_SCHEDULER_DEFAULTS, DDPMScheduler, VARIANCE_TYPES } from './ddpm-scheduler';
 export type { DDPMSchedulerConfig, DDPMSchedulerJSON, PosteriorCoefficients, VarianceType } from './ddpm-scheduler';
+export {
+  DPM_FINAL_SIGMAS_TYPES,
+  DPM_SOLVER_ALGORITHM_TYPES,
+  DPM_SOLVER_MULTISTEP_SCHEDULER_DEFAULTS,
+  DPM_SOLVER_TYPES,
+  DPMSolverMultistepScheduler,
+  dpmSolverTimesteps,
+} from './dpm-solver-multistep-scheduler';
+export type {
+  DPMFinalSigmasType,
+  DPMSolverAlgorithmType,
+  DPMSolverMultistepSchedulerConfig,
+  DPMSolverMultistepSchedulerJSON,
+  DPMSolverTimestepsParams,
+  DPMSolverType,
+  DPMVarianceType,
+} from './dpm-solver-multistep-scheduler';
+export {
+  BUILTIN_SCHEDULER_NAMES,
+  registerScheduler,
+  schedulerFromName,
+  schedulerNames,
+  unregisterScheduler,
+} from './registry';
+export type { BuiltinSchedulerName, SchedulerFactory, SchedulerFromNameParams } from './registry';
 export type {
   BetaScheduleName,
   NoiseScheduler,
@@ -30,15 +56,16 @@ export { BASE_SCHEDULER_DEFAULTS, inferenceTimesteps, PREDICTION_TYPES, TIMESTEP
 export type { BaseSchedulerConfig, InferenceTimestepsParams } from './timesteps';
 
 /** Any serialised scheduler, as written by `toJSON()`. */
-export type SchedulerJSON = DDPMSchedulerJSON | DDIMSchedulerJSON;
+export type SchedulerJSON = DDPMSchedulerJSON | DDIMSchedulerJSON | DPMSolverMultistepSchedulerJSON;
 
 /** Every scheduler class `schedulerFromConfig` can build. */
-export type AnyScheduler = DDPMScheduler | DDIMScheduler;
+export type AnyScheduler = DDPMScheduler | DDIMScheduler | DPMSolverMultistepScheduler;
 
 /** The `_class` values `schedulerFromConfig` accepts. */
 export const SCHEDULER_CLASS_NAMES: readonly SchedulerJSON['_class'][] = [
   DDPMScheduler.className,
   DDIMScheduler.className,
+  DPMSolverMultistepScheduler.className,
 ];
 
 /**
@@ -49,6 +76,7 @@ export const SCHEDULER_CLASS_NAMES: readonly SchedulerJSON['_class'][] = [
  */
 export function schedulerFromConfig(json: DDPMSchedulerJSON): DDPMScheduler;
 export function schedulerFromConfig(json: DDIMSchedulerJSON): DDIMScheduler;
+export function schedulerFromConfig(json: DPMSolverMultistepSchedulerJSON): DPMSolverMultistepScheduler;
 export function schedulerFromConfig(json: unknown): AnyScheduler;
 export function schedulerFromConfig(json: unknown): AnyScheduler {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
@@ -60,6 +88,8 @@ export function schedulerFromConfig(json: unknown): AnyScheduler {
       return DDPMScheduler.fromConfig(json);
     case DDIMScheduler.className:
       return DDIMScheduler.fromConfig(json);
+    case DPMSolverMultistepScheduler.className:
+      return DPMSolverMultistepScheduler.fromConfig(json);
     default:
       throw new TypeError(
         `schedulerFromConfig: config._class must be one of ${SCHEDULER_CLASS_NAMES.join(', ')}, ` +
