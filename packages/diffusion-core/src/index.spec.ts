@@ -10,6 +10,8 @@ describe('@fad/diffusion-core exports', () => {
       'deserializeUNet', 'encodeSafetensors', 'decodeSafetensors', 'Generator', 'Module', 'Linear', 'Conv2d',
       'GroupNorm', 'LayerNorm', 'Embedding', 'silu', 'addConditioningToken', 'composeDreamBoothBatch', 'DreamBoothTrainer',
       'conditioningTokenLabel', 'conditioningLabelCount', 'energyGuidance', 'guidedStep', 'invertDdim', 'sampleTwoStage',
+      'AutoencoderKL', 'AutoencoderTrainer', 'autoencoderLoss', 'ssimTensor', 'klDivergence', 'computeScalingFactor',
+      'saveAutoencoder', 'loadAutoencoder', 'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');
     }
