@@ -279,6 +279,41 @@ export const DreamBoothConfigSchema = z.strictObject({
   seed: seedInt().default(0),
 });
 
+/**
+ * The autoencoder of latent diffusion (`fad autoencoder train`): a small KL autoencoder of
+ * @fad/diffusion-core (`AutoencoderKL`) trained with L1 + (1 - SSIM) + klWeight * KL
+ * (+ perceptualWeight * the expert's feature distance), then checked for fidelity on the held-out
+ * split (PSNR, SSIM, expert/judge accuracy on reconstructions against originals).
+ */
+export const AutoencoderConfigSchema = z.strictObject({
+  /** An AUTOENCODER_PRESETS name of @fad/diffusion-core: `histology64` maps 64x64x1 to 16x16x4. */
+  preset: z.enum(['histology64', 'tiny']).default('histology64'),
+  /** AutoencoderKLConfig fields overriding the preset (inChannels and outChannels come from the data). */
+  overrides: z.record(z.string(), z.unknown()).default({}),
+  steps: posInt().default(3000),
+  batchSize: posInt().default(16),
+  learningRate: z.number().positive().default(1e-3),
+  /** Linear warm-up of the learning rate over this many steps. */
+  warmupSteps: nonNegInt().default(100),
+  gradClipNorm: z.number().positive().nullable().default(1),
+  /** Weights of the loss terms: mean absolute error, 1 - SSIM, KL to N(0, I), expert feature distance (needs --expert). */
+  l1Weight: z.number().nonnegative().default(1),
+  ssimWeight: z.number().nonnegative().default(1),
+  klWeight: z.number().nonnegative().default(1e-6),
+  perceptualWeight: z.number().nonnegative().default(0),
+  /** Training images (the first of the split, unflipped) over which the latent scaling factor 1/std(z) is measured. */
+  scalingImages: posInt().default(512),
+  /** Held-out images in the fidelity check at most (null: the whole validation split). */
+  fidelityImages: posInt().nullable().default(null),
+  /** The fidelity check flags an expert/judge accuracy drop (originals minus reconstructions) above this many points. */
+  maxAccuracyDrop: z.number().nonnegative().default(2),
+  /** Write a resumable checkpoint every N steps (and always at the end and on Ctrl-C). */
+  checkpointEvery: posInt().default(500),
+  /** Append the mean loss terms to metrics.jsonl every N steps. */
+  logEvery: posInt().default(10),
+  seed: seedInt().default(0),
+});
+
 export const VARIANT_NAMES = ['baseline', 'aligned-noisy', 'aligned-clean'] as const;
 export type VariantName = (typeof VARIANT_NAMES)[number];
 
@@ -307,6 +342,7 @@ export const FadConfigSchema = z.strictObject({
   diffusion: DiffusionConfigSchema.prefault({}),
   alignment: AlignmentConfigSchema.prefault({}),
   dreambooth: DreamBoothConfigSchema.prefault({}),
+  autoencoder: AutoencoderConfigSchema.prefault({}),
   generate: GenerateConfigSchema.prefault({}),
   evaluate: EvaluateConfigSchema.prefault({}),
   experiment: ExperimentConfigSchema.prefault({}),
@@ -318,6 +354,7 @@ export type ExpertSection = FadConfig['expert'];
 export type DiffusionSection = FadConfig['diffusion'];
 export type AlignmentSection = FadConfig['alignment'];
 export type DreamBoothSection = FadConfig['dreambooth'];
+export type AutoencoderSection = FadConfig['autoencoder'];
 export type GenerateSection = FadConfig['generate'];
 export type EvaluateSection = FadConfig['evaluate'];
 

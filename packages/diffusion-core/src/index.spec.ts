@@ -12,6 +12,8 @@ describe('@fad/diffusion-core exports', () => {
       'GroupNorm', 'LayerNorm', 'Embedding', 'silu', 'addConditioningToken', 'composeDreamBoothBatch', 'DreamBoothTrainer',
       'conditioningTokenLabel', 'conditioningLabelCount', 'energyGuidance', 'guidedStep', 'invertDdim', 'sampleTwoStage', 'sampleClassGrid', 'tileClassGrid',
       'rescaleZeroTerminalSnr', 'minSnrWeight', 'predictedMeanByTimestep',
+      'AutoencoderKL', 'AutoencoderTrainer', 'autoencoderLoss', 'ssimTensor', 'klDivergence', 'computeScalingFactor',
+      'saveAutoencoder', 'loadAutoencoder', 'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');
     }

@@ -145,6 +145,44 @@ export type { TwoStageProgress, TwoStageSampleParams, TwoStageSampleResult } fro
 export { predictedMeanByTimestep } from './pipeline/predicted-mean';
 export type { PredictedMeanParams, PredictedMeanRow, PredictedMeanScheduler } from './pipeline/predicted-mean';
 
+// Latent diffusion: the KL autoencoder
+export {
+  AutoencoderDecoder,
+  AutoencoderEncoder,
+  AutoencoderKL,
+  AutoencoderResBlock,
+  LOG_VAR_RANGE,
+  sampleLatent,
+} from './autoencoder/autoencoder';
+export type { AutoencoderForwardParams, AutoencoderForwardResult, LatentDistribution } from './autoencoder/autoencoder';
+export {
+  AUTOENCODER_PRESETS,
+  autoencoderDownsamplingFactor,
+  DEFAULT_AUTOENCODER_CONFIG,
+  resolveAutoencoderConfig,
+} from './autoencoder/autoencoder-config';
+export type { AutoencoderKLConfig } from './autoencoder/autoencoder-config';
+export {
+  autoencoderLoss,
+  DEFAULT_AUTOENCODER_LOSS_WEIGHTS,
+  klDivergence,
+  resolveAutoencoderLossWeights,
+  ssimTensor,
+} from './autoencoder/autoencoder-loss';
+export type {
+  AutoencoderLoss,
+  AutoencoderLossParams,
+  AutoencoderLossWeights,
+  FeatureFunction,
+  SsimTensorOptions,
+} from './autoencoder/autoencoder-loss';
+export { AutoencoderTrainer } from './autoencoder/autoencoder-trainer';
+export type { AutoencoderStepResult, AutoencoderTrainerParams, AutoencoderTrainerState } from './autoencoder/autoencoder-trainer';
+export { computeScalingFactor } from './autoencoder/scaling-factor';
+export { decodeLatents, encodeToLatents } from './autoencoder/latents';
+export type { DecodeLatentsParams, EncodeToLatentsParams } from './autoencoder/latents';
+export type { ComputeScalingFactorParams } from './autoencoder/scaling-factor';
+
 // Weights I/O (safetensors)
 export { decodeSafetensors, encodeSafetensors, readSafetensorsMetadata } from './io/safetensors';
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './io/safetensors';
@@ -159,3 +197,10 @@ export {
   WEIGHT_LAYOUT,
   writeFileAtomic,
 } from './io/unet-io';
+export {
+  AUTOENCODER_FORMAT,
+  deserializeAutoencoder,
+  loadAutoencoder,
+  saveAutoencoder,
+  serializeAutoencoder,
+} from './io/autoencoder-io';
