@@ -153,11 +153,11 @@ describe.skipIf(!loaded.ok || !bf16Here)('bf16 kernels against cpu', () => {
   });
 
   const convCases = [
-    { name: '3x3 same, 3 input channels', x: [2, 8, 8, 3], f: [3, 3, 3, 8], stride: 1, pad: 'same' as const },
-    { name: '3x3 stride 2', x: [2, 8, 8, 16], f: [3, 3, 16, 16], stride: 2, pad: 'same' as const },
-    { name: '3x3 valid, 1 input channel', x: [2, 7, 9, 1], f: [3, 3, 1, 8], stride: 1, pad: 'valid' as const },
-    { name: '1x1 (pointwise: a matmul)', x: [2, 6, 6, 8], f: [1, 1, 8, 16], stride: 1, pad: 'valid' as const },
-    { name: 'weight-dominated (im2col + matmul)', x: [1, 2, 2, 16], f: [3, 3, 16, 64], stride: 1, pad: 'same' as const },
+    { name: '3x3 same, 3 input channels', x: [2, 8, 8, 3] as [number, number, number, number], f: [3, 3, 3, 8] as [number, number, number, number], stride: 1, pad: 'same' as const },
+    { name: '3x3 stride 2', x: [2, 8, 8, 16] as [number, number, number, number], f: [3, 3, 16, 16] as [number, number, number, number], stride: 2, pad: 'same' as const },
+    { name: '3x3 valid, 1 input channel', x: [2, 7, 9, 1] as [number, number, number, number], f: [3, 3, 1, 8] as [number, number, number, number], stride: 1, pad: 'valid' as const },
+    { name: '1x1 (pointwise: a matmul)', x: [2, 6, 6, 8] as [number, number, number, number], f: [1, 1, 8, 16] as [number, number, number, number], stride: 1, pad: 'valid' as const },
+    { name: 'weight-dominated (im2col + matmul)', x: [1, 2, 2, 16] as [number, number, number, number], f: [3, 3, 16, 64] as [number, number, number, number], stride: 1, pad: 'same' as const },
   ];
 
   for (const [i, c] of convCases.entries()) {
