@@ -19,6 +19,8 @@
 //   --threads N       threads for both engines (default: all cores)
 //   --backend B       auto | native | wasm | cpu (default auto = the first that works)
 //   --micro-batch N   DiffusionTrainer microBatchSize for the U-Net train steps
+//   --no-bf16         skip the bf16 rows (U-Net forward and train step: the native backend's
+//                     setNativePrecision('bf16') and PyTorch's torch.autocast('cpu', bfloat16))
 //   --no-torch        skip the PyTorch column
 //   --python PATH     python with torch (default: $FAD_BENCH_PYTHON, /usr/bin/python3, python3)
 //   --profile         per-kernel time table of every tfjs step (wraps every kernel in a timer)
@@ -36,6 +38,7 @@ import { resnet50Counts, unetCounts } from './lib/flops.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ALL_STEPS = ['unet-forward', 'unet-train', 'aligned-train', 'expert-train'];
+const BF16_STEPS = ['unet-forward', 'unet-train'];
 const STEP_LABEL = {
   'unet-forward': 'U-Net forward (one sampling step)',
   'unet-train': 'U-Net train step (fwd + bwd + Adam)',
@@ -56,6 +59,7 @@ const { values: opt } = parseArgs({
     backend: { type: 'string', default: 'auto' },
     'micro-batch': { type: 'string' },
     'no-torch': { type: 'boolean', default: false },
+    'no-bf16': { type: 'boolean', default: false },
     python: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'update-docs': { type: 'boolean', default: false },
@@ -141,6 +145,25 @@ for (const step of only) {
   }
   results.push(pool(ours));
   if (python) results.push(pool(peers));
+  if (n > 1) for (const r of results.slice(python ? -2 : -1)) if (!r.error) say(`  ${r.engine} over ${n} rounds: ${r.imgPerSec.toFixed(2)} img/s (median ${r.secondsPerStep.toFixed(3)} s/step of ${r.times.length})`);
+  if (opt['no-bf16'] || !BF16_STEPS.includes(step)) continue;
+  // bf16 mixed precision on both engines, alternating as above; results are labelled
+  // engine 'tfjs-bf16' / 'torch-bf16'.
+  const oursB = [];
+  const peersB = [];
+  for (let round = 1; round <= n; round++) {
+    const tag = n > 1 ? ` (round ${round}/${n})` : '';
+    say(`\nbench: ${step} bf16 on tfjs (${opt.backend})${tag}...`);
+    oursB.push({ ...(await runChild(process.execPath, [join(root, 'bench/lib/tfjs-engine.mjs'), JSON.stringify({ ...spec, precision: 'bf16' })])), engine: 'tfjs-bf16' });
+    report(oursB[oursB.length - 1]);
+    if (python) {
+      say(`bench: ${step} bf16 (autocast) on PyTorch${tag}...`);
+      peersB.push({ ...(await runChild(python, [join(root, 'bench/torch_peer.py'), '--step', step, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--warmup-seconds', String(warmupSeconds), '--threads', String(threads), '--precision', 'bf16'], { OMP_NUM_THREADS: String(threads) })), engine: 'torch-bf16' });
+      report(peersB[peersB.length - 1]);
+    }
+  }
+  results.push(pool(oursB));
+  if (python) results.push(pool(peersB));
   if (n > 1) for (const r of results.slice(python ? -2 : -1)) if (!r.error) say(`  ${r.engine} over ${n} rounds: ${r.imgPerSec.toFixed(2)} img/s (median ${r.secondsPerStep.toFixed(3)} s/step of ${r.times.length})`);
 }
 machine.loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -276,14 +299,15 @@ function makeTable(rs, cnt) {
   lines.push('');
   lines.push('| step | ours img/s | PyTorch img/s | ratio | ours peak RSS | PyTorch peak RSS | RSS ratio | reference PyTorch img/s |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
-  for (const step of ALL_STEPS) {
-    const a = get('tfjs', step);
-    const b = get('torch', step);
+  const rows = ALL_STEPS.flatMap((step) => [[step, '', ''], ...(BF16_STEPS.includes(step) ? [[step, '-bf16', ', bf16']] : [])]);
+  for (const [step, suffix, labelSuffix] of rows) {
+    const a = get(`tfjs${suffix}`, step);
+    const b = get(`torch${suffix}`, step);
     if (!a && !b) continue;
     const ratio = a && b ? a.imgPerSec / b.imgPerSec : undefined;
     const rss = a && b ? a.maxRssMB / b.maxRssMB : undefined;
     lines.push(
-      `| ${STEP_LABEL[step]} | ${fmt(a?.imgPerSec)} | ${fmt(b?.imgPerSec)} | ${ratio ? `**${fmt(ratio)}x**` : '—'} | ${a ? `${fmt(a.maxRssMB / 1024)} GB` : '—'} | ${b ? `${fmt(b.maxRssMB / 1024)} GB` : '—'} | ${fmt(rss)} | ${REFERENCE[step]} |`,
+      `| ${STEP_LABEL[step]}${labelSuffix} | ${fmt(a?.imgPerSec)} | ${fmt(b?.imgPerSec)} | ${ratio ? `**${fmt(ratio)}x**` : '—'} | ${a ? `${fmt(a.maxRssMB / 1024)} GB` : '—'} | ${b ? `${fmt(b.maxRssMB / 1024)} GB` : '—'} | ${fmt(rss)} | ${suffix ? "—" : REFERENCE[step]} |`,
     );
   }
   const f = get('tfjs', 'unet-forward');

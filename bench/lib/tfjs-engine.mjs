@@ -141,6 +141,13 @@ const median = (xs) => {
 async function main() {
   const backend = await useBackend(spec.backend ?? 'auto');
   const result = { engine: 'tfjs', backend: backend.name, backendDetail: backend.detail, threads: backend.threads, step, batch, notes };
+  if (spec.precision === 'bf16') {
+    // Mixed precision of the native backend (bf16 convolutions and matmuls, fp32 accumulation).
+    if (!backend.native) throw new Error(`precision bf16 needs the native backend, got ${backend.name}`);
+    backend.native.setNativePrecision('bf16');
+    result.precision = 'bf16';
+    result.backendDetail += ', bf16';
+  }
   if (step === 'sgemm') {
     if (!backend.native) throw new Error('sgemm needs the native addon');
     const { addon } = backend.native.loadNativeAddon();

@@ -332,6 +332,12 @@ export const RunConfigSchema = z.strictObject({
   backend: z.enum(['auto', 'tensorflow', 'native', 'wasm', 'cpu']).default('auto'),
   /** Threads of the native backend; null: all cores. */
   threads: posInt().nullable().default(null),
+  /**
+   * Precision of the native backend's convolutions and matmuls: fp32, or bf16 mixed precision
+   * (bf16 inputs/weights, fp32 accumulation, fp32 weights/optimizer/norms; needs AVX512-BF16).
+   * bf16 is an error on any other backend. fp32 leaves the backend's own setting alone.
+   */
+  precision: z.enum(['fp32', 'bf16']).default('fp32'),
 });
 
 export const FadConfigSchema = z.strictObject({

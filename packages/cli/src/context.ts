@@ -17,6 +17,7 @@ import { Progress } from './progress';
 export interface GlobalOptions {
   config?: string;
   backend?: string;
+  precision?: string;
   set?: string[];
   debug?: boolean;
   quiet?: boolean;
@@ -77,6 +78,7 @@ export function effectiveConfig(opts: GlobalOptions, overrides: Record<string, u
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) setPath(flat, k, v);
   input = mergeConfig(input, flat);
   if (opts.backend !== undefined) input = mergeConfig(input, { run: { backend: opts.backend } });
+  if (opts.precision !== undefined) input = mergeConfig(input, { run: { precision: opts.precision } });
   return parseConfig(input, opts.config ? `config ${opts.config} (with flags)` : 'config');
 }
 
@@ -85,6 +87,14 @@ export async function initBackend(cfg: FadConfig, log: Logger): Promise<string> 
   // PROD silences tfjs' console advice (e.g. "install tfjs-node") and skips debug-only checks.
   tf.env().set('PROD', true);
   const r = await selectBackend({ preferred: cfg.run.backend, threads: cfg.run.threads ?? undefined, log: (m) => log.info(m) });
+  if (cfg.run.precision === 'bf16') {
+    if (r.name !== 'native') {
+      throw new CliError(`run.precision bf16 needs the native backend (@fad/tfjs-native), but the backend is "${r.name}"; use --backend native or run.precision: fp32`);
+    }
+    const { setNativePrecision } = await import('@fad/tfjs-native');
+    setNativePrecision('bf16'); // throws, saying why, on a CPU without AVX512-BF16
+    log.info('fad: native backend precision bf16 (bf16 convolutions and matmuls, fp32 accumulation and weights)');
+  }
   return r.name;
 }
 

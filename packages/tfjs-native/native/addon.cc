@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "common.h"
+#include "simd.h"
 
 namespace tfn {
 
@@ -99,6 +100,47 @@ dnnl::primitive_attr makeAttr(int32_t activation, float alpha) {
 
 namespace {
 int gWeightsMode = 0;
+int gPrecision = kFp32;
+
+// Round to nearest even, like oneDNN's and the CPU's (vcvtneps2bf16) conversion; NaN stays a
+// (quiet) NaN. Written branch-free so that it vectorises.
+FAD_CLONES void floatsToBf16(const float* __restrict x, uint16_t* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    const uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    const bool nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+    y[i] = uint16_t(nan ? ((u >> 16) | 0x40u) : rounded);
+  }
+}
+}  // namespace
+
+int precision() { return gPrecision; }
+
+bool bf16Supported() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  return (isa & unsigned(dnnl_cpu_isa_avx512_core_bf16)) == unsigned(dnnl_cpu_isa_avx512_core_bf16);
+}
+
+uint16_t* toBf16(int slot, const float* x, size_t n) {
+  struct Buf {
+    std::unique_ptr<void, decltype(&std::free)> p{nullptr, &std::free};
+    size_t capacity = 0;
+  };
+  static Buf bufs[2];
+  Buf& b = bufs[slot];
+  const size_t bytes = n * sizeof(uint16_t);
+  if (bytes > b.capacity) {
+    const size_t rounded = ((bytes + 4095) / 4096) * 4096;
+    b.p.reset();
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p) throw std::bad_alloc();
+    b.p.reset(p);
+    b.capacity = rounded;
+  }
+  uint16_t* out = static_cast<uint16_t*>(b.p.get());
+  parallelRange(int64_t(n), int64_t(n), [&](int64_t i0, int64_t i1) { floatsToBf16(x + i0, out + i0, i1 - i0); });
+  return out;
 }
 int weightsMode() { return gWeightsMode; }
 void setWeightsMode(int mode) { gWeightsMode = mode; }
@@ -158,6 +200,23 @@ Napi::Value SetWeightsMode(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setPrecision(0 | 1): 0 fp32, 1 bf16 mixed precision for convolutions and matmuls (see
+// common.h). bf16 throws on a CPU (or oneDNN ISA cap) without AVX512-BF16.
+Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+  const int mode = info[0].As<Napi::Number>().Int32Value();
+  if (mode != kFp32 && mode != kBf16) throw Napi::RangeError::New(info.Env(), "tfjs-native: precision is 0 (fp32) or 1 (bf16)");
+  if (mode == kBf16 && !bf16Supported()) {
+    throw Napi::Error::New(info.Env(), std::string("tfjs-native: bf16 precision needs a CPU with AVX512-BF16 (oneDNN ISA "
+                                                   "avx512_core_bf16 or newer); oneDNN reports ") +
+                                           isaName(dnnl::get_effective_cpu_isa()));
+  }
+  std::lock_guard<std::mutex> lock(globalLock());
+  gPrecision = mode;  // every primitive cache key holds the precision: nothing to clear
+  return Napi::Number::New(info.Env(), gPrecision);
+}
+
+Napi::Value GetPrecision(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), gPrecision); }
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const dnnl_version_t* v = dnnl_version();
@@ -170,6 +229,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("cores", omp_get_num_procs());
   out.Set("openmp", double(_OPENMP));
   out.Set("weightsMode", gWeightsMode);
+  out.Set("precision", gPrecision == kBf16 ? "bf16" : "fp32");
+  out.Set("bf16Supported", bf16Supported());
   out.Set("napiVersion", double(NAPI_VERSION));
   return out;
 }
@@ -219,6 +280,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("setWeightsMode", Napi::Function::New(env, SetWeightsMode, "setWeightsMode"));
+  exports.Set("setPrecision", Napi::Function::New(env, SetPrecision, "setPrecision"));
+  exports.Set("getPrecision", Napi::Function::New(env, GetPrecision, "getPrecision"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("cacheInfo", Napi::Function::New(env, CacheInfo, "cacheInfo"));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache, "clearCache"));

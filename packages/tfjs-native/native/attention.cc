@@ -54,6 +54,7 @@ memory::desc dense(const AttnGeom& g, int64_t rows, int64_t cols, bool transpose
 struct MatmulPrim {
   dnnl::matmul::primitive_desc pd;
   dnnl::matmul prim;
+  bool bf16 = false;  // src and weights are rounded to bf16 copies before the call
 };
 
 Lru<MatmulPrim>& cache() {
@@ -61,22 +62,31 @@ Lru<MatmulPrim>& cache() {
   return c;
 }
 
-// dst = scale * src x weights with the given descriptors (cached by key).
+// dst = scale * src x weights with the given descriptors (cached by key). In bf16 precision src
+// and weights are rounded to bf16 (the softmax and its gradient stay fp32 between the matmuls).
 void run(const std::string& key, const memory::desc& src, const memory::desc& wei, const memory::desc& dst, float scale,
          const float* a, const float* b, float* c) {
   MatmulPrim* e = cache().get(key);
   if (!e) {
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (scale != 1.f) attr.set_output_scales(0, {scale});
-    MatmulPrim m;
-    m.pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), attr, cpuEngine());
-    m.prim = dnnl::matmul(m.pd);
-    e = cache().put(key, std::move(m));
+    e = cache().put(key, makeForPrecision([&](bool bf16) {
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      if (scale != 1.f) attr.set_output_scales(0, {scale});
+      MatmulPrim m;
+      m.bf16 = bf16;
+      m.pd = dnnl::matmul::primitive_desc(
+          dnnl::matmul::desc(bf16 ? asBf16(src) : src, bf16 ? asBf16(wei) : wei, dst), attr, cpuEngine());
+      m.prim = dnnl::matmul(m.pd);
+      return m;
+    }));
   }
+  const auto input = [&](int slot, const memory::desc& md, const float* p) {
+    if (!e->bf16) return memory(md, cpuEngine(), const_cast<float*>(p));
+    return memory(asBf16(md), cpuEngine(), toBf16(slot, p, f32Span(md)));
+  };
   dnnl::stream& s = cpuStream();
-  e->prim.execute(s, {{DNNL_ARG_SRC, memory(src, cpuEngine(), const_cast<float*>(a))},
-                      {DNNL_ARG_WEIGHTS, memory(wei, cpuEngine(), const_cast<float*>(b))},
+  e->prim.execute(s, {{DNNL_ARG_SRC, input(0, src, a)},
+                      {DNNL_ARG_WEIGHTS, input(1, wei, b)},
                       {DNNL_ARG_DST, memory(dst, cpuEngine(), c)},
                       {DNNL_ARG_SCRATCHPAD, scratchpadMemory(e->pd)}});
   s.wait();
@@ -88,6 +98,7 @@ std::string keyOf(char which, const AttnGeom& g, float scale) {
   for (int64_t v : {g.B, g.L, g.S, g.D, g.H}) keyAppend(k, v);
   keyAppendFloat(k, scale);
   keyAppend(k, omp_get_max_threads());  // inside a SmallWorkScope: 1 for small problems
+  keyAppend(k, precision());
   return k;
 }
 
@@ -185,6 +196,8 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
 
 void clearAttentionCache() { cache().clear(); }
 
-Napi::Value attentionCacheInfo(Napi::Env env) { return CacheInfoBuilder(env).add(cache()).build(); }
+Napi::Value attentionCacheInfo(Napi::Env env) { 
+  return CacheInfoBuilder(env).add(cache(), [](Napi::Object& o, const auto& entry) { o.Set("bf16", entry.bf16); }).build();
+}
 
 }  // namespace tfn

@@ -199,6 +199,45 @@ std::mutex& globalLock();
 int weightsMode();
 void setWeightsMode(int mode);
 
+// Precision of the convolutions and matmuls (conv.cc, matmul.cc, attention.cc). kBf16 is mixed
+// precision: inputs and weights are rounded to bf16 (round to nearest even) inside the kernel,
+// oneDNN accumulates in fp32 and writes fp32 outputs; the tensors tfjs sees stay float32. Part of
+// every primitive cache key. Only settable where oneDNN's ISA has AVX512-BF16 (bf16Supported()).
+enum Precision : int { kFp32 = 0, kBf16 = 1 };
+int precision();
+bool bf16Supported();
+
+// Rounds n floats to bf16 into the shared conversion buffer `slot` (0 or 1; grows, never shrinks)
+// and returns it. Called with globalLock() held; a slot's contents live until its next use.
+uint16_t* toBf16(int slot, const float* x, size_t n);
+
+// The same plain or strided memory descriptor with bf16 elements (same dims and strides, in
+// elements), for the bf16 copy toBf16 makes of the f32 array `md` describes.
+inline dnnl::memory::desc asBf16(const dnnl::memory::desc& md) {
+  dnnl::memory::desc r = md;
+  r.data.data_type = dnnl_bf16;
+  return r;
+}
+// Elements spanned by a plain/strided f32 descriptor (what toBf16 must convert).
+inline size_t f32Span(const dnnl::memory::desc& md) { return md.get_size() / sizeof(float); }
+
+// In bf16 mode, creates the bf16 variant of a primitive (make(true)) and keeps it unless oneDNN
+// has only its reference implementation for that shape (orders of magnitude slower than the
+// fp32 JIT kernel) or none at all: then the fp32 variant (make(false)) is used for that shape.
+// The entry records which one it holds in its `bf16` field.
+template <class Make>
+auto makeForPrecision(Make&& make) -> decltype(make(false)) {
+  if (precision() == kBf16) {
+    try {
+      auto e = make(true);
+      if (std::string(e.pd.impl_info_str()).rfind("ref", 0) != 0) return e;
+    } catch (const dnnl::error&) {
+      // no bf16 implementation for this problem: fp32 below
+    }
+  }
+  return make(false);
+}
+
 // Clears the primitive caches (needed after a thread-count change: oneDNN plans the
 // parallel decomposition when a primitive is created).
 void clearConvCache();

@@ -34,11 +34,12 @@ struct ConvGeom {
 
   // oneDNN logical dims are always (N, C, H, W) / (O, I, H, W); the format tags below say
   // that the memory is physically NHWC / HWIO.
-  memory::desc srcMd() const { return memory::desc({N, IC, IH, IW}, dt::f32, tag::nhwc); }
-  memory::desc dstMd() const { return memory::desc({N, OC, OH, OW}, dt::f32, tag::nhwc); }
+  // `t` is bf16 for the operands a bf16 primitive reads (see Precision in common.h).
+  memory::desc srcMd(dt t = dt::f32) const { return memory::desc({N, IC, IH, IW}, t, tag::nhwc); }
+  memory::desc dstMd(dt t = dt::f32) const { return memory::desc({N, OC, OH, OW}, t, tag::nhwc); }
   memory::desc userWMd() const { return memory::desc({OC, IC, KH, KW}, dt::f32, tag::hwio); }
-  memory::desc wMd() const {
-    return weightsMode() == 0 ? memory::desc({OC, IC, KH, KW}, dt::f32, tag::any) : userWMd();
+  memory::desc wMd(dt t = dt::f32) const {
+    return memory::desc({OC, IC, KH, KW}, t, weightsMode() == 0 ? tag::any : tag::hwio);
   }
   memory::dims strides() const { return {SH, SW}; }
   memory::dims dilates() const { return {DH - 1, DW - 1}; }  // oneDNN counts dilation from 0
@@ -51,6 +52,7 @@ struct ConvGeom {
     for (int64_t v : {N, IH, IW, IC, KH, KW, OC, OH, OW, SH, SW, DH, DW, PT, PL}) keyAppend(k, v);
     keyAppend(k, weightsMode());
     keyAppend(k, omp_get_max_threads());  // inside a SmallWorkScope: 1 for small problems
+    keyAppend(k, precision());
     return k;
   }
 };
@@ -75,14 +77,15 @@ ConvGeom parseGeom(const Napi::Value& v) {
 }
 
 // Forward descriptor shared by the forward kernel and (as the hint) by the backward ones.
-dnnl::convolution_forward::desc fwdDesc(const ConvGeom& g, bool withBias) {
+// `t`: the type of src and weights (bf16 in mixed precision); bias and dst are always f32.
+dnnl::convolution_forward::desc fwdDesc(const ConvGeom& g, bool withBias, dt t = dt::f32) {
   if (withBias) {
     return dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
-                                           g.srcMd(), g.wMd(), memory::desc({g.OC}, dt::f32, tag::x),
+                                           g.srcMd(t), g.wMd(t), memory::desc({g.OC}, dt::f32, tag::x),
                                            g.dstMd(), g.strides(), g.dilates(), g.padL(), g.padR());
   }
-  return dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, g.srcMd(),
-                                         g.wMd(), g.dstMd(), g.strides(), g.dilates(), g.padL(), g.padR());
+  return dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, g.srcMd(t),
+                                         g.wMd(t), g.dstMd(), g.strides(), g.dilates(), g.padL(), g.padR());
 }
 
 // Reorder between the user's HWIO weights and the primitive's preferred layout. Holds the
@@ -102,20 +105,25 @@ struct WeightsReorder {
   }
 };
 
+// `bf16`: the primitive reads bf16 activations (rounded by toBf16 on each call) and bf16
+// weights (the weights reorder converts them along with the layout); it writes f32.
 struct FwdEntry {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward prim;
   WeightsReorder w;
+  bool bf16;
 };
 struct BwdDataEntry {
   dnnl::convolution_backward_data::primitive_desc pd;
   dnnl::convolution_backward_data prim;
   WeightsReorder w;
+  bool bf16;
 };
 struct BwdWeightsEntry {
   dnnl::convolution_backward_weights::primitive_desc pd;
   dnnl::convolution_backward_weights prim;
-  WeightsReorder w;  // for the diff weights: primitive layout -> user HWIO
+  WeightsReorder w;  // for the diff weights (always f32): primitive layout -> user HWIO
+  bool bf16;
 };
 
 Lru<FwdEntry>& fwdCache() {
@@ -231,16 +239,20 @@ Napi::Value Conv2D(const Napi::CallbackInfo& info) {
     keyAppendFloat(key, alpha);
     FwdEntry* e = fwdCache().get(key);
     if (!e) {
-      dnnl::convolution_forward::primitive_desc pd(fwdDesc(g, withBias), makeAttr(act, alpha), cpuEngine());
-      FwdEntry entry{pd, dnnl::convolution_forward(pd), {}};
-      entry.w.init(g.userWMd(), pd.weights_desc(), /*toUser=*/false);
-      e = fwdCache().put(key, std::move(entry));
+      e = fwdCache().put(key, makeForPrecision([&](bool bf16) {
+        dnnl::convolution_forward::primitive_desc pd(fwdDesc(g, withBias, bf16 ? dt::bf16 : dt::f32),
+                                                     makeAttr(act, alpha), cpuEngine());
+        FwdEntry entry{pd, dnnl::convolution_forward(pd), {}, bf16};
+        entry.w.init(g.userWMd(), pd.weights_desc(), /*toUser=*/false);
+        return entry;
+      }));
     }
     dnnl::stream& s = cpuStream();
     memory userW(g.userWMd(), cpuEngine(), w.data);
     if (e->w.needed) e->w.prim.execute(s, {{DNNL_ARG_FROM, userW}, {DNNL_ARG_TO, e->w.internal}});
     std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, memory(g.srcMd(), cpuEngine(), x.data)},
+        {DNNL_ARG_SRC, e->bf16 ? memory(g.srcMd(dt::bf16), cpuEngine(), toBf16(0, x.data, g.srcSize()))
+                               : memory(g.srcMd(), cpuEngine(), x.data)},
         {DNNL_ARG_WEIGHTS, e->w.needed ? e->w.internal : userW},
         {DNNL_ARG_DST, memory(g.dstMd(), cpuEngine(), y.data)},
         {DNNL_ARG_SCRATCHPAD, scratchpadMemory(e->pd)},
@@ -272,21 +284,25 @@ Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info) {
     const std::string key = g.key('D');
     BwdDataEntry* e = bwdDataCache().get(key);
     if (!e) {
-      dnnl::convolution_forward::primitive_desc hint(fwdDesc(g, false), cpuEngine());
-      dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, g.srcMd(), g.wMd(), g.dstMd(),
-                                              g.strides(), g.dilates(), g.padL(), g.padR());
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      dnnl::convolution_backward_data::primitive_desc pd(d, attr, cpuEngine(), hint);
-      BwdDataEntry entry{pd, dnnl::convolution_backward_data(pd), {}};
-      entry.w.init(g.userWMd(), pd.weights_desc(), /*toUser=*/false);
-      e = bwdDataCache().put(key, std::move(entry));
+      e = bwdDataCache().put(key, makeForPrecision([&](bool bf16) {
+        const dt t = bf16 ? dt::bf16 : dt::f32;  // of dy and the filter; dx is f32
+        dnnl::convolution_forward::primitive_desc hint(fwdDesc(g, false, t), cpuEngine());
+        dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, g.srcMd(), g.wMd(t), g.dstMd(t),
+                                                g.strides(), g.dilates(), g.padL(), g.padR());
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        dnnl::convolution_backward_data::primitive_desc pd(d, attr, cpuEngine(), hint);
+        BwdDataEntry entry{pd, dnnl::convolution_backward_data(pd), {}, bf16};
+        entry.w.init(g.userWMd(), pd.weights_desc(), /*toUser=*/false);
+        return entry;
+      }));
     }
     dnnl::stream& s = cpuStream();
     memory userW(g.userWMd(), cpuEngine(), w.data);
     if (e->w.needed) e->w.prim.execute(s, {{DNNL_ARG_FROM, userW}, {DNNL_ARG_TO, e->w.internal}});
     e->prim.execute(s, {
-                           {DNNL_ARG_DIFF_DST, memory(g.dstMd(), cpuEngine(), dy.data)},
+                           {DNNL_ARG_DIFF_DST, e->bf16 ? memory(g.dstMd(dt::bf16), cpuEngine(), toBf16(0, dy.data, g.dstSize()))
+                                                       : memory(g.dstMd(), cpuEngine(), dy.data)},
                            {DNNL_ARG_WEIGHTS, e->w.needed ? e->w.internal : userW},
                            {DNNL_ARG_DIFF_SRC, memory(g.srcMd(), cpuEngine(), dx.data)},
                            {DNNL_ARG_SCRATCHPAD, scratchpadMemory(e->pd)},
@@ -316,21 +332,26 @@ Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
     const std::string key = g.key('W');
     BwdWeightsEntry* e = bwdWeightsCache().get(key);
     if (!e) {
-      dnnl::convolution_forward::primitive_desc hint(fwdDesc(g, false), cpuEngine());
-      dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, g.srcMd(), g.wMd(), g.dstMd(),
-                                                 g.strides(), g.dilates(), g.padL(), g.padR());
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      dnnl::convolution_backward_weights::primitive_desc pd(d, attr, cpuEngine(), hint);
-      BwdWeightsEntry entry{pd, dnnl::convolution_backward_weights(pd), {}};
-      entry.w.init(g.userWMd(), pd.diff_weights_desc(), /*toUser=*/true);
-      e = bwdWeightsCache().put(key, std::move(entry));
+      e = bwdWeightsCache().put(key, makeForPrecision([&](bool bf16) {
+        const dt t = bf16 ? dt::bf16 : dt::f32;  // of x and dy; dw is f32
+        dnnl::convolution_forward::primitive_desc hint(fwdDesc(g, false, t), cpuEngine());
+        dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, g.srcMd(t), g.wMd(), g.dstMd(t),
+                                                   g.strides(), g.dilates(), g.padL(), g.padR());
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        dnnl::convolution_backward_weights::primitive_desc pd(d, attr, cpuEngine(), hint);
+        BwdWeightsEntry entry{pd, dnnl::convolution_backward_weights(pd), {}, bf16};
+        entry.w.init(g.userWMd(), pd.diff_weights_desc(), /*toUser=*/true);
+        return entry;
+      }));
     }
     dnnl::stream& s = cpuStream();
     memory userDw(g.userWMd(), cpuEngine(), dw.data);
     e->prim.execute(s, {
-                           {DNNL_ARG_SRC, memory(g.srcMd(), cpuEngine(), x.data)},
-                           {DNNL_ARG_DIFF_DST, memory(g.dstMd(), cpuEngine(), dy.data)},
+                           {DNNL_ARG_SRC, e->bf16 ? memory(g.srcMd(dt::bf16), cpuEngine(), toBf16(0, x.data, g.srcSize()))
+                                                  : memory(g.srcMd(), cpuEngine(), x.data)},
+                           {DNNL_ARG_DIFF_DST, e->bf16 ? memory(g.dstMd(dt::bf16), cpuEngine(), toBf16(1, dy.data, g.dstSize()))
+                                                       : memory(g.dstMd(), cpuEngine(), dy.data)},
                            {DNNL_ARG_DIFF_WEIGHTS, e->w.needed ? e->w.internal : userDw},
                            {DNNL_ARG_SCRATCHPAD, scratchpadMemory(e->pd)},
                        });
@@ -345,9 +366,12 @@ void clearConvCache() {
   bwdWeightsCache().clear();
 }
 
-// {size, hits, misses, entries: [{key, impl, weightsReorder}]} for debugging and the benchmark.
+// {size, hits, misses, entries: [{key, impl, weightsReorder, bf16}]} for debugging and the benchmark.
 Napi::Value convCacheInfo(Napi::Env env) {
-  const auto reorder = [](Napi::Object& o, const auto& entry) { o.Set("weightsReorder", entry.w.needed); };
+  const auto reorder = [](Napi::Object& o, const auto& entry) {
+    o.Set("weightsReorder", entry.w.needed);
+    o.Set("bf16", entry.bf16);
+  };
   return CacheInfoBuilder(env).add(fwdCache(), reorder).add(bwdDataCache(), reorder).add(bwdWeightsCache(), reorder).build();
 }
 

@@ -5,7 +5,8 @@
 //   [batchA, batchB, M, N, K, transposeA, transposeB]
 // a is [batchA, M, K] (or [batchA, K, M] when transposed), b is [batchB, K, N] (or
 // [batchB, N, K]), c is [max(batchA, batchB), M, N], bias has N entries (broadcast over
-// batch and rows). Transposes are expressed as memory strides: no data is moved.
+// batch and rows). Transposes are expressed as memory strides: no data is moved. In bf16
+// precision a and b are rounded to bf16 copies first (same strides); bias and c stay f32.
 #include "common.h"
 
 namespace tfn {
@@ -17,7 +18,8 @@ using dt = dnnl::memory::data_type;
 struct MatmulEntry {
   dnnl::matmul::primitive_desc pd;
   dnnl::matmul prim;
-  memory::desc a, b, bias, c;
+  memory::desc a, b, bias, c;  // the f32 arrays as tfjs stores them
+  bool bf16 = false;           // a and b are rounded to bf16 (asBf16 of a and b) before the call
 };
 
 Lru<MatmulEntry>& cache() {
@@ -36,6 +38,7 @@ void runMatmul(const MatmulArgs& m) {
   for (int64_t v : {BA, BB, M, N, K, int64_t(tA), int64_t(tB), int64_t(withBias), int64_t(m.act)}) keyAppend(key, v);
   keyAppend(key, threads.threads());
   keyAppendFloat(key, m.alpha);
+  keyAppend(key, precision());
   MatmulEntry* e = cache().get(key);
   if (!e) {
     // Plain 2-D descriptors when there is no batch, 3-D (batch-broadcasting) otherwise.
@@ -46,23 +49,30 @@ void runMatmul(const MatmulArgs& m) {
       if (!batched) return memory::desc({rows, cols}, dt::f32, strides2);
       return memory::desc({batch, rows, cols}, dt::f32, {rows * cols, strides2[0], strides2[1]});
     };
-    MatmulEntry entry;
-    entry.a = md(BA, M, K, tA);
-    entry.b = md(BB, K, N, tB);
-    entry.c = md(B, M, N, false);
-    if (withBias) {
-      entry.bias = batched ? memory::desc({1, 1, N}, dt::f32, memory::dims{N, N, 1})
-                           : memory::desc({1, N}, dt::f32, memory::dims{N, 1});
-    }
-    dnnl::matmul::desc d = withBias ? dnnl::matmul::desc(entry.a, entry.b, entry.bias, entry.c)
-                                    : dnnl::matmul::desc(entry.a, entry.b, entry.c);
-    entry.pd = dnnl::matmul::primitive_desc(d, makeAttr(m.act, m.alpha), cpuEngine());
-    entry.prim = dnnl::matmul(entry.pd);
-    e = cache().put(key, std::move(entry));
+    e = cache().put(key, makeForPrecision([&](bool bf16) {
+      MatmulEntry entry;
+      entry.bf16 = bf16;
+      entry.a = md(BA, M, K, tA);
+      entry.b = md(BB, K, N, tB);
+      entry.c = md(B, M, N, false);
+      if (withBias) {
+        entry.bias = batched ? memory::desc({1, 1, N}, dt::f32, memory::dims{N, N, 1})
+                             : memory::desc({1, N}, dt::f32, memory::dims{N, 1});
+      }
+      const memory::desc a = bf16 ? asBf16(entry.a) : entry.a, b = bf16 ? asBf16(entry.b) : entry.b;
+      dnnl::matmul::desc d = withBias ? dnnl::matmul::desc(a, b, entry.bias, entry.c) : dnnl::matmul::desc(a, b, entry.c);
+      entry.pd = dnnl::matmul::primitive_desc(d, makeAttr(m.act, m.alpha), cpuEngine());
+      entry.prim = dnnl::matmul(entry.pd);
+      return entry;
+    }));
   }
+  const auto input = [&](int slot, const memory::desc& md, const float* p) {
+    if (!e->bf16) return memory(md, cpuEngine(), const_cast<float*>(p));
+    return memory(asBf16(md), cpuEngine(), toBf16(slot, p, f32Span(md)));
+  };
   std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, memory(e->a, cpuEngine(), const_cast<float*>(m.a))},
-      {DNNL_ARG_WEIGHTS, memory(e->b, cpuEngine(), const_cast<float*>(m.b))},
+      {DNNL_ARG_SRC, input(0, e->a, m.a)},
+      {DNNL_ARG_WEIGHTS, input(1, e->b, m.b)},
       {DNNL_ARG_DST, memory(e->c, cpuEngine(), m.c)},
       {DNNL_ARG_SCRATCHPAD, scratchpadMemory(e->pd)},
   };
@@ -98,6 +108,8 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
 
 void clearMatmulCache() { cache().clear(); }
 
-Napi::Value matmulCacheInfo(Napi::Env env) { return CacheInfoBuilder(env).add(cache()).build(); }
+Napi::Value matmulCacheInfo(Napi::Env env) { 
+  return CacheInfoBuilder(env).add(cache(), [](Napi::Object& o, const auto& entry) { o.Set("bf16", entry.bf16); }).build();
+}
 
 }  // namespace tfn

@@ -36,6 +36,10 @@ export interface NativeAddonInfo {
   openmp: number;
   /** 0: oneDNN chooses the filter layout (reorder per call); 1: plain HWIO. */
   weightsMode: number;
+  /** Precision of convolutions and matmuls (see `setNativePrecision`). */
+  precision: 'fp32' | 'bf16';
+  /** Whether oneDNN's ISA has AVX512-BF16, which bf16 precision needs. */
+  bf16Supported: boolean;
   napiVersion: number;
 }
 
@@ -44,6 +48,8 @@ export interface NativeCacheEntry {
   key: string;
   impl: string;
   weightsReorder?: boolean;
+  /** Whether the primitive reads bf16 inputs (false in fp32 mode, or where bf16 had only oneDNN's reference kernel). */
+  bf16?: boolean;
 }
 
 /** Statistics of one primitive cache. */
@@ -198,6 +204,12 @@ export interface NativeAddon {
   getThreads(): number;
   /** 0: let oneDNN choose the filter layout (default, faster); 1: force plain HWIO. */
   setWeightsMode(mode: 0 | 1): void;
+  /**
+   * 0: fp32; 1: bf16 mixed precision for convolutions and matmuls (throws without AVX512-BF16).
+   * Returns the precision in force.
+   */
+  setPrecision(mode: 0 | 1): number;
+  getPrecision(): number;
   info(): NativeAddonInfo;
   cacheInfo(): { conv: NativeCacheStats; matmul: NativeCacheStats; attention: NativeCacheStats };
   clearCache(): void;
@@ -250,7 +262,7 @@ function tryLoad(): LoadNativeAddonResult {
     if (!path) return { ok: false, reason: `native addon not built: ${BUILD_HINT}` };
     if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.GOMP_SPINCOUNT = '10000';
     const addon = createRequire(import.meta.url)(path) as NativeAddon;
-    if (typeof addon?.conv2d !== 'function' || typeof addon.matmul !== 'function' || typeof addon.groupNorm !== 'function') {
+    if (typeof addon?.conv2d !== 'function' || typeof addon.matmul !== 'function' || typeof addon.groupNorm !== 'function' || typeof addon.setPrecision !== 'function') {
       return { ok: false, reason: `native addon at ${path} is incomplete (stale build?): ${BUILD_HINT}` };
     }
     return { ok: true, addon, path };

@@ -92,7 +92,9 @@ let warned = false;
 /**
  * Registers the tfjs backend `native` (does NOT select it: call `tf.setBackend('native')`).
  * Returns false, and logs the reason once, when the addon is not available. Safe to call
- * again, e.g. to change the thread count.
+ * again, e.g. to change the thread count. The first registration applies
+ * `FAD_TFJS_NATIVE_PRECISION` (`fp32` | `bf16`, see {@link setNativePrecision}) and throws if it
+ * is invalid or bf16 is not supported here.
  */
 export function registerNativeBackend(options: RegisterNativeBackendOptions = {}): boolean {
   const loaded = loadNativeAddon();
@@ -110,11 +112,68 @@ export function registerNativeBackend(options: RegisterNativeBackendOptions = {}
     registered = true;
     return true;
   }
+  // Read once, when the kernels are made (like the other FAD_TFJS_NATIVE_* switches); throws on
+  // a bad value or bf16 without AVX512-BF16, before anything is registered.
+  const envPrecision = precisionFromEnv();
+  if (envPrecision !== undefined) setNativePrecision(envPrecision);
   registerKernels(addon);
   registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(), options.priority ?? 0);
   installEagerBackprop();
   registered = true;
   return true;
+}
+
+/** Precision of the native convolutions and matmuls; see {@link setNativePrecision}. */
+export type NativePrecision = 'fp32' | 'bf16';
+export const NATIVE_PRECISIONS: readonly NativePrecision[] = ['fp32', 'bf16'];
+const PRECISION_CODES: Record<NativePrecision, 0 | 1> = { fp32: 0, bf16: 1 };
+
+/**
+ * Sets the precision of the native backend's convolutions (forward, backward-data,
+ * backward-weights), matmuls (`BatchMatMul`, `_FusedMatMul`, the pointwise and im2col
+ * convolutions) and the two matmuls of `FadAttention` (four of its gradient):
+ *
+ * - `'fp32'` (default): float32 throughout; results are the same bits as before this setting existed.
+ * - `'bf16'`: mixed precision, as diffusers' `--mixed_precision bf16`. Inputs and weights are
+ *   rounded to bfloat16 (round to nearest even) inside the kernel, oneDNN accumulates in fp32 and
+ *   writes fp32 outputs. Tensors stay float32, so master weights, gradients, optimizer state,
+ *   norms, softmax and every other kernel stay fp32. Results differ from fp32 by about bf16's
+ *   precision (relative error ~2^-8 per operand; see the README).
+ *
+ * Takes effect for the next kernel call (the primitive caches are keyed by precision).
+ * Throws when `'bf16'` is asked for and oneDNN's ISA lacks AVX512-BF16, or the addon is not
+ * available: bf16 never silently falls back to fp32 for a whole run. (Individual shapes for which
+ * oneDNN has only its reference bf16 kernel do run in fp32; `addon.cacheInfo()` shows which.)
+ * Returns the precision in force. Also settable with `FAD_TFJS_NATIVE_PRECISION=bf16`, read at
+ * the first {@link registerNativeBackend}.
+ */
+export function setNativePrecision(precision: NativePrecision): NativePrecision {
+  if (!NATIVE_PRECISIONS.includes(precision)) {
+    throw new RangeError(`@fad/tfjs-native: precision must be one of ${NATIVE_PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
+  }
+  const loaded = loadNativeAddon();
+  if (!loaded.ok) {
+    if (precision === 'fp32') return 'fp32';
+    throw new Error(`@fad/tfjs-native: precision 'bf16' needs the native addon: ${loaded.reason}`);
+  }
+  loaded.addon.setPrecision(PRECISION_CODES[precision]);
+  return getNativePrecision();
+}
+
+/** The precision of the native convolutions and matmuls now in force ('fp32' without the addon). */
+export function getNativePrecision(): NativePrecision {
+  const loaded = loadNativeAddon();
+  return loaded.ok && loaded.addon.getPrecision() === 1 ? 'bf16' : 'fp32';
+}
+
+/** FAD_TFJS_NATIVE_PRECISION (unset or empty: leave the precision as it is). */
+function precisionFromEnv(): NativePrecision | undefined {
+  const v = process.env.FAD_TFJS_NATIVE_PRECISION;
+  if (v === undefined || v === '') return undefined;
+  if (!NATIVE_PRECISIONS.includes(v as NativePrecision)) {
+    throw new RangeError(`@fad/tfjs-native: FAD_TFJS_NATIVE_PRECISION must be one of ${NATIVE_PRECISIONS.join(', ')}, got ${JSON.stringify(v)}`);
+  }
+  return v as NativePrecision;
 }
 
 /** Changes oneDNN's thread count after registration. Returns the count now in force (0 if no addon). */

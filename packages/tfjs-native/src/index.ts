@@ -11,12 +11,16 @@ export {
   type NativeCacheStats,
 } from './addon';
 export {
+  getNativePrecision,
   NATIVE_BACKEND_NAME,
+  NATIVE_PRECISIONS,
   NativeBackend,
   nativeInfo,
   registerNativeBackend,
+  setNativePrecision,
   setNativeThreads,
   type NativeInfo,
+  type NativePrecision,
   type RegisterNativeBackendOptions,
 } from './backend';
 export { NATIVE_KERNEL_NAMES, ONEDNN_KERNEL_NAMES } from './kernels';
