@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeSafetensors } from '@fad/diffusion-core';
 import { parseConfig } from './config';
+import { diffusionStepKey } from './diffusion';
 import { writeDemoData } from './demo';
 import { runFad } from './testing/run-fad';
 
@@ -79,4 +80,17 @@ describe('latent diffusion with the fad CLI', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/diffusion\.autoencoder: cannot read .*none\.safetensors: no such file/);
   }, 120_000);
+
+  it('keys latent runs apart by the autoencoder content and latentExpertInput; pixel keys ignore both', () => {
+    const data = { fingerprint: 'fp', indices: [0, 1, 2] } as unknown as Parameters<typeof diffusionStepKey>[1];
+    const pixel = parseConfig({ alignment: { enabled: true } });
+    expect(diffusionStepKey(parseConfig({ alignment: { enabled: true, latentExpertInput: 'pixel-noised' } }), data, 'e')).toBe(diffusionStepKey(pixel, data, 'e'));
+    const latent = (extra: Record<string, unknown> = {}, path = '/a/ae.safetensors') =>
+      parseConfig({ diffusion: { space: 'latent', autoencoder: path }, alignment: { enabled: true, ...extra } });
+    const k = diffusionStepKey(latent(), data, 'e', 'aaaa');
+    expect(k).not.toBe(diffusionStepKey(pixel, data, 'e'));
+    expect(diffusionStepKey(latent({}, '/elsewhere/ae.safetensors'), data, 'e', 'aaaa')).toBe(k); // the path is not in the key
+    expect(diffusionStepKey(latent(), data, 'e', 'bbbb')).not.toBe(k);
+    expect(diffusionStepKey(latent({ latentExpertInput: 'pixel-noised' }), data, 'e', 'aaaa')).not.toBe(k);
+  });
 });
