@@ -100,7 +100,7 @@ describe('alignment.centering', () => {
     const on = parseConfig({ alignment: { enabled: true } });
     expect(on.alignment.centering).toBe('none');
     // The key formula from before the option existed: the alignment section without it.
-    const { centering: _c, ...alignment } = on.alignment;
+    const { centering: _c, latentExpertInput: _l, ...alignment } = on.alignment;
     const legacy = stepKey(
       'train-diffusion',
       { data: pickData(on.data), diffusion: legacyDiffusion(on), alignment },
@@ -113,9 +113,9 @@ describe('alignment.centering', () => {
   });
 });
 
-/** The diffusion section as the step key saw it before noiseOffset, snrGamma and rescaleBetasZeroSnr existed. */
+/** The diffusion section as the step key saw it before noiseOffset, snrGamma, rescaleBetasZeroSnr, space and autoencoder existed. */
 function legacyDiffusion(cfg: ReturnType<typeof parseConfig>) {
-  const { noiseOffset: _n, snrGamma: _s, scheduler, ...rest } = cfg.diffusion;
+  const { noiseOffset: _n, snrGamma: _s, space: _sp, autoencoder: _ae, scheduler, ...rest } = cfg.diffusion;
   const { rescaleBetasZeroSnr: _r, ...sched } = scheduler;
   return { ...rest, scheduler: sched, checkpointEvery: undefined };
 }

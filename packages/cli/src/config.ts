@@ -147,6 +147,17 @@ export const DiffusionConfigSchema = z.strictObject({
   seed: seedInt().default(0),
   /** Validation samples while training (see DiffusionValidationSchema); optional so that configs without it keep their step keys. */
   validation: DiffusionValidationSchema.optional(),
+  /**
+   * `pixel`: the U-Net trains on the images; `latent`: on the scaled latents of the frozen
+   * autoencoder `diffusion.autoencoder` (latent diffusion; its samples are decoded to pixels).
+   */
+  space: z.enum(['pixel', 'latent']).default('pixel'),
+  /** With space latent: the autoencoder of `fad autoencoder train` (autoencoder.safetensors; relative to the config file). */
+  autoencoder: z.string().min(1).nullable().default(null),
+}).superRefine((d, ctx) => {
+  if (d.space === 'latent' && !d.autoencoder) {
+    ctx.addIssue({ code: 'custom', path: ['autoencoder'], message: 'is required when diffusion.space is latent: the autoencoder.safetensors written by fad autoencoder train' });
+  }
 });
 
 export const AlignmentConfigSchema = z.strictObject({
@@ -165,6 +176,12 @@ export const AlignmentConfigSchema = z.strictObject({
   inputAdaptation: z.enum(['spec', 'raw']).default('spec'),
   /** `none`: the paper's loss; `batch`: both operands centred over the batch first (@fad/feature-align). */
   centering: z.enum(['none', 'batch']).default('none'),
+  /**
+   * With diffusion.space latent and alignTo noisy, what the expert sees as x_t: `decoded`, the
+   * decoded noisy latent D(z_t); `pixel-noised`, the pixel image noised to the same alpha-bar_t
+   * (see @fad/feature-align, "Feature alignment in latent space"). Ignored in pixel space.
+   */
+  latentExpertInput: z.enum(['decoded', 'pixel-noised']).default('decoded'),
 });
 
 export const MatchMeanSchema = z.strictObject({

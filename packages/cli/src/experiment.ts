@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { evaluateExpert } from '@fad/expert-models';
 import { type FadConfig, type VariantName, configToYaml } from './config';
 import { type Logger, loadDataAndSplit } from './context';
-import { type DiffusionResult, diffusionStepKey, trainDiffusion } from './diffusion';
+import { type DiffusionResult, diffusionStepKey, latentAutoencoderSha256, trainDiffusion } from './diffusion';
 import { DREAMBOOTH_ARMS, dreamBoothArmConfig, generateDreamBooth, trainDreamBooth } from './dreambooth';
 import { CliError } from './errors';
 import { type EvaluationResult, evaluateGenerated, formatConfusion } from './evaluate';
@@ -148,7 +148,7 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
       const data = { images: dataset.images, labels: dataset.labels, imageSize: dataset.imageSize, channels: dataset.channels, indices: split.train, classNames: dataset.classNames, fingerprint: dataset.fingerprint };
       const trained: DiffusionResult = await timed(`train:${v}`, async () => {
         // A checkpoint or finished run from other settings is stale: start that step over.
-        const key = diffusionStepKey(vcfg, data, vcfg.alignment.enabled ? expert.sha256 : null);
+        const key = diffusionStepKey(vcfg, data, vcfg.alignment.enabled ? expert.sha256 : null, latentAutoencoderSha256(vcfg));
         const done = readComplete(trainDir);
         const ckpt = join(trainDir, 'checkpoint.safetensors');
         let force = job.force ?? false;

@@ -24,7 +24,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { type BuiltinSchedulerName, DDIMScheduler, Generator, type GuidanceFn, type UNet2DConditional, deserializeUNet, sampleImages, sampleTwoStage } from '@fad/diffusion-core';
+import { type AutoencoderKL, type BuiltinSchedulerName, DDIMScheduler, Generator, type GuidanceFn, type UNet2DConditional, deserializeUNet, sampleImages, sampleTwoStage } from '@fad/diffusion-core';
 import { expertGuidance } from '@fad/expert-models';
 import sharp from 'sharp';
 import type { GenerateSection } from './config';
@@ -154,7 +154,11 @@ export function classIntensityStats(images: Float32Array, labels: Int32Array, pe
  * A U-Net checkpoint with its metadata, sha256, class names and the noise schedule it was trained
  * with (`schedulerConfig`: the stored scheduler JSON, or {} for the defaults).
  */
-export function loadModel(path: string): { model: UNet2DConditional; metadata: Record<string, string>; sha256: string; classNames: string[]; schedulerConfig: Record<string, unknown> } {
+export function loadModel(path: string): {
+  model: UNet2DConditional; metadata: Record<string, string>; sha256: string; classNames: string[]; schedulerConfig: Record<string, unknown>;
+  /** A latent-diffusion model's embedded autoencoder (the caller disposes it); absent for pixel models. */
+  autoencoder?: AutoencoderKL;
+} {
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(readFileSync(path));
@@ -162,10 +166,10 @@ export function loadModel(path: string): { model: UNet2DConditional; metadata: R
     throw new CliError(`cannot read the model ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   try {
-    const { model, metadata } = deserializeUNet(bytes);
+    const { model, metadata, autoencoder } = deserializeUNet(bytes);
     const classNames = metadata.classes ? (JSON.parse(metadata.classes) as string[]) : Array.from({ length: model.config.numClasses }, (_, i) => `class_${i}`);
     const schedulerConfig = metadata.scheduler ? (JSON.parse(metadata.scheduler) as Record<string, unknown>) : {};
-    return { model, metadata, sha256: sha256(bytes), classNames, schedulerConfig };
+    return { model, metadata, sha256: sha256(bytes), classNames, schedulerConfig, ...(autoencoder ? { autoencoder } : {}) };
   } catch (e) {
     throw new CliError(`${path} is not a usable U-Net checkpoint: ${(e as Error).message}`);
   }
@@ -199,7 +203,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
   if (eg?.twoStage && gen.sampler !== 'ddim') throw new CliError('--two-stage needs --sampler ddim (it inverts with DDIM)');
   if (eg && gen.sampler !== 'ddim' && gen.sampler !== 'ddpm') throw new CliError(`--guidance ${eg.kind} needs --sampler ddim or ddpm (the guided update uses their formulas), got ${gen.sampler}`);
   if (eg && !eg.expert) throw new CliError(`--guidance ${eg.kind} needs the guiding expert: --guidance-expert FILE (or expert.checkpoint)`);
-  const { model, sha256: ckptSha, classNames, metadata, schedulerConfig } = loadModel(job.checkpoint);
+  const { model, sha256: ckptSha, classNames, metadata, schedulerConfig, autoencoder } = loadModel(job.checkpoint);
   let guiding: LoadedExpertModel | null = null;
   const t0 = Date.now();
   const tmp = `${out}.tmp-${process.pid}`;
@@ -207,11 +211,15 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
   try {
     const token = job.dreamBoothToken ? dreamBoothInfo(metadata) : null;
     if (job.dreamBoothToken && !token) throw new CliError(`${job.checkpoint} is not a DreamBooth model (no dreambooth metadata); train one with fad train --dreambooth`);
+    // Latent models (diffusion.space latent): sampled on latents and decoded; x_0 is never clipped there.
+    if (autoencoder && gen.clipSample === true) throw new CliError(`generate.clipSample must be false for the latent model ${job.checkpoint} (latents are not in [-1, 1])`);
+    if (autoencoder && eg) throw new CliError(`--guidance ${eg.kind} is not available for the latent model ${job.checkpoint} (gradient guidance runs in pixel space)`);
     // Sample with the noise schedule the model was trained with (stored in its metadata).
     const scheduler = makeScheduler(gen.sampler, {
       ...schedulerConfig,
       ...(gen.timestepSpacing !== undefined ? { timestepSpacing: gen.timestepSpacing } : {}),
       ...(gen.clipSample !== undefined ? { clipSample: gen.clipSample } : {}),
+      ...(autoencoder ? { clipSample: false } : {}),
     });
     const wanted = token ? [token.class] : (gen.classes ?? classNames);
     const labels = wanted.map((c) => {
@@ -250,8 +258,8 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       timing.guidanceMs += p.guidanceMs ?? 0;
     };
     for (const c of wanted) mkdirSync(join(tmp, c), { recursive: true });
-    const size = model.config.sampleSize;
-    const channels = model.config.inChannels;
+    const size = autoencoder ? model.config.sampleSize * autoencoder.downsamplingFactor : model.config.sampleSize;
+    const channels = autoencoder ? autoencoder.config.outChannels : model.config.inChannels;
     const per = size * size * channels;
     const images: GeneratedImage[] = [];
     const total = gen.seeds.length * labels.length * gen.imagesPerClass;
@@ -273,6 +281,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
             guidanceScale: gen.guidanceScale,
             eta: gen.sampler === 'ddim' ? gen.eta : undefined,
             generator: g,
+            ...(autoencoder ? { autoencoder } : {}),
             onProgress,
           };
           let x;
@@ -364,6 +373,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
     throw e;
   } finally {
     model.dispose();
+    autoencoder?.dispose();
     guiding?.expert.dispose();
   }
 }

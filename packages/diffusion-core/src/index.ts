@@ -110,6 +110,7 @@ export { Attention, ResBlock, TransformerBlock } from './unet/blocks';
 export { DiffusionTrainer, minSnrWeight } from './training/trainer';
 export type {
   DiffusionTrainerParams,
+  LatentObjectiveContext,
   ObjectiveContext,
   TrainerState,
   TrainingObjective,
@@ -130,7 +131,7 @@ export { EmaWeights } from './training/ema';
 export { clipByGlobalNorm, globalNorm } from './training/grad-clip';
 
 // Sampling
-export { sampleImages } from './pipeline/sample';
+export { checkLatentSampling, sampleImages } from './pipeline/sample';
 export type { SampleParams, SampleProgress } from './pipeline/sample';
 export { sampleClassGrid, tileClassGrid } from './pipeline/sample-class-grid';
 export type { ClassGrid, SampleClassGridParams, TileClassGridParams } from './pipeline/sample-class-grid';
@@ -187,6 +188,7 @@ export type { ComputeScalingFactorParams } from './autoencoder/scaling-factor';
 export { decodeSafetensors, encodeSafetensors, readSafetensorsMetadata } from './io/safetensors';
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './io/safetensors';
 export {
+  AUTOENCODER_PREFIX,
   deserializeUNet,
   loadModuleWeights,
   loadUNet,
@@ -197,6 +199,7 @@ export {
   WEIGHT_LAYOUT,
   writeFileAtomic,
 } from './io/unet-io';
+export type { SerializeUNetOptions } from './io/unet-io';
 export {
   AUTOENCODER_FORMAT,
   deserializeAutoencoder,
