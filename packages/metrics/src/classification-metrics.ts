@@ -145,7 +145,7 @@ export function classificationReportFromConfusion(params: ConfusionReportParams)
   const k = m.length;
   const cm = m.map((row, i) => {
     if (!row || row.length !== k) throw new MetricInputError(`${fn}: argument "confusionMatrix" must be square (${k} x ${k}), row ${i} has ${row?.length} entries`);
-    return Array.from(row, (v, j) => {
+    return Array.from(row as ArrayLike<number>, (v: number, j) => {
       if (!Number.isFinite(v) || v < 0) throw new MetricInputError(`${fn}: confusionMatrix[${i}][${j}] must be a finite number >= 0, got ${v}`);
       return v;
     });
