@@ -65,6 +65,17 @@ describe('fad utility', () => {
     expect(timeless(readUtility(a))).toEqual(timeless(j));
   }, 170_000);
 
+  it('fad report shows the utility figure and table of a fad utility folder', async () => {
+    const a = join(root, 'a');
+    const r = await runFad(['report', a]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(a, 'report', 'figures', 'utility-accuracy.png'))).toBe(true);
+    const html = readFileSync(join(a, 'report', 'report.html'), 'utf8');
+    expect(html).toMatch(/Does the synthetic data help\?/);
+    expect(html).toMatch(/<td>mix-synA-r1-f0.5<\/td><td>16<\/td><td>16<\/td>/);
+    expect(html).toMatch(/recall checker/);
+  }, 170_000);
+
   it('after SIGKILL, keeps the finished classifiers, trains only the rest, and ends as an uninterrupted run', async () => {
     const b = join(root, 'b');
     const first = join(b, 'runs', 'real-f0.5-s0.json');
@@ -114,5 +125,10 @@ describe('fad utility', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/the downstream classifier \(utility.arch\/preset\/architecture\) is the same architecture as the generator's expert .*expert\.safetensors/);
     rmSync(join(root, 'd'), { recursive: true, force: true });
+    // fad experiment checks its utility stage against its expert before training anything.
+    const x = await runFad(['--config', config, '--backend', 'cpu', 'experiment', '--data', data, '--run-dir', join(root, 'x'), '--set', 'experiment.utility=true', '--set', 'expert.preset=resnet18-kather', '--set', 'expert.architecture={layers: [1, 1], baseWidth: 4}']);
+    expect(x.code).toBe(1);
+    expect(x.stderr).toMatch(/is the same architecture as the experiment's expert expert\.\*/);
+    expect(existsSync(join(root, 'x', 'expert'))).toBe(false);
   }, 170_000);
 });
