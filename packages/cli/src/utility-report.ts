@@ -30,16 +30,23 @@ export function utilityFigureSpec(json: UtilityJson): Record<string, unknown> {
   const series = (p: (typeof ps)[number]) => (p.kind === 'real' ? 'real only' : `real + ${p.synthetic} ${p.ratio}:1`);
   const points = ps.filter((p) => p.kind !== 'synthetic').map((p) => ({ series: series(p), fraction: p.fraction, accuracy: p.accuracy.mean, lo: p.accuracy.ci95[0], hi: p.accuracy.ci95[1] }));
   const synOnly = ps.filter((p) => p.kind === 'synthetic').map((p) => ({ series: `${p.synthetic} only (TSTR)`, accuracy: p.accuracy.mean }));
-  const names = [...new Set(points.map((p) => p.series))];
-  const x = { field: 'fraction', type: 'quantitative', title: 'fraction of the real training split', scale: { type: 'log' }, axis: { values: [...new Set(points.map((p) => p.fraction))] } };
-  const color = { field: 'series', type: 'nominal', title: null, sort: names };
+  const names = [...new Set([...points.map((p) => p.series), ...synOnly.map((p) => p.series)])];
+  const fractions = [...new Set(points.map((p) => p.fraction as number))].sort((a, b) => a - b);
+  const x = {
+    field: 'fraction', type: 'quantitative', title: 'fraction of the real training split (log scale)',
+    scale: { type: 'log', domain: [fractions[0] / 1.25, 1.1], nice: false }, axis: { values: fractions },
+  };
+  const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
+  let k = 0;
+  const range = names.map((n) => (n === 'real only' ? '#7f7f7f' : palette[k++ % palette.length]));
+  const color = { field: 'series', type: 'nominal', title: null, sort: names, scale: { domain: names, range }, legend: { labelLimit: 320 } };
   return {
     title: 'Downstream accuracy on held-out real images',
     width: 440, height: 280,
     layer: [
       { data: { values: points }, mark: { type: 'line', point: true }, encoding: { x, y: { field: 'accuracy', type: 'quantitative', title: 'accuracy (mean over seeds)', scale: { zero: false } }, color } },
-      { data: { values: points }, mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } },
-      ...(synOnly.length ? [{ data: { values: synOnly }, mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { y: { field: 'accuracy', type: 'quantitative' }, color: { field: 'series', type: 'nominal', title: null } } }] : []),
+      { data: { values: points }, mark: { type: 'errorbar', ticks: true, opacity: 0.6 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'accuracy (mean over seeds)' }, y2: { field: 'hi' }, color } },
+      ...(synOnly.length ? [{ data: { values: synOnly }, mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { y: { field: 'accuracy', type: 'quantitative', title: 'accuracy (mean over seeds)' }, color } }] : []),
     ],
   };
 }
