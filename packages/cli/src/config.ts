@@ -331,6 +331,38 @@ export const AutoencoderConfigSchema = z.strictObject({
   seed: seedInt().default(0),
 });
 
+/**
+ * `fad utility` (and the experiment's optional utility stage): does synthetic data help a downstream
+ * classifier? Real-only at each fraction of the real training split, real + synthetic at each
+ * fraction and ratio, synthetic-only; K seeds each; tested on the held-out real split.
+ */
+export const UtilityConfigSchema = z.strictObject({
+  /** Shares of the real training split (stratified, seeded), each in (0, 1]. */
+  fractions: z.array(z.number().gt(0).max(1)).min(1).default([0.05, 0.1, 0.25, 1]),
+  /** Synthetic:real image ratios per class (an empty list: real-only and synthetic-only). */
+  ratios: z.array(z.number().positive()).default([1, 4]),
+  /** K training seeds per protocol (seeds 0..K-1): real subset, synthetic draw, initialisation. */
+  seeds: posInt().default(3),
+  /** The downstream classifier: it must differ from the generator's expert. */
+  arch: z.enum(['resnet', 'vit']).default('resnet'),
+  /** A preset of @fad/expert-models (default: resnet18-kather for resnet, vit-small-kather for vit). */
+  preset: z.string().min(1).nullable().default(null),
+  /** Architecture fields overriding the preset (checked by @fad/expert-models). */
+  architecture: z.record(z.string(), z.unknown()).default({}),
+  epochs: posInt().default(12),
+  batchSize: posInt().default(32),
+  learningRate: z.number().positive().default(1e-3),
+  weightDecay: z.number().nonnegative().default(0),
+  /** The experts' robustness augmentation. */
+  augment: z.boolean().default(true),
+  /** Also train on each synthetic set alone (train synthetic, test real). */
+  syntheticOnly: z.boolean().default(true),
+  /** Bootstrap replicates of the 95% intervals. */
+  bootstrapSamples: posInt().default(1000),
+  /** What the bootstrap redraws: test images and seeds (default), or test images only. */
+  bootstrapOver: z.enum(['seeds-and-images', 'images']).default('seeds-and-images'),
+});
+
 export const VARIANT_NAMES = ['baseline', 'aligned-noisy', 'aligned-clean'] as const;
 export type VariantName = (typeof VARIANT_NAMES)[number];
 
@@ -342,6 +374,8 @@ export const ExperimentConfigSchema = z.strictObject({
    * and the generate.* seeds, evaluate. Off by default.
    */
   dreambooth: z.boolean().default(false),
+  /** The utility stage: `fad utility` over the variants' generated sets (utility.*), in RUN_DIR/utility. Off by default. */
+  utility: z.boolean().default(false),
 });
 
 export const RunConfigSchema = z.strictObject({
@@ -369,6 +403,7 @@ export const FadConfigSchema = z.strictObject({
   generate: GenerateConfigSchema.prefault({}),
   evaluate: EvaluateConfigSchema.prefault({}),
   experiment: ExperimentConfigSchema.prefault({}),
+  utility: UtilityConfigSchema.prefault({}),
 });
 
 export type FadConfig = z.infer<typeof FadConfigSchema>;
@@ -380,6 +415,7 @@ export type DreamBoothSection = FadConfig['dreambooth'];
 export type AutoencoderSection = FadConfig['autoencoder'];
 export type GenerateSection = FadConfig['generate'];
 export type EvaluateSection = FadConfig['evaluate'];
+export type UtilitySection = FadConfig['utility'];
 
 /** A deep-partial config (what a YAML file or the flags give). */
 export type FadConfigInput = z.input<typeof FadConfigSchema>;

@@ -17,6 +17,7 @@ describe('@fad/expert-models exports', () => {
         'sampleAugmentParams', 'saveExpert', 'serializeExpert', 'softmaxCrossEntropy', 'stepDecayLearningRate', 'stratifiedSplit',
         'TRAIN_STATE_FORMAT', 'readExpertTrainingState',
         'trainExpert', 'unsharpMask', 'GUIDANCE_KINDS', 'UNCERTAINTY_KINDS', 'classLogLikelihood', 'uncertaintyEnergy', 'toExpertInput', 'expertGuidance', 'noisyExpertBatch',
+        'mixSynthetic', 'planProtocols', 'stratifiedFraction', 'protocolTrainingSet', 'runUtility', 'summarizeUtility',
       ].sort(),
     );
   });

@@ -84,6 +84,22 @@ export { evaluateExpert } from './evaluate-expert';
 export type { ClassEvaluation, EvaluateExpertParams, ExpertEvaluation } from './evaluate-expert';
 export type { ImageSetInput, LabelSetInput } from './image-batch';
 
+// Downstream utility of synthetic data (train on real + synthetic, test on real)
+export { mixSynthetic, planProtocols, stratifiedFraction } from './utility-protocols';
+export type {
+  MixClassCount,
+  MixSyntheticParams,
+  MixSyntheticResult,
+  PlanProtocolsParams,
+  StratifiedFractionParams,
+  UtilityPlan,
+  UtilityProtocol,
+} from './utility-protocols';
+export { protocolTrainingSet, runUtility } from './run-utility';
+export type { RunUtilityParams, RunUtilityResult, UtilityEvent, UtilityImageSet, UtilityRunRecord, UtilityStore, UtilityTraining } from './run-utility';
+export { summarizeUtility } from './summarize-utility';
+export type { SummarizeUtilityParams, UtilityEstimate, UtilityGain, UtilityProtocolSummary, UtilitySummary } from './summarize-utility';
+
 // Guided sampling (GuidanceFns for @fad/diffusion-core's sampleImages) and noise-aware training
 export { GUIDANCE_KINDS, UNCERTAINTY_KINDS, classLogLikelihood, uncertaintyEnergy } from './guidance-energies';
 export type { ClassLogLikelihoodParams, GuidanceKind, UncertaintyEnergyParams, UncertaintyKind } from './guidance-energies';
