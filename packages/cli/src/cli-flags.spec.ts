@@ -81,7 +81,7 @@ describe('fad expert train --noise-aware', () => {
     const split = { train: [0, 1], validation: [2] };
     const off = parseConfig({});
     // The key formula from before the option existed.
-    const { checkpoint: _c, checkpointEvery: _e, noiseAware: _n, ...expert } = off.expert;
+    const { checkpoint: _c, checkpointEvery: _e, noiseAware: _n, pretrained: _p, pretrainedConv1: _pc, ...expert } = off.expert;
     const legacy = stepKey('train-expert', { expert, data: { imageSize: 64, channels: 1 } }, { data: 'fp', split: sha256(JSON.stringify(split)) });
     expect(expertStepKey(off, 'fp', split)).toBe(legacy);
     const on = parseConfig({ expert: { noiseAware: true } });

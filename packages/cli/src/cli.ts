@@ -133,6 +133,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--checkpoint-every <n>', 'steps between writes of the resumable state (default: every epoch; always at the end and on Ctrl-C)', int('--checkpoint-every'))
     .option('--resume', 'continue an interrupted run from OUT/expert-state.safetensors')
     .option('--noise-aware', 'train on diffusion-noised x_t (random t of diffusion.scheduler): the expert to guide sampling with (generate --guidance)')
+    .option('--pretrained <file>', 'fine-tune from a torchvision ResNet state dict (safetensors; resnet18/34/50...): its backbone, a new head for the data\'s classes')
+    .addOption(new Option('--pretrained-conv1 <mode>', 'with --pretrained, 1-channel data and an RGB file: sum the RGB conv1 kernels, or a new seeded conv1 (default sum-rgb)').choices(['sum-rgb', 'new']))
     .option('--force', 'retrain even if OUT holds a finished expert or an unfinished run')
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
@@ -140,7 +142,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       const cfg = effectiveConfig(g, {
         'data.dir': abs(o.data), 'expert.arch': o.arch, 'expert.preset': o.preset ?? (o.arch === 'vit' ? 'vit-small-kather' : undefined),
         'expert.epochs': o.epochs, 'expert.batchSize': o.batchSize, 'expert.learningRate': o.lr, 'expert.checkpointEvery': o.checkpointEvery,
-        'expert.noiseAware': o.noiseAware ? true : undefined,
+        'expert.noiseAware': o.noiseAware ? true : undefined, 'expert.pretrained': abs(o.pretrained), 'expert.pretrainedConv1': o.pretrainedConv1,
       });
       const backend = await initBackend(cfg, log);
       const dir = resolve(o.out);

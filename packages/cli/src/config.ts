@@ -61,6 +61,14 @@ export const ExpertConfigSchema = z.strictObject({
   noiseAware: z.boolean().default(false),
   /** Use this expert checkpoint instead of training one (relative to the config file). */
   checkpoint: z.string().min(1).nullable().default(null),
+  /**
+   * Fine-tune from a torchvision ResNet state dict in safetensors (relative to the config file);
+   * its backbone (block, layers, widths) replaces the preset's, the head is new (the preset's head
+   * type, the data's classes). null: random initial weights.
+   */
+  pretrained: z.string().min(1).nullable().default(null),
+  /** With `pretrained` on 1-channel data and a 3-channel file: sum the RGB conv1 kernels (`sum-rgb`) or a new seeded conv1 (`new`, also with matching channels). */
+  pretrainedConv1: z.enum(['sum-rgb', 'new']).default('sum-rgb'),
   seed: seedInt().default(0),
   /** Write the resumable training state every N steps (null: after every epoch); always at the end and on Ctrl-C. */
   checkpointEvery: posInt().nullable().default(null),

@@ -85,7 +85,7 @@ export function utilityClassifierConfig(cfg: FadConfig, numClasses: number): { p
   const u = cfg.utility;
   const preset = u.preset ?? UTILITY_DEFAULT_PRESET[u.arch];
   try {
-    return { preset, config: expertConfigFor({ ...cfg, expert: { ...cfg.expert, arch: u.arch, preset, architecture: u.architecture } }, numClasses) };
+    return { preset, config: expertConfigFor({ ...cfg, expert: { ...cfg.expert, arch: u.arch, preset, architecture: u.architecture, pretrained: null } }, numClasses) };
   } catch (e) {
     // expertConfigFor names the expert.* keys; here they are utility.* keys.
     throw new CliError((e as Error).message.replace(/\bexpert\.(preset|architecture|arch)\b/g, 'utility.$1'));

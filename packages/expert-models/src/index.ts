@@ -113,3 +113,26 @@ export type { NoiseAwareConfig, NoisyExpertBatch, NoisyExpertBatchParams } from 
 // Checkpoints
 export { EXPERT_FORMAT, deserializeExpert, loadExpert, saveExpert, serializeExpert } from './expert-checkpoint';
 export type { DeserializeExpertParams, LoadExpertParams, LoadedExpert, SaveExpertParams, SerializeExpertParams } from './expert-checkpoint';
+
+// torchvision ResNet state dicts (pretrained weights in, fad experts out)
+export {
+  TORCHVISION_RESNET_ARCHS,
+  describeTorchvisionResNet,
+  exportTorchvisionResNet,
+  loadTorchvisionResNet,
+  saveTorchvisionResNet,
+  torchvisionStateDict,
+} from './torchvision-resnet';
+export type {
+  ExportTorchvisionResNetParams,
+  LoadTorchvisionResNetParams,
+  LoadedTorchvisionResNet,
+  NewHeadOption,
+  SaveTorchvisionResNetParams,
+  TorchTensorInput,
+  TorchvisionResNetArch,
+  TorchvisionResNetBackbone,
+  TorchvisionResNetLayout,
+} from './torchvision-resnet';
+export { decodeTorchStateDict } from './torch-state-dict';
+export type { DecodeTorchStateDictParams, TorchStateDict, TorchStateTensor } from './torch-state-dict';
