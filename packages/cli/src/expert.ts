@@ -17,11 +17,9 @@ import {
   describeTorchvisionResNet,
   deserializeExpert,
   EXPERT_PRESETS,
-  loadTorchvisionResNet,
   presetConfig,
-  readExpertTrainingState,
-  trainExpert,
 } from '@fad/expert-models';
+import { loadTorchvisionResNet, readExpertTrainingState, trainExpert } from '@fad/expert-models/node';
 import { type FeatureExtractor, featureExtractorFromFunction } from '@fad/feature-align';
 import type { FadConfig } from './config';
 import { CliError, InterruptedError } from './errors';

@@ -7,13 +7,13 @@ describe('@fad/diffusion-core exports', () => {
       'DDPMScheduler', 'DDIMScheduler', 'DPMSolverMultistepScheduler', 'schedulerFromConfig', 'schedulerFromName',
       'registerScheduler', 'schedulerNames', 'registerBetaSchedule', 'betaScheduleNames',
       'UNet2DConditional', 'UNET_PRESETS', 'resolveUNetConfig', 'DiffusionTrainer', 'Adam', 'EmaWeights',
-      'learningRateAt', 'clipByGlobalNorm', 'sampleImages', 'saveUNet', 'loadUNet', 'serializeUNet',
+      'learningRateAt', 'clipByGlobalNorm', 'sampleImages', 'serializeUNet',
       'deserializeUNet', 'encodeSafetensors', 'decodeSafetensors', 'Generator', 'Module', 'Linear', 'Conv2d',
       'GroupNorm', 'LayerNorm', 'Embedding', 'silu', 'addConditioningToken', 'composeDreamBoothBatch', 'DreamBoothTrainer',
       'conditioningTokenLabel', 'conditioningLabelCount', 'energyGuidance', 'guidedStep', 'invertDdim', 'sampleTwoStage', 'sampleClassGrid', 'tileClassGrid',
       'rescaleZeroTerminalSnr', 'minSnrWeight', 'predictedMeanByTimestep',
       'AutoencoderKL', 'AutoencoderTrainer', 'autoencoderLoss', 'ssimTensor', 'klDivergence', 'computeScalingFactor',
-      'saveAutoencoder', 'loadAutoencoder', 'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents',
+      'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents',
       'checkLatentSampling', 'AUTOENCODER_PREFIX',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');

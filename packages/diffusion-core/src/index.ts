@@ -184,26 +184,22 @@ export { decodeLatents, encodeToLatents } from './autoencoder/latents';
 export type { DecodeLatentsParams, EncodeToLatentsParams } from './autoencoder/latents';
 export type { ComputeScalingFactorParams } from './autoencoder/scaling-factor';
 
-// Weights I/O (safetensors)
+// Weights I/O (safetensors) as bytes. The file functions (saveUNet, loadUNet, saveAutoencoder,
+// loadAutoencoder, writeFileAtomic) are in `@fad/diffusion-core/node`.
 export { decodeSafetensors, encodeSafetensors, readSafetensorsMetadata } from './io/safetensors';
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './io/safetensors';
 export {
   AUTOENCODER_PREFIX,
   deserializeUNet,
   loadModuleWeights,
-  loadUNet,
   moduleToSafetensors,
-  saveUNet,
   serializeUNet,
   UNET_FORMAT,
   WEIGHT_LAYOUT,
-  writeFileAtomic,
 } from './io/unet-io';
 export type { SerializeUNetOptions } from './io/unet-io';
 export {
   AUTOENCODER_FORMAT,
   deserializeAutoencoder,
-  loadAutoencoder,
-  saveAutoencoder,
   serializeAutoencoder,
 } from './io/autoencoder-io';

@@ -40,18 +40,14 @@ export type { TapDiffusionModelParams, TappableDiffusionModel, TappedDiffusionMo
 export { ALIGNMENT_TARGETS, featureAlignmentObjective, LATENT_EXPERT_INPUTS, latentExpertImages } from './feature-alignment-objective';
 export type { AlignmentTarget, FeatureAlignmentObjective, FeatureAlignmentObjectiveParams, LatentExpertInput } from './feature-alignment-objective';
 
-// Saving and loading
+// Saving and loading as bytes (the file functions are in `@fad/feature-align/node`)
 export {
   deserializeFeatureAlignmentLoss,
   FEATURE_ALIGN_FORMAT,
   FEATURE_ALIGN_WEIGHT_LAYOUT,
-  loadFeatureAlignmentLoss,
-  saveFeatureAlignmentLoss,
   serializeFeatureAlignmentLoss,
 } from './feature-alignment-loss-io';
 export type {
   DeserializeFeatureAlignmentLossParams,
-  LoadFeatureAlignmentLossParams,
-  SaveFeatureAlignmentLossParams,
   SerializeFeatureAlignmentLossParams,
 } from './feature-alignment-loss-io';
