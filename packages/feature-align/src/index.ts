@@ -32,7 +32,7 @@ export type { ExtractExpertFeaturesParams } from './expert-features';
 
 // Features from any model
 export { featureExtractorFromLayersModel, tapLayersModel } from './tap-layers-model';
-export type { FeatureExtractorFromLayersModelParams, TapLayersModelParams, TappedLayersModel, TapResult } from './tap-layers-model';
+export type { FeatureExtractorFromLayersModelParams, LayersModelFeatureExtractor, TapLayersModelParams, TappedLayersModel, TapResult } from './tap-layers-model';
 export { DEFAULT_TAP, tapDiffusionModel } from './tap-diffusion-model';
 export type { TapDiffusionModelParams, TappableDiffusionModel, TappedDiffusionModel } from './tap-diffusion-model';
 
