@@ -295,6 +295,19 @@ for (const { kind, name, include, readme } of checks) {
     fail(`TypeScript (${name}):\n${r.out.trim().split('\n').map(where).join('\n')}`);
   } else say(`TypeScript (moduleResolution ${kind}): ${readme ? `${snippets.length} README blocks` : include.join(', ')} type-check`);
 }
+// A block that uses a library export without importing it is a README bug, not a reader's name.
+const exportsOut = run(process.execPath, ['--input-type=module', '-e', `
+  const names = new Set(['tf', 'tfl']);
+  for (const e of ${JSON.stringify(['@fad/diffusion-core', '@fad/diffusion-core/node', '@fad/diffusion-core/backend', '@fad/feature-align', '@fad/feature-align/node', '@fad/expert-models', '@fad/expert-models/node', '@fad/metrics', '@fad/tfjs-native', '@fad/cli'])}) {
+    for (const k of Object.keys(await import(e))) names.add(k);
+  }
+  console.log(JSON.stringify([...names]));`], { cwd: app });
+const exported = new Set(exportsOut.ok ? JSON.parse(exportsOut.out.trim().split('\n').pop()) : []);
+if (!exportsOut.ok) fail(`listing the packages' exports:\n${exportsOut.out}`);
+for (const [f, set] of stubs) {
+  const missing = [...set].filter((n) => exported.has(n));
+  if (missing.length) fail(`${snippets.find((s) => s.name === f)?.source} (${f}) uses ${missing.join(', ')} without importing it`);
+}
 const stubbed = [...stubs.entries()].map(([f, s]) => `${f}: ${[...s].join(', ')}`);
 if (stubbed.length) say(`README names declared \`any\` (defined by the reader): ${stubbed.join('; ')}`);
 
