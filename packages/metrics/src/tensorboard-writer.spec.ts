@@ -32,21 +32,22 @@ function writeSample(dir: string, resumeStep?: number): string {
 }
 
 describe('TensorBoardWriter', () => {
-  it('writes events.out.tfevents.<secs>.<host>.<pid>: file_version first, then scalars and images', () => {
+  it('writes events.out.tfevents.<secs>.<host>.<pid>: file_version and a session start, then scalars and images', () => {
     const dir = tempDir();
     const path = writeSample(dir);
     expect(path.startsWith(join(dir, 'events.out.tfevents.1700000000.'))).toBe(true);
     expect(path.endsWith(`.${process.pid}`)).toBe(true);
     expect(isTfEventsFileName(readdirSync(dir)[0])).toBe(true);
     const events = readTfEvents(new Uint8Array(readFileSync(path)));
-    expect(events.map((e) => e.step)).toEqual([0, 10, 20, 20]);
-    expect(events[0]).toMatchObject({ fileVersion: 'brain.Event:2', wallTime: 1_700_000_000.5 });
-    expect(events[1].values.map((v) => v.tag)).toEqual(['train/loss', 'train/lr']);
-    expect(events[1].values[0].simpleValue).toBe(0.75);
-    expect(events[1].values[1].simpleValue).toBeCloseTo(1e-4, 10);
-    expect(events[2].values).toEqual([{ tag: 'train/loss', simpleValue: 0.5 }]);
-    expect(events[3].values[0]).toEqual({ tag: 'validation/grid', image: { height: 1, width: 1, colorspace: 1, encoded: PNG } });
-    expect(events.every((e, i) => i === 0 || e.wallTime > events[i - 1].wallTime)).toBe(true);
+    expect(events.map((e) => e.step)).toEqual([0, 0, 10, 20, 20]);
+    expect(events[0]).toEqual({ fileVersion: 'brain.Event:2', wallTime: 1_700_000_000.5, step: 0, values: [] });
+    expect(events[1]).toEqual({ sessionLogStatus: 1, wallTime: 1_700_000_000.5, step: 0, values: [] });
+    expect(events[2].values.map((v) => v.tag)).toEqual(['train/loss', 'train/lr']);
+    expect(events[2].values[0].simpleValue).toBe(0.75);
+    expect(events[2].values[1].simpleValue).toBeCloseTo(1e-4, 10);
+    expect(events[3].values).toEqual([{ tag: 'train/loss', simpleValue: 0.5 }]);
+    expect(events[4].values[0]).toEqual({ tag: 'validation/grid', image: { height: 1, width: 1, colorspace: 1, encoded: PNG } });
+    expect(events.every((e, i) => i < 2 || e.wallTime > events[i - 1].wallTime)).toBe(true);
   });
 
   it('a resumed run gets a new file starting with a session start after its last kept step', () => {
@@ -89,16 +90,23 @@ if (!tensorboardAvailable) console.warn(`tensorboard-writer.spec: ${PYTHON} cann
 
 const PY_READ = `
 import json, sys
-from tensorboard.backend.event_processing import event_file_loader, event_accumulator
-out = {"raw": [], "scalars": {}, "images": {}}
+from tensorboard.backend.event_processing import event_file_loader, event_accumulator, plugin_event_accumulator
+from tensorboard.util import tensor_util
+out = {"raw": [], "scalars": {}, "images": {}, "server": {}}
 for e in event_file_loader.EventFileLoader(sys.argv[1]).Load():
     out["raw"].append({"step": e.step, "what": e.WhichOneof("what"), "tags": [v.tag for v in e.summary.value]})
+# The legacy accumulator, and the plugin accumulator that the tensorboard server loads runs with.
 acc = event_accumulator.EventAccumulator(sys.argv[2], size_guidance={event_accumulator.IMAGES: 0, event_accumulator.SCALARS: 0})
 acc.Reload()
 for tag in acc.Tags()["scalars"]:
     out["scalars"][tag] = [[s.step, s.value] for s in acc.Scalars(tag)]
 for tag in acc.Tags()["images"]:
     out["images"][tag] = [[i.step, i.width, i.height, len(i.encoded_image_string)] for i in acc.Images(tag)]
+srv = plugin_event_accumulator.EventAccumulator(sys.argv[2], tensor_size_guidance={"scalars": 0, "images": 0})
+srv.Reload()
+for tag in srv.Tags()["tensors"]:
+    plugin = srv.SummaryMetadata(tag).plugin_data.plugin_name
+    out["server"][tag] = [plugin, [[t.step, tensor_util.make_ndarray(t.tensor_proto).tolist() if plugin == "scalars" else None] for t in srv.Tensors(tag)]]
 print(json.dumps(out))
 `;
 
@@ -118,9 +126,11 @@ describe.skipIf(!tensorboardAvailable)("TensorBoard's Python reader", () => {
       raw: Array<{ step: number; what: string; tags: string[] }>;
       scalars: Record<string, Array<[number, number]>>;
       images: Record<string, Array<[number, number, number, number]>>;
+      server: Record<string, [string, Array<[number, number | null]>]>;
     };
     expect(r.raw).toEqual([
       { step: 0, what: 'file_version', tags: [] },
+      { step: 0, what: 'session_log', tags: [] },
       { step: 10, what: 'summary', tags: ['train/loss', 'train/lr'] },
       { step: 20, what: 'summary', tags: ['train/loss'] },
       { step: 20, what: 'summary', tags: ['validation/grid'] },
@@ -128,5 +138,8 @@ describe.skipIf(!tensorboardAvailable)("TensorBoard's Python reader", () => {
     expect(r.scalars['train/loss']).toEqual([[10, 0.75], [20, 0.25]]);
     expect(r.scalars['train/lr'][0][0]).toBe(10);
     expect(r.images['validation/grid']).toEqual([]); // the step-20 grid came after the resumed step
+    expect(r.server['train/loss']).toEqual(['scalars', [[10, 0.75], [20, 0.25]]]);
+    expect(r.server['train/lr'][1].map(([st]) => st)).toEqual([10]);
+    expect(r.server['validation/grid']).toEqual(['images', []]);
   });
 });

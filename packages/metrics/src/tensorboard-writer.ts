@@ -4,9 +4,11 @@
  * writes its records at once (no buffering), so a killed process leaves a readable file. View
  * with `tensorboard --logdir DIR`.
  *
- * A resumed run opens a new file (one per process, as TensorBoard expects) and, with
- * `resumeStep`, writes a session-start event at `resumeStep + 1`: TensorBoard's event accumulator
- * then drops the points that the interrupted process wrote after its last checkpoint.
+ * Every file starts with a session-start event (SessionLog START), at step 0, or at `resumeStep + 1`
+ * for a run resumed after `resumeStep` (a new file: one per process, as TensorBoard expects).
+ * TensorBoard's loader takes each session start after the first of a run as a restart and drops
+ * the run's points at steps >= its step: those the interrupted process logged after its last
+ * checkpoint.
  */
 import { closeSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -16,7 +18,7 @@ import { TFEVENTS_FILE_VERSION, type SummaryValue, encodeEventRecord } from './t
 export interface TensorBoardWriterParams {
   /** The folder of the run (created when missing). */
   logDir: string;
-  /** Resuming a run whose last kept step is `resumeStep`: see the file comment. */
+  /** Resuming a run whose last kept step is `resumeStep` (default: a fresh run): see the file comment. */
   resumeStep?: number;
   /** Seconds since the epoch, for the file name and the events (tests); default the clock. */
   now?: () => number;
@@ -59,7 +61,7 @@ export class TensorBoardWriter {
     this.path = path;
     this.fd = openSync(path, 'a');
     this.write({ wallTime: start, step: 0, fileVersion: TFEVENTS_FILE_VERSION });
-    if (p.resumeStep !== undefined) this.write({ wallTime: this.now(), step: p.resumeStep + 1, sessionStart: true });
+    this.write({ wallTime: start, step: p.resumeStep !== undefined ? p.resumeStep + 1 : 0, sessionStart: true });
   }
 
   private write(event: Parameters<typeof encodeEventRecord>[0]): void {

@@ -83,8 +83,8 @@ export interface TfEvent {
   fileVersion?: string;
   summary?: SummaryValue[];
   /**
-   * A session start: TensorBoard's event accumulator drops the points of this run at steps
-   * >= `step` written before it (a resumed run's discarded tail).
+   * A session start (SessionLog START): TensorBoard takes each one after a run's first as a restart
+   * and drops the run's points at steps >= `step` written before it (a resumed run's discarded tail).
    */
   sessionStart?: boolean;
 }
