@@ -6,6 +6,7 @@
  * Output folder (`dir`):
  * - `autoencoder-checkpoint.safetensors`: resumable state (weights, Adam moments, RNG and data order)
  * - `metrics.jsonl`: one JSON line per `logEvery` steps: step, loss, terms (l1, ssim, kl[, perceptual]), lr, gradNorm
+ * - `events.out.tfevents.*`: the same scalars for TensorBoard (`run.reportTo`, see tensorboard.ts)
  * - `autoencoder.safetensors`: the trained autoencoder, its config holding the scaling factor
  * - `fidelity.json`: PSNR, SSIM and the expert's/judge's accuracy on reconstructions against originals
  * - `complete.json`: written when training finished
@@ -35,6 +36,7 @@ import { type LoadedExpertModel, expertOutputs } from './expert';
 import { readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
+import { openRunTensorBoard } from './tensorboard';
 
 export const AUTOENCODER_FILE = 'autoencoder.safetensors';
 export const AUTOENCODER_CHECKPOINT_FILE = 'autoencoder-checkpoint.safetensors';
@@ -399,6 +401,7 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
     backend: job.backend, config: aeConfig, elapsedSeconds: elapsedBefore + (Date.now() - t0) / 1000, lastLoss,
   });
   const progress = new Progress({ label: 'train autoencoder', total: a.steps, start: step, quiet: job.quiet });
+  const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: resumeFrom ? resumeFrom.state.step : null });
   try {
     while (step < a.steps) {
       const idx = order.next(a.batchSize);
@@ -411,7 +414,7 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
       }
       step = r.step;
       lastLoss = r.loss;
-      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: a.logEvery, lastStep: a.steps });
+      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: a.logEvery, lastStep: a.steps, tensorboard });
       if (step % a.checkpointEvery === 0 || step === a.steps) writeCheckpoint(ckptPath, stateNow(), model, trainer);
       progress.update(step, `loss ${r.loss.toFixed(4)} (l1 ${r.terms.l1.toFixed(4)}, 1-ssim ${r.terms.ssim.toFixed(4)})`);
       await new Promise<void>((res) => setImmediate(res));
@@ -442,5 +445,6 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
   } finally {
     trainer.dispose();
     model.dispose();
+    tensorboard?.close();
   }
 }

@@ -75,6 +75,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--set <key=value>', 'override one config key, e.g. --set diffusion.steps=500 (repeatable)', collect)
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend (default: the config\'s run.backend, auto)').choices(['auto', 'tensorflow', 'native', 'wasm', 'cpu']))
     .addOption(new Option('--precision <p>', 'native backend precision: fp32, or bf16 mixed precision (default: the config\'s run.precision, fp32)').choices(['fp32', 'bf16']))
+    .option('--report-to <list>', 'training logs besides metrics.jsonl: tensorboard (events files in the run folder; view with tensorboard --logdir DIR) or none (default: the config\'s run.reportTo, tensorboard)')
     .option('-q, --quiet', 'only errors and results')
     .option('--debug', 'print stack traces of errors')
     .showHelpAfterError('(run with --help for usage)')

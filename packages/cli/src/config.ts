@@ -397,6 +397,12 @@ export const RunConfigSchema = z.strictObject({
    * bf16 is an error on any other backend. fp32 leaves the backend's own setting alone.
    */
   precision: z.enum(['fp32', 'bf16']).default('fp32'),
+  /**
+   * Where training commands report besides metrics.jsonl (always written): `tensorboard` writes
+   * events files (`events.out.tfevents.*`) beside it, for `tensorboard --logdir RUN_DIR`; `[]` none.
+   * `--report-to tensorboard|none` sets it.
+   */
+  reportTo: z.array(z.enum(['tensorboard'])).default(['tensorboard']),
 });
 
 export const FadConfigSchema = z.strictObject({

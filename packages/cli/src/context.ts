@@ -18,6 +18,7 @@ export interface GlobalOptions {
   config?: string;
   backend?: string;
   precision?: string;
+  reportTo?: string;
   set?: string[];
   debug?: boolean;
   quiet?: boolean;
@@ -81,7 +82,16 @@ export function effectiveConfig(opts: GlobalOptions, overrides: Record<string, u
   input = mergeConfig(input, flat);
   if (opts.backend !== undefined) input = mergeConfig(input, { run: { backend: opts.backend } });
   if (opts.precision !== undefined) input = mergeConfig(input, { run: { precision: opts.precision } });
+  if (opts.reportTo !== undefined) input = mergeConfig(input, { run: { reportTo: parseReportTo(opts.reportTo) } });
   return parseConfig(input, opts.config ? `config ${opts.config} (with flags)` : 'config');
+}
+
+/** `--report-to`: `none`, or a comma-separated list of `run.reportTo` values (`tensorboard`). */
+export function parseReportTo(value: string): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 1 && items[0] === 'none') return [];
+  if (items.length === 0 || items.includes('none')) throw new CliError(`--report-to expects none or a comma-separated list of: tensorboard; got ${JSON.stringify(value)}`);
+  return items; // the config schema names unknown values
 }
 
 /** Selects the backend named in the config (`--backend` overrides), reports it, returns its name. */

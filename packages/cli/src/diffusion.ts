@@ -12,6 +12,7 @@
  * - `align.safetensors`: the final alignment projection (aligned runs)
  * - `complete.json`: written last; the run is complete only when it exists
  * - `validation/step-NNNNNN.png`: with `diffusion.validation`, the fixed-seed class grids (see validation.ts)
+ * - `events.out.tfevents.*`: with `run.reportTo: [tensorboard]` (the default), the same scalars and the grids (see tensorboard.ts)
  *
  * The checkpoint format (one safetensors file, tensors `model.<name>`, `align.<name>`, `adam.m.<i>`,
  * `adam.v.<i>`, `ema.<i>`, JSON state in the metadata) is reusable and belongs in
@@ -49,6 +50,7 @@ import { expertAsFeatureExtractor, type LoadedExpertModel } from './expert';
 import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync } from './fsutil';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
+import { type TensorBoardWriter, openRunTensorBoard, trainingScalars } from './tensorboard';
 import { TrainingValidation, validationEnabled } from './validation';
 
 /**
@@ -364,7 +366,7 @@ export function emptyMetricsWindow(): MetricsWindow {
  * window's means to `metricsPath` (one JSON line: step, loss, terms, lr, gradNorm, steps, time).
  * Returns the window to go on with: the same one, or an empty one after a line.
  */
-export function logTrainingStep(p: { metricsPath: string; window: MetricsWindow; step: number; result: TrainStepResult; logEvery: number; lastStep: number }): MetricsWindow {
+export function logTrainingStep(p: { metricsPath: string; window: MetricsWindow; step: number; result: TrainStepResult; logEvery: number; lastStep: number; tensorboard?: TensorBoardWriter | null }): MetricsWindow {
   const { window: w, step, result: r } = p;
   w.n++;
   w.loss += r.loss;
@@ -373,7 +375,9 @@ export function logTrainingStep(p: { metricsPath: string; window: MetricsWindow;
   if (step % p.logEvery !== 0 && step !== p.lastStep) return w;
   const terms: Record<string, number> = {};
   for (const [k, v] of Object.entries(w.terms)) terms[k] = v / w.n;
-  appendFileSync(p.metricsPath, `${JSON.stringify({ step, loss: w.loss / w.n, terms, lr: r.learningRate, gradNorm: w.gradNorm / w.n, steps: w.n, time: new Date().toISOString() })}\n`);
+  const line = { step, loss: w.loss / w.n, terms, lr: r.learningRate, gradNorm: w.gradNorm / w.n, steps: w.n, time: new Date().toISOString() };
+  appendFileSync(p.metricsPath, `${JSON.stringify(line)}\n`);
+  p.tensorboard?.addScalars({ step, scalars: trainingScalars(line) });
   return emptyMetricsWindow();
 }
 
@@ -482,9 +486,11 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
   });
   const order = new DataOrder(data.indices, (d.seed + 1) >>> 0);
   let validation: TrainingValidation | null = null;
+  const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: resumeFrom ? resumeFrom.state.step : null });
   try {
-    validation = validationEnabled(d) ? new TrainingValidation({ settings: d.validation!, diffusion: d, unetConfig, classNames: data.classNames, dir, metricsPath, log, autoencoder }) : null;
+    validation = validationEnabled(d) ? new TrainingValidation({ settings: d.validation!, diffusion: d, unetConfig, classNames: data.classNames, dir, metricsPath, log, autoencoder, tensorboard }) : null;
   } catch (e) {
+    tensorboard?.close();
     trainer.dispose();
     model.dispose();
     loss?.dispose();
@@ -540,7 +546,7 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
       }
       step = r.step;
       lastLoss = r.loss;
-      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: d.logEvery, lastStep: d.steps });
+      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: d.logEvery, lastStep: d.steps, tensorboard });
       if (validation?.due(step)) {
         progress.end(); // the validation's line below a terminal progress bar
         await validation.run(step, trainer, model);
@@ -591,5 +597,6 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
     model.dispose();
     loss?.dispose();
     validation?.dispose();
+    tensorboard?.close();
   }
 }

@@ -28,6 +28,7 @@ import { CliError, InterruptedError } from './errors';
 import { readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
+import { openRunTensorBoard } from './tensorboard';
 
 export interface LoadedExpertModel {
   expert: ExpertModel;
@@ -246,6 +247,7 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
   log(`fad: training the expert (${config.arch}${config.arch === 'resnet' ? ` ${config.block} ${JSON.stringify(config.layers)} width ${config.baseWidth}` : ` depth ${config.depth} width ${config.width}`}, ${expert.numParameters().toLocaleString('en-US')} parameters) on ${job.train.length} images for ${e.epochs} epoch(s)`);
   let progress: Progress | null = null;
   let totalSteps = 0;
+  const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: resumeFrom ? resumeFrom.step : null });
   try {
     const result = await trainExpert({
       expert,
@@ -273,6 +275,10 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
         progress.update(p.globalStep, `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(3)}${p.validationAccuracy !== null ? ` val acc ${(p.validationAccuracy * 100).toFixed(1)}%` : ''}`);
         if (p.kind === 'epoch') {
           appendFileSync(metricsPath, `${JSON.stringify({ epoch: p.epoch, step: p.globalStep, loss: p.loss, trainAccuracy: p.trainAccuracy, validationAccuracy: p.validationAccuracy, validationLoss: p.validationLoss, lr: p.learningRate, time: new Date().toISOString() })}\n`);
+          tensorboard?.addScalars({
+            step: p.globalStep,
+            scalars: { 'train/loss': p.loss, 'train/accuracy': p.trainAccuracy, 'train/lr': p.learningRate, 'train/epoch': p.epoch, 'validation/loss': p.validationLoss, 'validation/accuracy': p.validationAccuracy },
+          });
         }
       },
     });
@@ -297,6 +303,7 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
     return { path, key, reused: false, evaluation };
   } finally {
     expert.dispose();
+    tensorboard?.close();
   }
 }
 
