@@ -10,8 +10,9 @@ import type { Generator } from '../random';
 
 /**
  * Receives named intermediate activations during a forward pass (the U-Net's module-path taps).
- * `want` says whether a name is requested, so that blocks compute extra tensors only then; `put`
- * takes a tensor out of the current tidy scope (the caller owns it).
+ * `want` says whether a name is requested, so that blocks keep (or compute) extra tensors only
+ * then; `put` receives a tensor owned by the caller's tidy scope (blocks return tapped tensors from
+ * their own tidy before putting them).
  */
 export interface ActivationTap {
   want(name: string): boolean;
@@ -74,9 +75,14 @@ export class ResBlock extends Module {
    * and `conv_shortcut` (the 1x1 skip conv's output, when the block has one).
    */
   forward(x: tf.Tensor4D, tembAct: tf.Tensor2D, tap?: ActivationTap): tf.Tensor4D {
-    return tf.tidy(() => {
+    // Tapped tensors leave this tidy as part of its result, so the caller's scope owns them.
+    const { out, ...tapped } = tf.tidy(() => {
+      const kept: Record<string, tf.Tensor4D> = {};
+      const keep = (n: string, t: tf.Tensor4D) => {
+        if (tap?.want(n)) kept[n] = t;
+      };
       let h = this.conv1.forward(this.norm1.forwardSilu(x));
-      tap?.put('conv1', h);
+      keep('conv1', h);
       const t = this.temb.forward(tembAct);
       const n = t.shape[1] as number;
       if (this.timeScaleShift) {
@@ -87,15 +93,17 @@ export class ResBlock extends Module {
         h = this.norm2.forwardSilu(h);
       }
       h = this.conv2.forward(h);
-      tap?.put('conv2', h);
+      keep('conv2', h);
       let sc = x;
       if (this.skip) {
         sc = this.skip.forward(x);
-        tap?.put('conv_shortcut', sc);
+        keep('conv_shortcut', sc);
       }
-      const out = tf.add(sc, h) as tf.Tensor4D;
-      return this.outputScale === 1 ? out : (tf.div(out, this.outputScale) as tf.Tensor4D);
+      const sum = tf.add(sc, h) as tf.Tensor4D;
+      return { ...kept, out: this.outputScale === 1 ? sum : (tf.div(sum, this.outputScale) as tf.Tensor4D) };
     });
+    if (tap) for (const [name, t] of Object.entries(tapped)) tap.put(name, t);
+    return out;
   }
 }
 

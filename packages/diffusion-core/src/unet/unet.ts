@@ -231,96 +231,91 @@ export class UNet2DConditional extends Module implements DiffusionModel {
     const b = this.validateSample(params.sample);
     const ts = toNumberArray(params.timesteps, 'timesteps', b);
     const wanted = this.resolveWanted(returnActivations);
-    // Activations made inside blocks' own tidy scopes are kept out of every scope (tf.keep), then
-    // handed to the caller; on an error they are freed here.
+    // Requested activations are returned by the tidy below with the output (blocks return theirs
+    // from their own tidy first), so the caller's scope owns them as it owns the output.
     const kept: Record<string, tf.Tensor4D> = {};
     const tap: ActivationTap = {
       want: (name) => wanted.has(name),
       put: (name, t) => {
-        if (wanted.has(name)) kept[name] = tf.keep(t);
+        if (wanted.has(name)) kept[name] = t;
       },
     };
     const keepAs = (names: string[], t: tf.Tensor4D) => {
       for (const n of names) tap.put(n, t);
     };
     const L = this.layout;
-    let out: Record<string, tf.Tensor4D>;
-    try {
-      out = tf.tidy(() => {
-        const context = this.context(params, b);
-        let temb = this.timeEmbedding(ts);
-        if (this.classToTime) temb = tf.add(temb, this.classToTime.forward(tf.mean(context, 1)));
-        const tembAct = silu(temb) as tf.Tensor2D;
-        const sample = c.centerInputSample ? (tf.sub(tf.mul(params.sample, 2), 1) as tf.Tensor4D) : params.sample;
-        let h = this.convIn.forward(sample);
-        keepAs(['conv_in'], h);
-        const skips: tf.Tensor4D[] = [h];
-        for (const blk of L.down) {
-          const p = `down_blocks.${blk.level}`;
-          for (const r of blk.resnets) {
-            const rp = `${p}.resnets.${r.j}`;
-            h = this.downRes[r.index].forward(h, tembAct, scopedTap(tap, rp));
-            keepAs([rp], h);
-            const attn = this.downAttn[r.index];
-            if (attn) {
-              h = attn.forward(h, context);
-              keepAs([`${p}.attentions.${r.j}`], h);
-            }
-            skips.push(h);
+    const out = tf.tidy(() => {
+      const context = this.context(params, b);
+      let temb = this.timeEmbedding(ts);
+      if (this.classToTime) temb = tf.add(temb, this.classToTime.forward(tf.mean(context, 1)));
+      const tembAct = silu(temb) as tf.Tensor2D;
+      const sample = c.centerInputSample ? (tf.sub(tf.mul(params.sample, 2), 1) as tf.Tensor4D) : params.sample;
+      let h = this.convIn.forward(sample);
+      keepAs(['conv_in'], h);
+      const skips: tf.Tensor4D[] = [h];
+      for (const blk of L.down) {
+        const p = `down_blocks.${blk.level}`;
+        for (const r of blk.resnets) {
+          const rp = `${p}.resnets.${r.j}`;
+          h = this.downRes[r.index].forward(h, tembAct, scopedTap(tap, rp));
+          keepAs([rp], h);
+          const attn = this.downAttn[r.index];
+          if (attn) {
+            h = attn.forward(h, context);
+            keepAs([`${p}.attentions.${r.j}`], h);
           }
-          if (blk.downsample) {
-            h = this.downsampleForward(blk.level, h);
-            keepAs([`${p}.downsamplers.0`, `${p}.downsamplers.0.conv`], h);
-            skips.push(h);
-          }
-          keepAs([`down.${blk.level}`, p], h);
+          skips.push(h);
         }
-        keepAs(['down_out'], h);
-        if (this.midRes1 && this.midRes2) {
-          h = this.midRes1.forward(h, tembAct, scopedTap(tap, 'mid_block.resnets.0'));
-          keepAs(['mid_block.resnets.0'], h);
-          if (this.midAttn) {
-            h = this.midAttn.forward(h, context);
-            keepAs(['mid_block.attentions.0'], h);
-          }
-          h = this.midRes2.forward(h, tembAct, scopedTap(tap, 'mid_block.resnets.1'));
-          keepAs(['mid_block.resnets.1', 'mid', 'mid_block'], h);
+        if (blk.downsample) {
+          h = this.downsampleForward(blk.level, h);
+          keepAs([`${p}.downsamplers.0`, `${p}.downsamplers.0.conv`], h);
+          skips.push(h);
         }
-        let u = 0;
-        for (const blk of L.up) {
-          const p = `up_blocks.${blk.block}`;
-          for (const r of blk.resnets) {
-            const rp = `${p}.resnets.${r.j}`;
-            h = this.upRes[r.index].forward(tf.concat([h, skips.pop() as tf.Tensor4D], 3), tembAct, scopedTap(tap, rp));
-            keepAs([rp], h);
-            const attn = this.upAttn[r.index];
-            if (attn) {
-              h = attn.forward(h, context);
-              keepAs([`${p}.attentions.${r.j}`], h);
-            }
-          }
-          if (blk.upsample) {
-            h = this.upsample[u++].forward(upsampleNearest2x(h));
-            keepAs([`${p}.upsamplers.0`, `${p}.upsamplers.0.conv`], h);
-          }
-          keepAs([`up.${blk.block}`, p], h);
+        keepAs([`down.${blk.level}`, p], h);
+      }
+      keepAs(['down_out'], h);
+      if (this.midRes1 && this.midRes2) {
+        h = this.midRes1.forward(h, tembAct, scopedTap(tap, 'mid_block.resnets.0'));
+        keepAs(['mid_block.resnets.0'], h);
+        if (this.midAttn) {
+          h = this.midAttn.forward(h, context);
+          keepAs(['mid_block.attentions.0'], h);
         }
-        let y: tf.Tensor4D;
-        if (tap.want('conv_norm_out')) {
-          const n = this.normOut.forward(h);
-          keepAs(['conv_norm_out'], n);
-          y = this.convOut.forward(silu(n));
-        } else {
-          y = this.convOut.forward(this.normOut.forwardSilu(h));
+        h = this.midRes2.forward(h, tembAct, scopedTap(tap, 'mid_block.resnets.1'));
+        keepAs(['mid_block.resnets.1', 'mid', 'mid_block'], h);
+      }
+      let u = 0;
+      for (const blk of L.up) {
+        const p = `up_blocks.${blk.block}`;
+        for (const r of blk.resnets) {
+          const rp = `${p}.resnets.${r.j}`;
+          h = this.upRes[r.index].forward(tf.concat([h, skips.pop() as tf.Tensor4D], 3), tembAct, scopedTap(tap, rp));
+          keepAs([rp], h);
+          const attn = this.upAttn[r.index];
+          if (attn) {
+            h = attn.forward(h, context);
+            keepAs([`${p}.attentions.${r.j}`], h);
+          }
         }
-        keepAs(['conv_out'], y);
-        return { sample: y };
-      }) as Record<string, tf.Tensor4D>;
-    } catch (e) {
-      tf.dispose(Object.values(kept));
-      throw e;
-    }
-    return { sample: out.sample, activations: kept };
+        if (blk.upsample) {
+          h = this.upsample[u++].forward(upsampleNearest2x(h));
+          keepAs([`${p}.upsamplers.0`, `${p}.upsamplers.0.conv`], h);
+        }
+        keepAs([`up.${blk.block}`, p], h);
+      }
+      let y: tf.Tensor4D;
+      if (tap.want('conv_norm_out')) {
+        const n = this.normOut.forward(h);
+        keepAs(['conv_norm_out'], n);
+        y = this.convOut.forward(silu(n));
+      } else {
+        y = this.convOut.forward(this.normOut.forwardSilu(h));
+      }
+      keepAs(['conv_out'], y);
+      return { ...kept, sample: y };
+    }) as Record<string, tf.Tensor4D>;
+    const { sample: y, ...activations } = out;
+    return { sample: y, activations };
   }
 
   /** The stride-2 conv of level `level` (padding 0: one zero row and column at the bottom/right first, as diffusers). */
