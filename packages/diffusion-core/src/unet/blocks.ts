@@ -101,7 +101,7 @@ export class ResBlock extends Module {
       }
       const sum = tf.add(sc, h) as tf.Tensor4D;
       return { ...kept, out: this.outputScale === 1 ? sum : (tf.div(sum, this.outputScale) as tf.Tensor4D) };
-    });
+    }) as Record<string, tf.Tensor4D>;
     if (tap) for (const [name, t] of Object.entries(tapped)) tap.put(name, t);
     return out;
   }
