@@ -338,3 +338,27 @@ function toHalf(x: number): [number, number] {
   const v = (h & 0x8000 ? -1 : 1) * (1 + mant / 1024) * 2 ** (e - 15);
   return [h, v];
 }
+
+// A config using every optional key the importer supports (per-level layers and heads, asymmetric
+// attention, linear projections, sines first with freq_shift 1, scale-shift time embedding,
+// time_embedding_dim, mid_block_scale_factor, downsample_padding 0, center_input_sample, 5x5
+// conv_in, 1x1 conv_out), against an independent float64 numpy forward written from diffusers'
+// source (test/fixtures/diffusers-extended/make_ref.py; the files are committed, so it always runs).
+describe('diffusers semantics beyond the shipped references (numpy forward)', () => {
+  const dir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'test', 'fixtures', 'diffusers-extended');
+  it('matches output.sample and every block output to 1e-4', async () => {
+    const { model } = await loadDiffusersUNet({ dir });
+    expect(model.config).toMatchObject({ layersPerBlock: [1, 2, 1], attentionHeads: [2, 2, 4], attentionLevels: [0, 2], upAttentionLevels: [1, 2], timeScaleShift: true, flipSinToCos: false, freqShift: 1, downsamplePadding: 0 });
+    const io = decodeSafetensors(new Uint8Array(fs.readFileSync(path.join(dir, 'io.safetensors')))).tensors;
+    const sample = nhwc(io['input.sample']);
+    const e = io['input.encoder_hidden_states'];
+    const ehs = tf.tensor3d(Float32Array.from(e.data), e.shape as [number, number, number]);
+    const names = Object.keys(io).filter((k) => k.startsWith('act.')).map((k) => k.slice(4));
+    expect(names).toHaveLength(7);
+    const r = model.forward({ sample, timesteps: Array.from(io['input.timestep'].data), encoderHiddenStates: ehs, returnActivations: names });
+    expect(maxAbsDiff(asNchw(r.sample), io['output.sample'].data)).toBeLessThanOrEqual(1e-4);
+    for (const n of names) expect(maxAbsDiff(asNchw(r.activations[n]), io[`act.${n}`].data), n).toBeLessThanOrEqual(1e-4);
+    tf.dispose([sample, ehs, r.sample, ...Object.values(r.activations)]);
+    model.dispose();
+  });
+});
