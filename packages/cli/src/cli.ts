@@ -222,6 +222,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--feature-alignment', 'add the feature-alignment loss (needs --expert)')
     .option('--dreambooth <class>', 'DreamBooth: fine-tune --pretrained on --instance-images images of CLASS bound to a new token (dreambooth.*)')
     .option('--pretrained <model>', 'with --dreambooth: the trained model (model.safetensors or its training folder)')
+    .option('--pretrained-diffusers <dir>', 'fine-tune a pretrained diffusers UNet2DConditionModel folder (config.json + diffusion_pytorch_model.safetensors) instead of a new U-Net (diffusion.pretrainedDiffusers)')
     .option('--token <name>', 'with --dreambooth: name of the identifier token (default sks)')
     .option('--instance-images <n>', 'with --dreambooth: how many of the class\'s training images to fine-tune on', int('--instance-images'))
     .option('--with-prior-preservation', 'with --dreambooth: add the loss on class images the model generated before fine-tuning (the default)')
@@ -263,8 +264,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
               'dreambooth.steps': o.steps, 'dreambooth.batchSize': o.batchSize, 'dreambooth.learningRate': o.lr, 'dreambooth.condDropProb': o.condDropProb,
             }
           : { 'diffusion.steps': o.steps, 'diffusion.batchSize': o.batchSize, 'diffusion.learningRate': o.lr, 'diffusion.condDropProb': o.condDropProb }),
-        'diffusion.checkpointEvery': o.checkpointEvery,
+        'diffusion.checkpointEvery': o.checkpointEvery, 'diffusion.pretrainedDiffusers': abs(o.pretrainedDiffusers),
       });
+      if (db && o.pretrainedDiffusers) throw new CliError('--pretrained-diffusers does not apply with --dreambooth (which fine-tunes a fad model: --pretrained MODEL)');
       if (db && !o.pretrained) throw new CliError('--dreambooth needs the trained model to fine-tune: --pretrained MODEL (e.g. a fad train run folder)');
       if (db && o.resume) log.warn('--resume has no effect with --dreambooth: DreamBooth runs are short and start over when interrupted');
       if (!cfg.alignment.enabled && (o.alignTo || o.lambda2 !== undefined || o.tap)) log.warn('--align-to/--lambda2/--tap have no effect without --feature-alignment');

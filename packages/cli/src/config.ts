@@ -162,6 +162,14 @@ export const DiffusionConfigSchema = z.strictObject({
   space: z.enum(['pixel', 'latent']).default('pixel'),
   /** With space latent: the autoencoder of `fad autoencoder train` (autoencoder.safetensors; relative to the config file). */
   autoencoder: z.string().min(1).nullable().default(null),
+  /**
+   * Fine-tune a pretrained diffusers UNet2DConditionModel instead of a new U-Net of `unet.preset`:
+   * its folder (config.json + diffusion_pytorch_model.safetensors, or a pipeline folder with unet/;
+   * relative to the config file). conv_in/conv_out are replaced when the data's channels differ,
+   * class embeddings (`unet.overrides.classEmbeddingDim` wide, mapped to cross_attention_dim) are
+   * added; `fad train --pretrained-diffusers DIR`. null: train from scratch.
+   */
+  pretrainedDiffusers: z.string().min(1).nullable().default(null),
 }).superRefine((d, ctx) => {
   if (d.space === 'latent' && !d.autoencoder) {
     ctx.addIssue({ code: 'custom', path: ['autoencoder'], message: 'is required when diffusion.space is latent: the autoencoder.safetensors written by fad autoencoder train' });

@@ -49,6 +49,7 @@ import { CliError, InterruptedError } from './errors';
 import { expertAsFeatureExtractor, type LoadedExpertModel } from './expert';
 import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync } from './fsutil';
 import type { Interrupt } from './interrupt';
+import { loadPretrainedDiffusers, pretrainedDiffusersSha256 } from './pretrained-diffusers';
 import { Progress } from './progress';
 import { type TensorBoardWriter, openRunTensorBoard, trainingScalars } from './tensorboard';
 import { TrainingValidation, validationEnabled } from './validation';
@@ -181,7 +182,7 @@ export interface DiffusionResult {
 }
 
 /** What determines a training run's result: the key stored in complete.json and the checkpoint. */
-export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash: string | null, autoencoderHash: string | null = null): string {
+export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash: string | null, autoencoderHash: string | null = null, pretrainedHash: string | null = null): string {
   const relevant = {
     data: pickData(cfg.data),
     // Keys that joined the config later are left out at their defaults, so earlier runs keep their keys
@@ -197,6 +198,8 @@ export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash:
       // Latent diffusion: in the key only when on; the autoencoder by its content hash (below), not its path.
       space: cfg.diffusion.space === 'latent' ? 'latent' : undefined,
       autoencoder: undefined,
+      // A pretrained diffusers U-Net: by the content hash of its files (below), not its path.
+      pretrainedDiffusers: undefined,
     },
     // centering joined the config later: left out at its default so earlier runs keep their keys.
     alignment: cfg.alignment.enabled
@@ -209,6 +212,7 @@ export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash:
   };
   return stepKey('train-diffusion', relevant, {
     data: data.fingerprint, split: sha256(JSON.stringify(data.indices)), expert: expertHash ?? '', ...(autoencoderHash ? { autoencoder: autoencoderHash } : {}),
+    ...(pretrainedHash ? { pretrainedDiffusers: pretrainedHash } : {}),
   });
 }
 
@@ -410,7 +414,7 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
   const latent = loadLatentAutoencoder(cfg);
   const autoencoder = latent?.autoencoder;
   try {
-    return await trainDiffusionIn(job, latent, diffusionStepKey(cfg, data, expertHash, latent?.sha256 ?? null));
+    return await trainDiffusionIn(job, latent, diffusionStepKey(cfg, data, expertHash, latent?.sha256 ?? null, pretrainedDiffusersSha256(cfg)));
   } finally {
     autoencoder?.dispose();
   }
@@ -451,14 +455,17 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
   }
 
   const numClasses = data.classNames.length;
-  const unetConfig = unetConfigFor(cfg, numClasses, autoencoder);
+  // A pretrained diffusers U-Net (with the data's channels and classes), or a new one of the preset.
+  const pretrained = d.pretrainedDiffusers ? await loadPretrainedDiffusers({ cfg, numClasses, autoencoder }) : null;
+  const unetConfig = pretrained ? pretrained.model.config : unetConfigFor(cfg, numClasses, autoencoder);
   let scheduler: DDPMScheduler;
   try {
     scheduler = new DDPMScheduler(schedulerConfig(d));
   } catch (e) {
+    pretrained?.model.dispose();
     throw new CliError(`diffusion.scheduler: ${(e as Error).message.replace(/^DDPMScheduler: config\./, '')}`);
   }
-  const model = new UNet2DConditional(unetConfig, { seed: d.seed });
+  const model = pretrained ? pretrained.model : new UNet2DConditional(unetConfig, { seed: d.seed });
   let loss: FeatureAlignmentLoss | null = null;
   const objectives: TrainingObjective[] = [];
   if (a.enabled && job.expert) {
@@ -577,6 +584,8 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
       backend: job.backend,
       key,
       ...(latent ? { autoencoderSource: latent.path, autoencoderSha256: latent.sha256 } : {}),
+      // Where the weights started; the model's own config (metadata.config) describes it fully.
+      ...(pretrained ? { diffusersSource: pretrained.folder, diffusersConfig: JSON.stringify(pretrained.diffusersConfig) } : {}),
     };
     // A latent model embeds its autoencoder, so that fad generate needs the model file alone.
     writeFileAtomicSync(modelPath, serializeUNet(model, meta, autoencoder ? { autoencoder } : {}));

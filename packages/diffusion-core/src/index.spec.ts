@@ -15,6 +15,8 @@ describe('@fad/diffusion-core exports', () => {
       'AutoencoderKL', 'AutoencoderTrainer', 'autoencoderLoss', 'ssimTensor', 'klDivergence', 'computeScalingFactor',
       'saveAutoencoder', 'loadAutoencoder', 'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents',
       'checkLatentSampling', 'AUTOENCODER_PREFIX',
+      'loadDiffusersUNet', 'saveDiffusersUNet', 'serializeDiffusersUNet', 'diffusersUNetFromFiles', 'diffusersWeightNames',
+      'unetConfigFromDiffusers', 'diffusersConfigFromUNet', 'DiffusersConfigError', 'unetLayout',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');
     }

@@ -102,9 +102,24 @@ export {
   UNET_PRESETS,
   resolveUNetConfig,
 } from './unet/unet-config';
-export type { ClassConditioning, ConditioningToken, UNetConfig } from './unet/unet-config';
+export type { ClassConditioning, ConditioningToken, FeedForwardKind, UNetConfig } from './unet/unet-config';
+export { FEED_FORWARD_KINDS, levelHeads, levelLayers, upAttentionLevelsOf } from './unet/unet-config';
 export { timestepEmbedding } from './unet/timestep-embedding';
-export { Attention, ResBlock, TransformerBlock } from './unet/blocks';
+export type { TimestepEmbeddingOptions } from './unet/timestep-embedding';
+export { Attention, ResBlock, scopedTap, TransformerBlock } from './unet/blocks';
+export type { ActivationTap, ResBlockParams } from './unet/blocks';
+export { unetLayout } from './unet/unet-layout';
+export type { DownBlockLayout, ResnetLayout, UNetLayout, UpBlockLayout } from './unet/unet-layout';
+export {
+  DIFFUSERS_DOWN_BLOCK_TYPES,
+  DIFFUSERS_MID_BLOCK_TYPES,
+  DIFFUSERS_UNET_DEFAULTS,
+  DIFFUSERS_UP_BLOCK_TYPES,
+  DIFFUSERS_VERSION,
+  DiffusersConfigError,
+  diffusersConfigFromUNet,
+  unetConfigFromDiffusers,
+} from './unet/diffusers-config';
 
 // Training
 export { DiffusionTrainer, minSnrWeight } from './training/trainer';
@@ -200,6 +215,25 @@ export {
   writeFileAtomic,
 } from './io/unet-io';
 export type { SerializeUNetOptions } from './io/unet-io';
+export {
+  DIFFUSERS_CONFIG_FILE,
+  DIFFUSERS_WEIGHTS_FILE,
+  diffusersUNetFromFiles,
+  diffusersWeightNames,
+  FAD_CONDITIONING_FILE,
+  loadDiffusersUNet,
+  saveDiffusersUNet,
+  serializeDiffusersUNet,
+} from './io/diffusers-unet-io';
+export type {
+  DiffusersSurgeryOptions,
+  DiffusersUNetFromFilesParams,
+  DiffusersWeightKind,
+  DiffusersWeightName,
+  LoadDiffusersUNetParams,
+  LoadedDiffusersUNet,
+  SerializedDiffusersUNet,
+} from './io/diffusers-unet-io';
 export {
   AUTOENCODER_FORMAT,
   deserializeAutoencoder,
