@@ -14,7 +14,7 @@ import { inspectDataset } from './data';
 import { DEMO_SCALES, type DemoScale, demoPlan, writeDemoData } from './demo';
 import { trainDiffusion } from './diffusion';
 import { trainDreamBooth } from './dreambooth';
-import { CliError } from './errors';
+import { CliError, classifyError } from './errors';
 import { evaluateGenerated, formatConfusion, formatIntensity, readManifest } from './evaluate';
 import { runExperiment } from './experiment';
 import { loadExpertModel, trainExpertJob } from './expert';
@@ -462,11 +462,14 @@ export async function main(argv: string[] = process.argv, io: { out?: (s: string
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
+    // Filesystem, memory and divergence problems are the user's environment, not a fad bug.
+    const original = e as Error;
+    e = classifyError(e);
     const error = e as Error;
     const code = e instanceof CliError ? e.exitCode : 1;
     if (e instanceof CliError) err(`fad: ${code === 130 ? '' : 'error: '}${error.message}\n`);
     else err(`fad: error: ${error?.message ?? String(e)}${debug ? '' : '\n(an unexpected error: run again with --debug for the stack trace, and report it)'}\n`);
-    if (debug && error?.stack) err(`${error.stack}\n`);
+    if (debug && (original?.stack ?? error?.stack)) err(`${original?.stack ?? error.stack}\n`);
     return code;
   }
 }
