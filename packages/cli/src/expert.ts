@@ -13,7 +13,6 @@ import {
   type ExpertModel,
   type ExpertPresetName,
   createExpert,
-  deserializeExpert,
   EXPERT_PRESETS,
   presetConfig,
   readExpertTrainingState,
@@ -21,8 +20,10 @@ import {
 } from '@fad/expert-models';
 import { type FeatureExtractor, featureExtractorFromFunction } from '@fad/feature-align';
 import type { FadConfig } from './config';
-import { CliError, InterruptedError } from './errors';
+import { CliError, DivergenceError, InterruptedError, fsError, withFs } from './errors';
 import { readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
+import { loadExpertFile } from './model-files';
+import { removeStaleTemps } from './safety';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
 
@@ -123,7 +124,8 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
     }
     throw new CliError(`${dir} holds an expert trained with a different config or data (key ${done.key}, now ${key}); use another folder or --force`);
   }
-  mkdirSync(dir, { recursive: true });
+  withFs(dir, 'create the output folder', () => mkdirSync(dir, { recursive: true }));
+  removeStaleTemps({ dir, log });
   rmSync(join(dir, 'complete.json'), { force: true });
   const statePath = join(dir, EXPERT_STATE_FILE);
   const metricsPath = join(dir, 'metrics.jsonl');
@@ -192,6 +194,9 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
           appendFileSync(metricsPath, `${JSON.stringify({ epoch: p.epoch, step: p.globalStep, loss: p.loss, trainAccuracy: p.trainAccuracy, validationAccuracy: p.validationAccuracy, validationLoss: p.validationLoss, lr: p.learningRate, time: new Date().toISOString() })}\n`);
         }
       },
+    }).catch((err: unknown) => {
+      (progress as Progress | null)?.end();
+      throw expertTrainingError(err, dir);
     });
     if (result.interrupted) {
       (progress as Progress | null)?.end();
@@ -230,21 +235,13 @@ function keepEpochs(path: string, epochs: number): void {
   writeFileAtomicSync(path, keep.length ? `${keep.join('\n')}\n` : '');
 }
 
-/** Loads and freezes an expert checkpoint. */
-export function loadExpertModel(path: string): LoadedExpertModel {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new CliError(`cannot read the expert checkpoint ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  try {
-    const { expert, metadata } = deserializeExpert({ bytes });
-    expert.freeze();
-    return { expert, path, sha256: sha256(bytes), metadata };
-  } catch (e) {
-    throw new CliError(`${path} is not a usable expert checkpoint: ${(e as Error).message}`);
-  }
+/**
+ * Loads, checks (metadata, limits, completion marker, finite weights: see model-files.ts) and
+ * freezes an expert checkpoint. An unfinished expert (`fad.status: partial`) is refused with how to
+ * resume its training.
+ */
+export function loadExpertModel(path: string, what = 'the expert'): LoadedExpertModel {
+  return loadExpertFile(path, what);
 }
 
 /**
@@ -298,4 +295,12 @@ export function expertOutputs(expert: ExpertModel, images: Float32Array, n: numb
     tf.dispose([f, l]);
   }
   return { features, logits };
+}
+
+/** A trainExpert error for the user: divergence (exit 4), filesystem (naming the path), or as it is. */
+function expertTrainingError(err: unknown, dir: string): unknown {
+  const e = err as Error & { code?: string; path?: string };
+  if (e?.code === 'FAD_NON_FINITE') return new DivergenceError(`expert training in ${dir} diverged: ${e.message.replace(/^trainExpert: /, '')}`);
+  if (typeof e?.code === 'string' && e.path) return fsError(e, e.path, 'write the expert training output');
+  return err;
 }

@@ -79,11 +79,11 @@ function isInside(root: string, p: string): boolean {
  * lexically and after following the symlinks of the parts that exist. `what` names where `p`
  * came from (e.g. `class "x" of the model /m.safetensors`).
  */
-export function pathInside(root: string, p: string, what = 'a path'): string {
+export function pathInside(root: string, p: string, what = 'a path', verb: 'write' | 'read' = 'write'): string {
   const r = resolve(root);
   const abs = resolve(r, p);
   if (!isInside(r, abs) || !isInside(realpathOfExistingPrefix(r), realpathOfExistingPrefix(abs))) {
-    throw new CliError(`refusing to write ${abs}: ${what} would put it outside the output folder ${r}`);
+    throw new CliError(`refusing to ${verb} ${abs}: ${what} would put it outside the ${verb === 'write' ? 'output' : 'input'} folder ${r}`);
   }
   return abs;
 }
