@@ -204,7 +204,8 @@ export function loadModelFile(path: string, what = 'the model'): LoadedModelFile
     if (typeof d.token !== 'string' || k < 0) throw new CliError(`${f}.token must name one of the model's conditioning tokens (${tokens.map((t) => t.name).join(', ') || 'none'}), got ${JSON.stringify(d.token)}`);
     const label = conditioningLabelCount({ ...config, conditioningTokens: [] }) + k;
     if (d.tokenLabel !== label) throw new CliError(`${f}.tokenLabel must be ${label}, got ${JSON.stringify(d.tokenLabel)}`);
-    dreambooth = { class: d.class, classLabel: d.classLabel as number, token: d.token, tokenLabel: label };
+    // The whole record (with its settings) after the checks: the manifest of its images records it.
+    dreambooth = d as unknown as DreamBoothInfo;
   }
   let model: UNet2DConditional;
   try {
@@ -248,7 +249,8 @@ export function loadExpertFile(path: string, what = 'the expert'): LoadedExpertF
   bound(where, 'numClasses', config.numClasses, LIMITS.maxClasses);
   if (config.head.type === 'mlp') bound(where, 'head.hiddenDim', config.head.hiddenDim, LIMITS.maxWidth);
   if (config.arch === 'resnet') {
-    bound(where, 'baseWidth', config.baseWidth * 2 ** (config.layers.length - 1), LIMITS.maxWidth);
+    bound(where, 'baseWidth', config.baseWidth, LIMITS.maxWidth);
+    bound(where, 'baseWidth x 2^(stages - 1) (the widest stage)', config.baseWidth * 2 ** (config.layers.length - 1), LIMITS.maxWidth);
     bound(where, 'layers.length', config.layers.length, LIMITS.maxLevels);
     config.layers.forEach((n, i) => bound(where, `layers[${i}]`, n, LIMITS.maxBlocks));
   } else {
