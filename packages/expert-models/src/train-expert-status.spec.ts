@@ -66,7 +66,7 @@ describe('trainExpert: non-finite weights', () => {
     const checkpointPath = join(dir, 'nan.safetensors');
     const statePath = join(dir, 'nan-state.safetensors');
     // A learning rate that overflows the weights on the first steps.
-    const err = await trainExpert({ ...base(e), learningRate: 1e38, checkpointPath, statePath, checkpointEverySteps: 1 }).catch((x) => x as Error & { code?: string; step?: number });
+    const err = await trainExpert({ ...base(e), learningRate: 1e38, checkpointPath, statePath, checkpointEverySteps: 1 }).then(() => new Error('expected an error') as Error & { code?: string; step?: number }, (x) => x as Error & { code?: string; step?: number });
     expect(err).toBeInstanceOf(Error);
     // Either the loss turns non-finite (the trainer's own check) or the weights do before a write.
     expect(err.message).toMatch(/non-finite/);
@@ -88,7 +88,7 @@ describe('trainExpert: non-finite weights', () => {
       onProgress: (p) => {
         if (p.kind === 'step' && ++steps === 2) v.assign(tf.fill(v.shape, NaN));
       },
-    }).catch((x) => x as Error & { code?: string; step?: number; tensor?: string });
+    }).then(() => new Error('expected an error') as Error & { code?: string; step?: number; tensor?: string }, (x) => x as Error & { code?: string; step?: number; tensor?: string });
     expect(err.code).toBe('FAD_NON_FINITE');
     expect(err.step).toBe(2);
     expect(err.tensor).toBe(e.namedParameters()[0][0]);
