@@ -104,6 +104,11 @@ export function classifyError(e: unknown): unknown {
     return fsError(err, err.path ?? '(unknown path)', err.syscall ?? 'access');
   }
   if (err.code === 'FAD_NON_FINITE' || /non-finite (loss|gradient|weight)/i.test(err.message)) return new DivergenceError(err.message);
+  if (/^Aborted\(/.test(err.message)) {
+    return new EnvironmentError(
+      `the wasm backend aborted (${err.message.split('\n')[0]}): almost always out of its 4 GiB memory. Lower the batch size or diffusion.microBatchSize (unset, fad picks one that fits), data.imageSize, or use --backend native`,
+    );
+  }
   const oom = /Array buffer allocation failed|Invalid typed array length|invalid array length|memory access out of bounds|Out of memory|Cannot allocate memory|allocation failed|JavaScript heap out of memory/i;
   if (oom.test(err.message)) {
     return new EnvironmentError(

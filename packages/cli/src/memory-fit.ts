@@ -37,9 +37,16 @@ export interface MicroBatchChoice {
  * otherwise the largest that fits the budget (at least 1), if smaller than `batchSize`; else null.
  */
 export function chooseMicroBatch(p: { backend: string; batchSize: number; configured: number | null; unet: Pick<UNetConfig, 'sampleSize' | 'blockChannels' | 'layersPerBlock'>; what?: string }): MicroBatchChoice {
-  if (p.configured != null) return { microBatchSize: p.configured, automatic: false, message: null };
-  if (p.backend !== 'wasm') return { microBatchSize: null, automatic: false, message: null };
+  if (p.backend !== 'wasm') return { microBatchSize: p.configured, automatic: false, message: null };
   const fit = Math.max(1, Math.floor((WASM_MICRO_BATCH_64 * REFERENCE_COST) / imageCost(p.unet)));
+  if (p.configured != null) {
+    const chunk = Math.min(p.configured, p.batchSize);
+    return {
+      microBatchSize: p.configured,
+      automatic: false,
+      message: chunk > fit ? `fad: warning: wasm backend: micro-batches of ${chunk} images are likely not to fit wasm's 4 GiB memory (about ${fit} fit); if training aborts, set diffusion.microBatchSize to ${fit} or leave it unset, or use --backend native` : null,
+    };
+  }
   if (fit >= p.batchSize) return { microBatchSize: null, automatic: false, message: null };
   return {
     microBatchSize: fit,

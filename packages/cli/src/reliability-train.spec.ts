@@ -173,6 +173,9 @@ describe('a full disk names the path and is the environment (exit 3)', () => {
     expect(raw).toBeInstanceOf(EnvironmentError);
     expect(raw.message).toBe('cannot open /x/y: permission denied [EACCES]');
     expect(classifyError(new RangeError('Array buffer allocation failed'))).toBeInstanceOf(EnvironmentError);
+    // What the wasm backend throws when a step does not fit its memory.
+    expect((classifyError(new Error('Aborted(). Build with -sASSERTIONS for more info.')) as Error).message).toMatch(/the wasm backend aborted \(Aborted\(\)\. .*\): almost always out of its 4 GiB memory/);
+    expect(classifyError(new Error('RuntimeError: memory access out of bounds'))).toBeInstanceOf(EnvironmentError);
     expect(classifyError(new Error('DiffusionTrainer.step: non-finite loss (NaN) or gradient norm (NaN) at step 3'))).toBeInstanceOf(DivergenceError);
     const bug = new TypeError('x is undefined');
     expect(classifyError(bug)).toBe(bug);

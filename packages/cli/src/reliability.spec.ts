@@ -333,7 +333,10 @@ describe('defaults that fit the backend', () => {
     expect(wasm).toMatchObject({ microBatchSize: 4, automatic: true });
     expect(wasm.message).toMatch(/wasm backend: training in micro-batches of 4 with gradient accumulation over 4 \(the batch stays 16\)/);
     for (const backend of ['cpu', 'native', 'tensorflow']) expect(chooseMicroBatch({ backend, batchSize: 16, configured: null, unet }).microBatchSize).toBeNull();
-    expect(chooseMicroBatch({ backend: 'wasm', batchSize: 16, configured: 8, unet })).toMatchObject({ microBatchSize: 8, automatic: false });
+    expect(chooseMicroBatch({ backend: 'wasm', batchSize: 16, configured: 4, unet })).toMatchObject({ microBatchSize: 4, automatic: false, message: null });
+    // A configured micro-batch that will not fit is kept, with a warning saying what to change.
+    expect(chooseMicroBatch({ backend: 'wasm', batchSize: 16, configured: 16, unet }).message).toMatch(/warning: wasm backend: micro-batches of 16 images are likely not to fit .*set diffusion\.microBatchSize to 4/);
+    expect(chooseMicroBatch({ backend: 'cpu', batchSize: 16, configured: 8, unet })).toMatchObject({ microBatchSize: 8, message: null });
     // Twice the pixels per side: a quarter of the images; small models fit whole batches.
     expect(chooseMicroBatch({ backend: 'wasm', batchSize: 16, configured: null, unet: { ...unet, sampleSize: 128 } }).microBatchSize).toBe(1);
     expect(chooseMicroBatch({ backend: 'wasm', batchSize: 16, configured: null, unet: { ...UNET_PRESETS.tiny, sampleSize: 8 } }).microBatchSize).toBeNull();
