@@ -4,7 +4,9 @@
 # judged by the independent ResNet18 judge.
 #   examples/histology/levers.sh RUNS_DIR JUDGE.safetensors [LEVER ...]
 # Levers (default: all but v): base eps-offset v-zsnr v-zsnr-minsnr v-zsnr-both (class also through
-# the time embedding) v (v-prediction alone)
+# the time embedding) v (v-prediction alone) latent (U-Net on the 16x16x4 latents of the histology64
+# autoencoder, trained once into RUNS_DIR/autoencoder with latent.yaml's settings and judged by its
+# fidelity check) latent-v-zsnr (latent with v-prediction and zero terminal SNR)
 # Each lever writes RUNS_DIR/<lever>/{train,generated,eval-judge.json,diagnose.json}; finished
 # steps are reused (fad's step keys), an interrupted training resumes.
 set -euo pipefail
@@ -28,6 +30,21 @@ for lever in "${levers[@]}"; do
     v-zsnr-minsnr) train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true --set diffusion.snrGamma=5); gen=(--set generate.timestepSpacing=trailing) ;;
     v-zsnr-both) train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true --set 'diffusion.unet.overrides={blockChannels: [16, 32, 64], classConditioning: both}'); gen=(--set generate.timestepSpacing=trailing) ;;
     v) train=(--set diffusion.scheduler.predictionType=v_prediction); gen=() ;;
+    latent|latent-v-zsnr)
+      ae="$runs/autoencoder"
+      if [ ! -f "$ae/autoencoder.safetensors" ]; then
+        if [ -f "$ae/autoencoder-checkpoint.safetensors" ]; then aer=(--resume); else aer=(); fi
+        echo "== autoencoder: $(date -u +%H:%M:%S)"
+        s0=$(date +%s)
+        node "$root/packages/cli/dist/bin.js" --config "$here/latent.yaml" autoencoder train -o "$ae" --judge "$judge" "${aer[@]}"
+        echo "{\"trainSeconds\": $(( $(date +%s) - s0 ))}" > "$ae/times.json"
+      fi
+      train=(--set diffusion.space=latent --set "diffusion.autoencoder=$ae/autoencoder.safetensors" --set 'diffusion.unet.overrides={blockChannels: [64, 128, 256]}')
+      gen=()
+      if [ "$lever" = latent-v-zsnr ]; then
+        train+=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true)
+        gen=(--set generate.timestepSpacing=trailing)
+      fi ;;
     *) echo "unknown lever $lever" >&2; exit 2 ;;
   esac
   dir="$runs/$lever"

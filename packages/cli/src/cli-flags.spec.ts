@@ -81,7 +81,7 @@ describe('fad expert train --noise-aware', () => {
     const split = { train: [0, 1], validation: [2] };
     const off = parseConfig({});
     // The key formula from before the option existed.
-    const { checkpoint: _c, checkpointEvery: _e, noiseAware: _n, ...expert } = off.expert;
+    const { checkpoint: _c, checkpointEvery: _e, noiseAware: _n, pretrained: _p, pretrainedConv1: _pc, ...expert } = off.expert;
     const legacy = stepKey('train-expert', { expert, data: { imageSize: 64, channels: 1 } }, { data: 'fp', split: sha256(JSON.stringify(split)) });
     expect(expertStepKey(off, 'fp', split)).toBe(legacy);
     const on = parseConfig({ expert: { noiseAware: true } });
@@ -100,7 +100,7 @@ describe('alignment.centering', () => {
     const on = parseConfig({ alignment: { enabled: true } });
     expect(on.alignment.centering).toBe('none');
     // The key formula from before the option existed: the alignment section without it.
-    const { centering: _c, ...alignment } = on.alignment;
+    const { centering: _c, latentExpertInput: _l, ...alignment } = on.alignment;
     const legacy = stepKey(
       'train-diffusion',
       { data: pickData(on.data), diffusion: legacyDiffusion(on), alignment },
@@ -113,9 +113,9 @@ describe('alignment.centering', () => {
   });
 });
 
-/** The diffusion section as the step key saw it before noiseOffset, snrGamma and rescaleBetasZeroSnr existed. */
+/** The diffusion section as the step key saw it before noiseOffset, snrGamma, rescaleBetasZeroSnr, space and autoencoder existed. */
 function legacyDiffusion(cfg: ReturnType<typeof parseConfig>) {
-  const { noiseOffset: _n, snrGamma: _s, scheduler, ...rest } = cfg.diffusion;
+  const { noiseOffset: _n, snrGamma: _s, space: _sp, autoencoder: _ae, scheduler, ...rest } = cfg.diffusion;
   const { rescaleBetasZeroSnr: _r, ...sched } = scheduler;
   return { ...rest, scheduler: sched, checkpointEvery: undefined };
 }

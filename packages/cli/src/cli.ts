@@ -23,6 +23,7 @@ import { formatDuration, writeJsonAtomic } from './fsutil';
 import { classIntensityStats, generateImages } from './generate';
 import { withInterrupt } from './interrupt';
 import { writeReport } from './report';
+import { checkpointExpertConfig, formatUtilityTable, runUtilityJob } from './utility';
 
 export const VERSION = '0.1.0';
 
@@ -44,6 +45,17 @@ const intList = (name: string) => (v: string) =>
     return n;
   });
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+const floatList = (name: string) => (v: string) =>
+  list(v).map((s) => {
+    const n = Number(s);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a comma-separated list of numbers > 0, got "${v}"`);
+    return n;
+  });
+const namedDir = (v: string, prev: Array<{ name: string; dir: string }> = []) => {
+  const eq = v.indexOf('=');
+  if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError(`--synthetic expects NAME=DIR (a folder written by fad generate), got "${v}"`);
+  return [...prev, { name: v.slice(0, eq).trim(), dir: resolve(v.slice(eq + 1).trim()) }];
+};
 
 type Opts = Record<string, unknown> & GlobalOptions;
 
@@ -125,6 +137,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--checkpoint-every <n>', 'steps between writes of the resumable state (default: every epoch; always at the end and on Ctrl-C)', int('--checkpoint-every'))
     .option('--resume', 'continue an interrupted run from OUT/expert-state.safetensors')
     .option('--noise-aware', 'train on diffusion-noised x_t (random t of diffusion.scheduler): the expert to guide sampling with (generate --guidance)')
+    .option('--pretrained <file>', 'fine-tune from a torchvision ResNet state dict (safetensors; resnet18/34/50...): its backbone, a new head for the data\'s classes')
+    .addOption(new Option('--pretrained-conv1 <mode>', 'with --pretrained, 1-channel data and an RGB file: sum the RGB conv1 kernels, or a new seeded conv1 (default sum-rgb)').choices(['sum-rgb', 'new']))
     .option('--force', 'retrain even if OUT holds a finished expert or an unfinished run')
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
@@ -132,7 +146,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       const cfg = effectiveConfig(g, {
         'data.dir': abs(o.data), 'expert.arch': o.arch, 'expert.preset': o.preset ?? (o.arch === 'vit' ? 'vit-small-kather' : undefined),
         'expert.epochs': o.epochs, 'expert.batchSize': o.batchSize, 'expert.learningRate': o.lr, 'expert.checkpointEvery': o.checkpointEvery,
-        'expert.noiseAware': o.noiseAware ? true : undefined,
+        'expert.noiseAware': o.noiseAware ? true : undefined, 'expert.pretrained': abs(o.pretrained), 'expert.pretrainedConv1': o.pretrainedConv1,
       });
       const dir = resolve(o.out);
       if (o.force) assertNotDeletingInputs({ target: dir, kind: 'files', inputs: [dataInput(cfg.data.dir)] });
@@ -408,6 +422,42 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       } finally {
         expert.expert.dispose();
       }
+    });
+
+  // fad utility
+  program
+    .command('utility')
+    .description('does the synthetic data help? Trains a downstream classifier (utility.*: ResNet18 by default, --arch vit for a ViT) per protocol and seed: real-only at each fraction of the real training split, real + synthetic at each ratio, synthetic-only; tests each on the held-out real split; prints means, 95% bootstrap CIs and gains over real-only.\nResumable: each finished classifier is kept in OUT/runs/; run the same command again after Ctrl-C or a kill')
+    .requiredOption('-s, --synthetic <name=dir>', 'a synthetic set: NAME=DIR, DIR written by fad generate (repeatable)', namedDir)
+    .requiredOption('-o, --out <dir>', 'output folder (utility.json, runs/)')
+    .option('-d, --data <dir>', 'real data folder (split by data.validationFraction and data.splitSeed: the training split trains, the validation split tests)')
+    .option('--fractions <list>', 'shares of the real training split, e.g. 0.1,1', floatList('--fractions'))
+    .option('--ratios <list>', 'synthetic:real ratios, e.g. 1,4', floatList('--ratios'))
+    .option('--seeds <k>', 'training seeds per protocol (K)', int('--seeds'))
+    .addOption(new Option('--arch <arch>', 'downstream classifier architecture').choices(['resnet', 'vit']))
+    .option('--preset <name>', 'preset of @fad/expert-models (default resnet18-kather, vit-small-kather with --arch vit)')
+    .option('--epochs <n>', 'epochs per classifier', int('--epochs'))
+    .option('--batch-size <n>', 'batch size', int('--batch-size'))
+    .option('--lr <x>', 'learning rate', float('--lr'))
+    .option('--without-synthetic-only', 'no synthetic-only (train synthetic, test real) protocols')
+    .option('--expert <file>', 'the expert that aligned or guided the generators (default: expert.checkpoint): the classifier must not be its architecture')
+    .option('--force', 'retrain every classifier (deletes OUT/runs)')
+    .action(async (o, cmd: Command) => {
+      const g = globals(cmd);
+      const log = makeLogger(Boolean(g.quiet));
+      const cfg = effectiveConfig(g, {
+        'data.dir': abs(o.data), 'expert.checkpoint': abs(o.expert), 'utility.fractions': o.fractions, 'utility.ratios': o.ratios, 'utility.seeds': o.seeds,
+        'utility.arch': o.arch, 'utility.preset': o.preset, 'utility.epochs': o.epochs, 'utility.batchSize': o.batchSize, 'utility.learningRate': o.lr,
+        'utility.syntheticOnly': o.withoutSyntheticOnly ? false : undefined,
+      });
+      const expertPath = cfg.expert.checkpoint;
+      const expertConfig = expertPath ? checkpointExpertConfig(expertPath) : null;
+      if (expertPath && !expertConfig) throw new CliError(`cannot read the architecture of the expert checkpoint ${expertPath} (--expert or expert.checkpoint)`);
+      const backend = await initBackend(cfg, log);
+      const r = await withInterrupt((interrupt) =>
+        runUtilityJob({ cfg, synthetic: o.synthetic, out: o.out, backend, log, interrupt, force: Boolean(o.force), generatorExpert: expertConfig ? { config: expertConfig, path: expertPath as string } : null }),
+      );
+      out(`${formatUtilityTable(r.json)}\n${r.trained} classifier(s) trained, ${r.reused} reused\nutility: ${r.path}\n`);
     });
 
   // fad experiment

@@ -75,6 +75,14 @@ export const ExpertConfigSchema = z.strictObject({
   noiseAware: z.boolean().default(false),
   /** Use this expert checkpoint instead of training one (relative to the config file). */
   checkpoint: z.string().min(1).nullable().default(null),
+  /**
+   * Fine-tune from a torchvision ResNet state dict in safetensors (relative to the config file);
+   * its backbone (block, layers, widths) replaces the preset's, the head is new (the preset's head
+   * type, the data's classes). null: random initial weights.
+   */
+  pretrained: z.string().min(1).nullable().default(null),
+  /** With `pretrained` on 1-channel data and a 3-channel file: sum the RGB conv1 kernels (`sum-rgb`) or a new seeded conv1 (`new`, also with matching channels). */
+  pretrainedConv1: z.enum(['sum-rgb', 'new']).default('sum-rgb'),
   seed: seedInt().default(0),
   /** Write the resumable training state every N steps (null: after every epoch); always at the end and on Ctrl-C. */
   checkpointEvery: posInt().nullable().default(null),
@@ -164,6 +172,17 @@ export const DiffusionConfigSchema = z.strictObject({
   seed: seedInt().default(0),
   /** Validation samples while training (see DiffusionValidationSchema); optional so that configs without it keep their step keys. */
   validation: DiffusionValidationSchema.optional(),
+  /**
+   * `pixel`: the U-Net trains on the images; `latent`: on the scaled latents of the frozen
+   * autoencoder `diffusion.autoencoder` (latent diffusion; its samples are decoded to pixels).
+   */
+  space: z.enum(['pixel', 'latent']).default('pixel'),
+  /** With space latent: the autoencoder of `fad autoencoder train` (autoencoder.safetensors; relative to the config file). */
+  autoencoder: z.string().min(1).nullable().default(null),
+}).superRefine((d, ctx) => {
+  if (d.space === 'latent' && !d.autoencoder) {
+    ctx.addIssue({ code: 'custom', path: ['autoencoder'], message: 'is required when diffusion.space is latent: the autoencoder.safetensors written by fad autoencoder train' });
+  }
 });
 
 export const AlignmentConfigSchema = z.strictObject({
@@ -182,6 +201,12 @@ export const AlignmentConfigSchema = z.strictObject({
   inputAdaptation: z.enum(['spec', 'raw']).default('spec'),
   /** `none`: the paper's loss; `batch`: both operands centred over the batch first (@fad/feature-align). */
   centering: z.enum(['none', 'batch']).default('none'),
+  /**
+   * With diffusion.space latent and alignTo noisy, what the expert sees as x_t: `decoded`, the
+   * decoded noisy latent D(z_t); `pixel-noised`, the pixel image noised to the same alpha-bar_t
+   * (see @fad/feature-align, "Feature alignment in latent space"). Ignored in pixel space.
+   */
+  latentExpertInput: z.enum(['decoded', 'pixel-noised']).default('decoded'),
 });
 
 export const MatchMeanSchema = z.strictObject({
@@ -331,6 +356,38 @@ export const AutoencoderConfigSchema = z.strictObject({
   seed: seedInt().default(0),
 });
 
+/**
+ * `fad utility` (and the experiment's optional utility stage): does synthetic data help a downstream
+ * classifier? Real-only at each fraction of the real training split, real + synthetic at each
+ * fraction and ratio, synthetic-only; K seeds each; tested on the held-out real split.
+ */
+export const UtilityConfigSchema = z.strictObject({
+  /** Shares of the real training split (stratified, seeded), each in (0, 1]. */
+  fractions: z.array(z.number().gt(0).max(1)).min(1).default([0.05, 0.1, 0.25, 1]),
+  /** Synthetic:real image ratios per class (an empty list: real-only and synthetic-only). */
+  ratios: z.array(z.number().positive()).default([1, 4]),
+  /** K training seeds per protocol (seeds 0..K-1): real subset, synthetic draw, initialisation. */
+  seeds: posInt().default(3),
+  /** The downstream classifier: it must differ from the generator's expert. */
+  arch: z.enum(['resnet', 'vit']).default('resnet'),
+  /** A preset of @fad/expert-models (default: resnet18-kather for resnet, vit-small-kather for vit). */
+  preset: z.string().min(1).nullable().default(null),
+  /** Architecture fields overriding the preset (checked by @fad/expert-models). */
+  architecture: z.record(z.string(), z.unknown()).default({}),
+  epochs: posInt().default(12),
+  batchSize: posInt().default(32),
+  learningRate: z.number().positive().default(1e-3),
+  weightDecay: z.number().nonnegative().default(0),
+  /** The experts' robustness augmentation. */
+  augment: z.boolean().default(true),
+  /** Also train on each synthetic set alone (train synthetic, test real). */
+  syntheticOnly: z.boolean().default(true),
+  /** Bootstrap replicates of the 95% intervals. */
+  bootstrapSamples: posInt().default(1000),
+  /** What the bootstrap redraws: test images and seeds (default), or test images only. */
+  bootstrapOver: z.enum(['seeds-and-images', 'images']).default('seeds-and-images'),
+});
+
 export const VARIANT_NAMES = ['baseline', 'aligned-noisy', 'aligned-clean'] as const;
 export type VariantName = (typeof VARIANT_NAMES)[number];
 
@@ -342,6 +399,8 @@ export const ExperimentConfigSchema = z.strictObject({
    * and the generate.* seeds, evaluate. Off by default.
    */
   dreambooth: z.boolean().default(false),
+  /** The utility stage: `fad utility` over the variants' generated sets (utility.*), in RUN_DIR/utility. Off by default. */
+  utility: z.boolean().default(false),
 });
 
 export const RunConfigSchema = z.strictObject({
@@ -369,6 +428,7 @@ export const FadConfigSchema = z.strictObject({
   generate: GenerateConfigSchema.prefault({}),
   evaluate: EvaluateConfigSchema.prefault({}),
   experiment: ExperimentConfigSchema.prefault({}),
+  utility: UtilityConfigSchema.prefault({}),
 });
 
 export type FadConfig = z.infer<typeof FadConfigSchema>;
@@ -380,6 +440,7 @@ export type DreamBoothSection = FadConfig['dreambooth'];
 export type AutoencoderSection = FadConfig['autoencoder'];
 export type GenerateSection = FadConfig['generate'];
 export type EvaluateSection = FadConfig['evaluate'];
+export type UtilitySection = FadConfig['utility'];
 
 /** A deep-partial config (what a YAML file or the flags give). */
 export type FadConfigInput = z.input<typeof FadConfigSchema>;

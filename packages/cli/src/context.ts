@@ -66,11 +66,13 @@ export function effectiveConfig(opts: GlobalOptions, overrides: Record<string, u
     const file = readConfigFile(opts.config);
     const dir = dirname(resolve(opts.config));
     const rel = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? join(dir, p) : p);
-    const f = file as { data?: { dir?: unknown }; expert?: { checkpoint?: unknown }; generate?: { expertGuidance?: { expert?: unknown } }; diffusion?: { validation?: { judge?: unknown } } };
+    const f = file as { data?: { dir?: unknown }; expert?: { checkpoint?: unknown; pretrained?: unknown }; generate?: { expertGuidance?: { expert?: unknown } }; diffusion?: { validation?: { judge?: unknown }; autoencoder?: unknown } };
     if (f.data?.dir) f.data.dir = rel(f.data.dir);
     if (f.expert?.checkpoint) f.expert.checkpoint = rel(f.expert.checkpoint);
+    if (f.expert?.pretrained) f.expert.pretrained = rel(f.expert.pretrained);
     if (f.generate?.expertGuidance?.expert) f.generate.expertGuidance.expert = rel(f.generate.expertGuidance.expert);
     if (f.diffusion?.validation?.judge) f.diffusion.validation.judge = rel(f.diffusion.validation.judge);
+    if (f.diffusion?.autoencoder) f.diffusion.autoencoder = rel(f.diffusion.autoencoder);
     input = mergeConfig(input, file);
   }
   input = mergeConfig(input, parseSet(opts.set));

@@ -23,6 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   type BaseSchedulerConfig,
   type BuiltinSchedulerName,
+  type AutoencoderKL,
   DDPMScheduler,
   DiffusionTrainer,
   Generator,
@@ -35,6 +36,7 @@ import {
   UNet2DConditional,
   type UNetConfig,
   decodeSafetensors,
+  deserializeAutoencoder,
   encodeSafetensors,
   resolveUNetConfig,
   schedulerFromName,
@@ -47,21 +49,26 @@ import { expertAsFeatureExtractor, type LoadedExpertModel } from './expert';
 import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync } from './fsutil';
 import type { Interrupt } from './interrupt';
 import { chooseMicroBatch } from './memory-fit';
-import { assertFiniteWeights, loadCheckpointWeights, readTrainCheckpoint, STATUS_COMPLETE, STATUS_KEY } from './model-files';
+import { assertFiniteWeights, loadAutoencoderFile, loadCheckpointWeights, readTrainCheckpoint, STATUS_COMPLETE, STATUS_KEY } from './model-files';
 import { removeStaleTemps } from './safety';
 import { Progress } from './progress';
 import { TrainingValidation, validationEnabled } from './validation';
 
-/** The U-Net config for a data set: the preset, its overrides, and the data's size, channels and classes. */
-export function unetConfigFor(cfg: FadConfig, numClasses: number): UNetConfig {
+/**
+ * The U-Net config for a data set: the preset, its overrides, and the data's size, channels and
+ * classes; in latent space (`autoencoder` given) the latent size and channels instead.
+ */
+export function unetConfigFor(cfg: FadConfig, numClasses: number, autoencoder?: AutoencoderKL): UNetConfig {
   const base = UNET_PRESETS[cfg.diffusion.unet.preset];
+  const size = autoencoder ? cfg.data.imageSize / autoencoder.downsamplingFactor : cfg.data.imageSize;
+  const channels = autoencoder ? autoencoder.config.latentChannels : cfg.data.channels;
   try {
     return resolveUNetConfig({
       ...base,
       ...(cfg.diffusion.unet.overrides as Partial<UNetConfig>),
-      sampleSize: cfg.data.imageSize,
-      inChannels: cfg.data.channels,
-      outChannels: cfg.data.channels,
+      sampleSize: size,
+      inChannels: channels,
+      outChannels: channels,
       numClasses,
       nullClass: true,
     });
@@ -86,6 +93,34 @@ export function schedulerConfig(d: DiffusionSection): {
     predictionType: d.scheduler.predictionType,
     ...(d.scheduler.rescaleBetasZeroSnr ? { rescaleBetasZeroSnr: true } : {}),
   };
+}
+
+/**
+ * Latent diffusion (`diffusion.space: latent`): the frozen autoencoder of `diffusion.autoencoder`,
+ * checked against the data, and its file's sha256 (part of the step key). Null in pixel space.
+ */
+export function loadLatentAutoencoder(cfg: FadConfig): { autoencoder: AutoencoderKL; sha256: string; path: string } | null {
+  const d = cfg.diffusion;
+  if (d.space !== 'latent') return null;
+  if (!d.autoencoder) throw new CliError('diffusion.autoencoder is required when diffusion.space is latent: the autoencoder.safetensors written by fad autoencoder train');
+  if (!existsSync(d.autoencoder)) throw new CliError(`diffusion.autoencoder: cannot read ${d.autoencoder}: no such file (train one with fad autoencoder train)`);
+  // Untrusted input like every model file: limits, completion marker, finite weights.
+  const loaded = loadAutoencoderFile(d.autoencoder, 'diffusion.autoencoder');
+  const autoencoder: AutoencoderKL = loaded.model;
+  const c = autoencoder.config;
+  const f = autoencoder.downsamplingFactor;
+  if (c.inChannels !== cfg.data.channels || cfg.data.imageSize % f !== 0) {
+    autoencoder.dispose();
+    throw new CliError(`diffusion.autoencoder ${d.autoencoder} encodes ${c.inChannels}-channel images with sides divisible by ${f}; the data is ${cfg.data.imageSize}x${cfg.data.imageSize}x${cfg.data.channels} (data.imageSize, data.channels)`);
+  }
+  return { autoencoder, sha256: loaded.sha256, path: d.autoencoder };
+}
+
+/** The sha256 of `diffusion.autoencoder` in latent space (a step-key input), null in pixel space. */
+export function latentAutoencoderSha256(cfg: FadConfig): string | null {
+  const latent = loadLatentAutoencoder(cfg);
+  latent?.autoencoder.dispose();
+  return latent?.sha256 ?? null;
 }
 
 /** The sampler `kind` (a name of diffusion-core's scheduler registry) with the model's noise schedule. */
@@ -139,7 +174,7 @@ export interface DiffusionResult {
 }
 
 /** What determines a training run's result: the key stored in complete.json and the checkpoint. */
-export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash: string | null): string {
+export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash: string | null, autoencoderHash: string | null = null): string {
   const relevant = {
     data: pickData(cfg.data),
     // Keys that joined the config later are left out at their defaults, so earlier runs keep their keys
@@ -152,11 +187,22 @@ export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash:
       noiseOffset: cfg.diffusion.noiseOffset || undefined,
       snrGamma: cfg.diffusion.snrGamma ?? undefined,
       validation: validationEnabled(cfg.diffusion) ? cfg.diffusion.validation : undefined,
+      // Latent diffusion: in the key only when on; the autoencoder by its content hash (below), not its path.
+      space: cfg.diffusion.space === 'latent' ? 'latent' : undefined,
+      autoencoder: undefined,
     },
     // centering joined the config later: left out at its default so earlier runs keep their keys.
-    alignment: cfg.alignment.enabled ? { ...cfg.alignment, centering: cfg.alignment.centering === 'none' ? undefined : cfg.alignment.centering } : { enabled: false },
+    alignment: cfg.alignment.enabled
+      ? {
+          ...cfg.alignment,
+          centering: cfg.alignment.centering === 'none' ? undefined : cfg.alignment.centering,
+          latentExpertInput: cfg.diffusion.space === 'latent' ? cfg.alignment.latentExpertInput : undefined,
+        }
+      : { enabled: false },
   };
-  return stepKey('train-diffusion', relevant, { data: data.fingerprint, split: sha256(JSON.stringify(data.indices)), expert: expertHash ?? '' });
+  return stepKey('train-diffusion', relevant, {
+    data: data.fingerprint, split: sha256(JSON.stringify(data.indices)), expert: expertHash ?? '', ...(autoencoderHash ? { autoencoder: autoencoderHash } : {}),
+  });
 }
 
 export function pickData(d: DataConfig) {
@@ -341,7 +387,7 @@ export function logTrainingStep(p: { metricsPath: string; window: MetricsWindow;
 }
 
 /** The feature-alignment objective (and its loss, holding the projection) for a U-Net and an expert. */
-export function makeAlignmentObjective(p: { model: UNet2DConditional; alignment: AlignmentSection; expert: LoadedExpertModel; seed: number }): { loss: FeatureAlignmentLoss; objective: TrainingObjective } {
+export function makeAlignmentObjective(p: { model: UNet2DConditional; alignment: AlignmentSection; expert: LoadedExpertModel; seed: number; latent?: boolean }): { loss: FeatureAlignmentLoss; objective: TrainingObjective } {
   const { model, alignment: a } = p;
   const extractor = expertAsFeatureExtractor(p.expert);
   const c = model.config;
@@ -354,18 +400,32 @@ export function makeAlignmentObjective(p: { model: UNet2DConditional; alignment:
   const diffusionDim = probe.shape[3];
   probe.dispose();
   const loss = new FeatureAlignmentLoss({ diffusionDim, expertDim: extractor.featureDim as number, projection: a.projection, centering: a.centering, seed: p.seed });
-  const objective = featureAlignmentObjective({ loss, expert: extractor, tap: a.tap, alignTo: a.alignTo, lambda2: a.lambda2, inputAdaptation: a.inputAdaptation });
+  const objective = featureAlignmentObjective({
+    loss, expert: extractor, tap: a.tap, alignTo: a.alignTo, lambda2: a.lambda2, inputAdaptation: a.inputAdaptation, ...(p.latent ? { latentExpertInput: a.latentExpertInput } : {}),
+  });
   return { loss, objective };
 }
 
 /** Runs (or resumes, or reuses) a diffusion training job. */
 export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult> {
-  const { cfg, data, dir, log } = job;
-  const d = cfg.diffusion;
+  const { cfg, data } = job;
   const a = cfg.alignment;
   if (a.enabled && !job.expert) throw new CliError('feature alignment needs an expert: pass --expert CHECKPOINT or set expert.checkpoint (or run fad experiment, which trains one)');
   const expertHash = a.enabled && job.expert ? job.expert.sha256 : null;
-  const key = diffusionStepKey(cfg, data, expertHash);
+  const latent = loadLatentAutoencoder(cfg);
+  const autoencoder = latent?.autoencoder;
+  try {
+    return await trainDiffusionIn(job, latent, diffusionStepKey(cfg, data, expertHash, latent?.sha256 ?? null));
+  } finally {
+    autoencoder?.dispose();
+  }
+}
+
+async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loadLatentAutoencoder>, key: string): Promise<DiffusionResult> {
+  const { cfg, data, dir, log } = job;
+  const d = cfg.diffusion;
+  const a = cfg.alignment;
+  const autoencoder = latent?.autoencoder;
   const ckptPath = join(dir, 'checkpoint.safetensors');
   const metricsPath = join(dir, 'metrics.jsonl');
   const modelPath = join(dir, 'model.safetensors');
@@ -397,7 +457,7 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
   }
 
   const numClasses = data.classNames.length;
-  const unetConfig = unetConfigFor(cfg, numClasses);
+  const unetConfig = unetConfigFor(cfg, numClasses, autoencoder);
   let scheduler: DDPMScheduler;
   try {
     scheduler = new DDPMScheduler(schedulerConfig(d));
@@ -411,7 +471,7 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
   let loss: FeatureAlignmentLoss | null = null;
   const objectives: TrainingObjective[] = [];
   if (a.enabled && job.expert) {
-    const made = makeAlignmentObjective({ model, alignment: a, expert: job.expert, seed: (d.seed + 2) >>> 0 });
+    const made = makeAlignmentObjective({ model, alignment: a, expert: job.expert, seed: (d.seed + 2) >>> 0, latent: Boolean(autoencoder) });
     loss = made.loss;
     objectives.push(made.objective);
   }
@@ -431,11 +491,12 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
     microBatchSize: micro.microBatchSize ?? undefined,
     noiseOffset: d.noiseOffset,
     snrGamma: d.snrGamma,
+    ...(autoencoder ? { autoencoder } : {}),
   });
   const order = new DataOrder(data.indices, (d.seed + 1) >>> 0);
   let validation: TrainingValidation | null = null;
   try {
-    validation = validationEnabled(d) ? new TrainingValidation({ settings: d.validation!, diffusion: d, unetConfig, classNames: data.classNames, dir, metricsPath, log }) : null;
+    validation = validationEnabled(d) ? new TrainingValidation({ settings: d.validation!, diffusion: d, unetConfig, classNames: data.classNames, dir, metricsPath, log, autoencoder }) : null;
   } catch (e) {
     trainer.dispose();
     model.dispose();
@@ -534,9 +595,11 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
       scheduler: JSON.stringify(schedulerConfig(d)),
       backend: job.backend,
       key,
+      ...(latent ? { autoencoderSource: latent.path, autoencoderSha256: latent.sha256 } : {}),
     };
     assertFiniteTraining([model, loss], step, `the final model ${modelPath}`);
-    writeFileAtomicSync(modelPath, serializeUNet(model, { ...meta, [STATUS_KEY]: STATUS_COMPLETE }), 'the final model');
+    // A latent model embeds its autoencoder, so that fad generate needs the model file alone.
+    writeFileAtomicSync(modelPath, serializeUNet(model, { ...meta, [STATUS_KEY]: STATUS_COMPLETE }, autoencoder ? { autoencoder } : {}), 'the final model');
     if (loss) writeFileAtomicSync(join(dir, 'align.safetensors'), serializeFeatureAlignmentLoss({ loss, metadata: { tap: a.tap, alignTo: a.alignTo } }), 'the alignment projection');
     writeComplete(dir, {
       step: 'train-diffusion',

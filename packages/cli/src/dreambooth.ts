@@ -172,6 +172,10 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
   const loaded = loadModel(job.pretrained, 'the pretrained model');
   let model = loaded.model;
   try {
+    if (loaded.autoencoder) {
+      loaded.autoencoder.dispose();
+      throw new CliError(`the pretrained model ${job.pretrained} is a latent-diffusion model; DreamBooth fine-tunes pixel models only`);
+    }
     if (JSON.stringify(loaded.classNames) !== JSON.stringify(data.classNames)) {
       throw new CliError(`the pretrained model ${job.pretrained} was trained on the classes ${loaded.classNames.join(', ')}, the data has ${data.classNames.join(', ')}`);
     }

@@ -13,15 +13,16 @@ import { join, resolve } from 'node:path';
 import { evaluateExpert } from '@fad/expert-models';
 import { type FadConfig, type VariantName, configToYaml } from './config';
 import { type Logger, loadDataAndSplit } from './context';
-import { type DiffusionResult, diffusionStepKey, trainDiffusion } from './diffusion';
+import { type DiffusionResult, diffusionStepKey, latentAutoencoderSha256, trainDiffusion } from './diffusion';
 import { DREAMBOOTH_ARMS, dreamBoothArmConfig, generateDreamBooth, trainDreamBooth } from './dreambooth';
 import { CliError } from './errors';
 import { type EvaluationResult, evaluateGenerated, formatConfusion } from './evaluate';
-import { expertStepKey, loadExpertModel, trainExpertJob } from './expert';
+import { expertConfigFor, expertStepKey, loadExpertModel, trainExpertJob } from './expert';
 import { COMPLETE_FILE, formatDuration, readComplete, readJsonIfExists, sha256, sha256File, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { classIntensityStats, type GenerateManifest, generateImages } from './generate';
 import type { Interrupt } from './interrupt';
 import { writeReport } from './report';
+import { checkDiffersFromExpert, checkpointExpertConfig, runUtilityJob, utilityClassifierConfig } from './utility';
 
 export interface ExperimentJob {
   cfg: FadConfig;
@@ -81,6 +82,11 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
 
   const { dataset, split } = await loadDataAndSplit(cfg, log, runDir);
   const per = dataset.imageSize * dataset.imageSize * dataset.channels;
+  if (cfg.experiment.utility) {
+    // The utility stage's classifier must not be the expert the variants align to (checked before any training).
+    const expertConfig = cfg.expert.checkpoint ? checkpointExpertConfig(resolve(cfg.expert.checkpoint)) : expertConfigFor(cfg, dataset.classNames.length);
+    if (expertConfig) checkDiffersFromExpert(utilityClassifierConfig(cfg, dataset.classNames.length).config, { config: expertConfig, path: cfg.expert.checkpoint ?? 'expert.*' }, 'the experiment\'s expert');
+  }
 
   // 1. The expert.
   const expertDir = join(runDir, 'expert');
@@ -148,7 +154,7 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
       const data = { images: dataset.images, labels: dataset.labels, imageSize: dataset.imageSize, channels: dataset.channels, indices: split.train, classNames: dataset.classNames, fingerprint: dataset.fingerprint };
       const trained: DiffusionResult = await timed(`train:${v}`, async () => {
         // A checkpoint or finished run from other settings is stale: start that step over.
-        const key = diffusionStepKey(vcfg, data, vcfg.alignment.enabled ? expert.sha256 : null);
+        const key = diffusionStepKey(vcfg, data, vcfg.alignment.enabled ? expert.sha256 : null, latentAutoencoderSha256(vcfg));
         const done = readComplete(trainDir);
         const ckpt = join(trainDir, 'checkpoint.safetensors');
         let force = job.force ?? false;
@@ -222,6 +228,18 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
         evaluations[arm] = e;
         log.info(`fad: ${arm}: generation accuracy on "${className}" with token "${cfg.dreambooth.token}" ${(e.generationAccuracy.overall * 100).toFixed(1)}%, SSIM diversity ${e.diversity.overall.generated.toFixed(3)} (real ${e.diversity.overall.real.toFixed(3)})`);
       }
+    }
+
+    // 5b. Downstream utility of the variants' generated sets (experiment.utility; fad utility into RUN_DIR/utility).
+    if (cfg.experiment.utility) {
+      await timed('utility', async () => {
+        const r = await runUtilityJob({
+          cfg, synthetic: cfg.experiment.variants.map((v) => ({ name: v, dir: join(runDir, 'variants', v, 'generated') })), out: join(runDir, 'utility'),
+          backend: job.backend, log, interrupt: job.interrupt, force: job.force, generatorExpert: { config: expert.expert.config, path: expertPath }, data: { dataset, split },
+        });
+        log.info(`fad: utility: ${r.trained} classifier(s) trained, ${r.reused} reused; ${r.path}`);
+        return { key: r.key, reused: r.trained === 0, value: null };
+      });
     }
 
     // 6. Report.

@@ -3,7 +3,7 @@
  * the data, training it (`trainExpert`), loading a checkpoint, running it over image sets, and
  * presenting it to @fad/feature-align as a `FeatureExtractor`.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { DDPMScheduler } from '@fad/diffusion-core';
@@ -12,8 +12,11 @@ import {
   type ExpertEvaluation,
   type ExpertModel,
   type ExpertPresetName,
+  type TorchvisionResNetLayout,
   createExpert,
+  describeTorchvisionResNet,
   EXPERT_PRESETS,
+  loadTorchvisionResNet,
   presetConfig,
   readExpertTrainingState,
   trainExpert,
@@ -22,7 +25,8 @@ import { type FeatureExtractor, featureExtractorFromFunction } from '@fad/featur
 import type { FadConfig } from './config';
 import { CliError, DivergenceError, InterruptedError, fsError, withFs } from './errors';
 import { readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
-import { loadExpertFile } from './model-files';
+import { LIMITS } from './limits';
+import { assertFiniteWeights, loadExpertFile } from './model-files';
 import { removeStaleTemps } from './safety';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
@@ -46,11 +50,103 @@ export function expertConfigFor(cfg: FadConfig, numClasses: number): ExpertConfi
   if (preset.arch !== cfg.expert.arch) throw new CliError(`expert.preset ${name} is a ${preset.arch}, but expert.arch is ${cfg.expert.arch}`);
   const arch = cfg.expert.architecture as Record<string, unknown>;
   const input = { ...((arch.input as object) ?? {}), size: cfg.data.imageSize, channels: cfg.data.channels, range: [0, 1] as [number, number] };
+  const backbone: Record<string, unknown> = {};
+  if (cfg.expert.pretrained) {
+    // The backbone comes from the file; the preset gives the head type and the input normalisation.
+    if (preset.arch !== 'resnet') throw new CliError(`expert.pretrained needs a ResNet expert (torchvision weights), but expert.arch is ${preset.arch}`);
+    const set = PRETRAINED_BACKBONE_FIELDS.filter((k) => k in arch);
+    if (set.length) throw new CliError(`expert.architecture.${set[0]} cannot be set with expert.pretrained: the backbone (${PRETRAINED_BACKBONE_FIELDS.join(', ')}) comes from ${cfg.expert.pretrained}`);
+    const l = pretrainedLayout(cfg.expert.pretrained);
+    Object.assign(backbone, { block: l.block, layers: l.layers, baseWidth: l.baseWidth }, l.widthPerGroup !== 64 ? { widthPerGroup: l.widthPerGroup } : {});
+  }
   try {
-    return presetConfig({ name, overrides: { ...arch, numClasses, input } as never });
+    return presetConfig({ name, overrides: { ...arch, ...backbone, numClasses, input } as never });
   } catch (e) {
     throw new CliError(`expert.architecture (preset ${name}): ${(e as Error).message}`);
   }
+}
+
+const PRETRAINED_BACKBONE_FIELDS = ['block', 'layers', 'baseWidth', 'widthPerGroup'];
+
+/** The architecture of the torchvision state dict at `path`, read from its safetensors header alone. */
+export function pretrainedLayout(path: string): TorchvisionResNetLayout {
+  let shapes: Record<string, { shape: number[] }>;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const len = Buffer.alloc(8);
+      if (readSync(fd, len, 0, 8, 0) !== 8) throw new Error('too short for a safetensors file');
+      const n = Number(len.readBigUInt64LE(0));
+      if (n > statSync(path).size - 8 || n > 100_000_000) throw new Error(`header length ${n} exceeds the file; not a safetensors file`);
+      const header = Buffer.alloc(n);
+      readSync(fd, header, 0, n, 8);
+      const parsed = JSON.parse(header.toString('utf8')) as Record<string, { shape: number[] }>;
+      delete parsed.__metadata__;
+      // Untrusted input: shapes within limits before anything is built from them.
+      let total = 0;
+      for (const [name, t] of Object.entries(parsed)) {
+        const shape = t?.shape;
+        if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0 && d <= LIMITS.maxDim)) throw new Error(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)?.slice(0, 80)}`);
+        total += shape.reduce((a, b) => a * b, 1);
+        if (total > LIMITS.maxParameters) throw new Error(`the tensors hold more than ${LIMITS.maxParameters} values (at "${name}"); refusing to load it`);
+      }
+      shapes = parsed;
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError(`expert.pretrained: cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try {
+    return describeTorchvisionResNet({ tensors: shapes });
+  } catch (e) {
+    throw new CliError(`expert.pretrained ${path}: ${(e as Error).message}`);
+  }
+}
+
+const pretrainedHashes = new Map<string, string>();
+
+/** sha256 of the pretrained file (cached per path, size and modification time). */
+function pretrainedSha256(path: string): string {
+  let id: string;
+  try {
+    const st = statSync(path);
+    id = `${path}\0${st.size}\0${st.mtimeMs}`;
+  } catch {
+    throw new CliError(`expert.pretrained: cannot read ${path}: no such file`);
+  }
+  let h = pretrainedHashes.get(id);
+  if (!h) {
+    h = sha256(readFileSync(path));
+    pretrainedHashes.set(id, h);
+  }
+  return h;
+}
+
+/** The expert to fine-tune: the torchvision weights of expert.pretrained with `config`'s head, input and conv1. */
+async function pretrainedExpert(cfg: FadConfig, config: ExpertConfig, classNames: string[], log: (m: string) => void): Promise<ExpertModel> {
+  const path = cfg.expert.pretrained as string;
+  if (config.arch !== 'resnet') throw new CliError(`expert.pretrained needs a ResNet expert (torchvision weights), but expert.arch is ${config.arch}`);
+  const layout = pretrainedLayout(path);
+  const conv1 = cfg.expert.pretrainedConv1 === 'new' ? 'new' : config.input.channels !== layout.inChannels ? 'sum-rgb' : undefined;
+  const hidden = config.head.type === 'mlp' ? { hidden: config.head.hiddenDim } : {};
+  let expert: ExpertModel;
+  try {
+    ({ expert } = await loadTorchvisionResNet({ file: path, inChannels: config.input.channels, conv1, head: { numClasses: config.numClasses, ...hidden }, classNames, input: config.input, seed: cfg.expert.seed }));
+  } catch (e) {
+    throw new CliError(`expert.pretrained ${path}: ${(e as Error).message}`);
+  }
+  try {
+    assertFiniteWeights(expert.namedParameters(), `expert.pretrained ${path}: its weights are not finite`);
+  } catch (e) {
+    expert.dispose();
+    throw e;
+  }
+  const stem = conv1 === undefined ? 'the file\'s conv1' : conv1 === 'sum-rgb' ? `conv1 summed over its ${layout.inChannels} input channels` : `a new ${config.input.channels}-channel conv1 (seed ${cfg.expert.seed})`;
+  const head = config.head.type === 'mlp' ? `MLP (${config.head.hiddenDim} hidden)` : 'linear';
+  log(`fad: fine-tuning from ${path} (${layout.arch ?? 'torchvision ResNet'}: ${layout.block} ${JSON.stringify(layout.layers)}): ${stem}, a new ${head} head for ${config.numClasses} classes (seed ${cfg.expert.seed})`);
+  return expert;
 }
 
 export interface ExpertTrainJob {
@@ -98,9 +194,11 @@ function gather(images: Float32Array, per: number, idx: number[]): Float32Array 
 export function expertStepKey(cfg: FadConfig, fingerprint: string, split: { train: number[]; validation: number[] }): string {
   // noiseAware enters the key only when on (with the noise schedule it uses), so the keys of
   // ordinary experts stay what they were before the option existed.
-  const { checkpoint: _c, checkpointEvery: _e, noiseAware, ...expert } = cfg.expert;
+  // Likewise the pretrained weights (by content, with the conv1 option) only when used.
+  const { checkpoint: _c, checkpointEvery: _e, noiseAware, pretrained, pretrainedConv1, ...expert } = cfg.expert;
   const noise = noiseAware ? { noiseAware, scheduler: cfg.diffusion.scheduler } : {};
-  return stepKey('train-expert', { expert: { ...expert, ...noise }, data: { imageSize: cfg.data.imageSize, channels: cfg.data.channels } }, { data: fingerprint, split: sha256(JSON.stringify(split)) });
+  const init = pretrained ? { pretrained: { sha256: pretrainedSha256(pretrained), conv1: pretrainedConv1 } } : {};
+  return stepKey('train-expert', { expert: { ...expert, ...noise, ...init }, data: { imageSize: cfg.data.imageSize, channels: cfg.data.channels } }, { data: fingerprint, split: sha256(JSON.stringify(split)) });
 }
 
 /** The noise-aware option of trainExpert for this config: the diffusion schedule's alpha-bars, or undefined. */
@@ -156,7 +254,7 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
   if (resumeFrom) keepEpochs(metricsPath, resumeFrom.epochsDone);
   else rmSync(metricsPath, { force: true });
   const config = expertConfigFor(cfg, job.classNames.length);
-  const expert = createExpert({ config, classNames: job.classNames, seed: e.seed });
+  const expert = e.pretrained ? await pretrainedExpert(cfg, config, job.classNames, log) : createExpert({ config, classNames: job.classNames, seed: e.seed });
   const per = job.imageSize * job.imageSize * job.channels;
   const shape = (n: number) => [n, job.imageSize, job.imageSize, job.channels];
   const trainImages = gather(job.images, per, job.train);

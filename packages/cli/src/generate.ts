@@ -24,7 +24,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { type BuiltinSchedulerName, DDIMScheduler, Generator, type GuidanceFn, sampleImages, sampleTwoStage } from '@fad/diffusion-core';
+import { type AutoencoderKL, type BuiltinSchedulerName, DDIMScheduler, Generator, type GuidanceFn, sampleImages, sampleTwoStage } from '@fad/diffusion-core';
 import { expertGuidance } from '@fad/expert-models';
 import sharp from 'sharp';
 import type { GenerateSection } from './config';
@@ -192,7 +192,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
     assertReplaceable(out);
   }
   removeStaleTemps({ dir: dirname(out), prefix: `${basename(out)}.tmp-`, log: job.log });
-  const { model, sha256: ckptSha, classNames, schedulerConfig, dreambooth } = loadModel(job.checkpoint);
+  const { model, sha256: ckptSha, classNames, schedulerConfig, dreambooth, autoencoder } = loadModel(job.checkpoint);
   let guiding: LoadedExpertModel | null = null;
   const t0 = Date.now();
   const tmp = `${out}.tmp-${process.pid}`;
@@ -200,11 +200,15 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
   try {
     const token = job.dreamBoothToken ? dreambooth : null;
     if (job.dreamBoothToken && !token) throw new CliError(`${job.checkpoint} is not a DreamBooth model (no dreambooth metadata); train one with fad train --dreambooth`);
+    // Latent models (diffusion.space latent): sampled on latents and decoded; x_0 is never clipped there.
+    if (autoencoder && gen.clipSample === true) throw new CliError(`generate.clipSample must be false for the latent model ${job.checkpoint} (latents are not in [-1, 1])`);
+    if (autoencoder && eg) throw new CliError(`--guidance ${eg.kind} is not available for the latent model ${job.checkpoint} (gradient guidance runs in pixel space)`);
     // Sample with the noise schedule the model was trained with (stored in its metadata).
     const scheduler = makeScheduler(gen.sampler, {
       ...schedulerConfig,
       ...(gen.timestepSpacing !== undefined ? { timestepSpacing: gen.timestepSpacing } : {}),
       ...(gen.clipSample !== undefined ? { clipSample: gen.clipSample } : {}),
+      ...(autoencoder ? { clipSample: false } : {}),
     });
     const wanted = token ? [token.class] : (gen.classes ?? classNames);
     const labels = wanted.map((c) => {
@@ -247,8 +251,8 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       const d = pathInside(tmp, c, `the class name ${JSON.stringify(c)} of the model ${job.checkpoint}`);
       withFs(d, 'create the folder', () => mkdirSync(d, { recursive: true }));
     }
-    const size = model.config.sampleSize;
-    const channels = model.config.inChannels;
+    const size = autoencoder ? model.config.sampleSize * autoencoder.downsamplingFactor : model.config.sampleSize;
+    const channels = autoencoder ? autoencoder.config.outChannels : model.config.inChannels;
     const per = size * size * channels;
     const images: GeneratedImage[] = [];
     const total = gen.seeds.length * labels.length * gen.imagesPerClass;
@@ -270,6 +274,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
             guidanceScale: gen.guidanceScale,
             eta: gen.sampler === 'ddim' ? gen.eta : undefined,
             generator: g,
+            ...(autoencoder ? { autoencoder } : {}),
             onProgress,
           };
           let x;
@@ -372,6 +377,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
     throw e;
   } finally {
     model.dispose();
+    autoencoder?.dispose();
     guiding?.expert.dispose();
   }
 }

@@ -155,6 +155,23 @@ export interface LoadedModelFile {
   schedulerConfig: Record<string, unknown>;
   /** The DreamBooth token record, or null. */
   dreambooth: DreamBoothInfo | null;
+  /** A latent-diffusion model's embedded autoencoder (the caller disposes it); absent for pixel models. */
+  autoencoder?: AutoencoderKL;
+}
+
+/** An autoencoder config (from a file's metadata) checked against LIMITS before it is built. */
+function checkAutoencoderLimits(raw: unknown, where: string, field: string): void {
+  const cfg = raw as Record<string, unknown> | null;
+  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw new CliError(`${where}: metadata.${field} must be a JSON object`);
+  const b = (k: string, v: unknown, max: number) => {
+    if (typeof v === 'number' && v > max) throw new CliError(`${where}: metadata.${field}.${k} is ${v}, above the limit ${max}; the file is damaged or hand-made`);
+  };
+  for (const k of ['inChannels', 'outChannels', 'latentChannels']) b(k, cfg[k], LIMITS.maxChannels * 4);
+  b('layersPerBlock', cfg.layersPerBlock, LIMITS.maxBlocks);
+  if (Array.isArray(cfg.blockChannels)) {
+    b('blockChannels.length', cfg.blockChannels.length, LIMITS.maxLevels);
+    cfg.blockChannels.forEach((c, i) => b(`blockChannels[${i}]`, c, LIMITS.maxWidth));
+  }
 }
 
 /**
@@ -207,19 +224,23 @@ export function loadModelFile(path: string, what = 'the model'): LoadedModelFile
     // The whole record (with its settings) after the checks: the manifest of its images records it.
     dreambooth = d as unknown as DreamBoothInfo;
   }
+  if (metadata.space === 'latent' && typeof metadata.autoencoderConfig === 'string') checkAutoencoderLimits(parseJsonField(metadata, 'autoencoderConfig', where), where, 'autoencoderConfig');
   let model: UNet2DConditional;
+  let autoencoder: AutoencoderKL | undefined;
   try {
-    model = deserializeUNet(bytes).model;
+    ({ model, autoencoder } = deserializeUNet(bytes));
   } catch (e) {
     throw new CliError(`${path} is not a usable U-Net checkpoint: ${(e as Error).message}`);
   }
   try {
     assertFiniteWeights(model.namedParameters(), `${where} cannot be used: its weights are not finite (training diverged)`);
+    if (autoencoder) assertFiniteWeights(autoencoder.namedParameters().map(([n, v]) => [`autoencoder.${n}`, v] as const), `${where} cannot be used: its embedded autoencoder's weights are not finite`);
   } catch (e) {
     model.dispose();
+    autoencoder?.dispose();
     throw e;
   }
-  return { model, metadata, sha256: sha256(bytes), classNames, schedulerConfig, dreambooth };
+  return { model, metadata, sha256: sha256(bytes), classNames, schedulerConfig, dreambooth, ...(autoencoder ? { autoencoder } : {}) };
 }
 
 /** A checked expert file. */
@@ -284,14 +305,7 @@ export function loadAutoencoderFile(path: string, what = 'the autoencoder'): { m
   checkStatus(metadata, where, 'Finish its training with `fad autoencoder train --out DIR --resume`.');
   let loaded;
   try {
-    const cfg = parseJsonField(metadata, 'config', where) as Record<string, unknown> | null;
-    if (cfg && typeof cfg === 'object') {
-      for (const k of ['inChannels', 'outChannels', 'latentChannels']) bound(where, k, cfg[k], LIMITS.maxChannels * 4);
-      if (Array.isArray(cfg.blockChannels)) {
-        bound(where, 'blockChannels.length', cfg.blockChannels.length, LIMITS.maxLevels);
-        cfg.blockChannels.forEach((c, i) => bound(where, `blockChannels[${i}]`, c, LIMITS.maxWidth));
-      }
-    }
+    checkAutoencoderLimits(parseJsonField(metadata, 'config', where), where, 'config');
     loaded = deserializeAutoencoder(bytes);
   } catch (e) {
     if (e instanceof CliError) throw e;

@@ -15,6 +15,7 @@ import { CliError } from './errors';
 import { readJsonIfExists, writeFileAtomicSync } from './fsutil';
 import { type EvaluationResult, readManifest } from './evaluate';
 import type { GenerateManifest } from './generate';
+import { readUtilityJson, utilityFigureSpec, utilityTableHtml } from './utility-report';
 
 interface Figure {
   file: string;
@@ -172,7 +173,8 @@ export async function writeReport(runDir: string, opts: { log?: (m: string) => v
   const runInfo = readJsonIfExists<Record<string, unknown>>(join(runDir, 'run.json')) ?? {};
   const variantsDir = join(runDir, 'variants');
   const variants = existsSync(variantsDir) ? readdirSync(variantsDir).filter((v) => !v.startsWith('.')).sort((a, b) => order(a) - order(b)) : [];
-  if (variants.length === 0 && !existsSync(join(runDir, 'expert'))) {
+  const utility = readUtilityJson(runDir);
+  if (variants.length === 0 && !existsSync(join(runDir, 'expert')) && !utility) {
     throw new CliError(`${runDir} is not an experiment run directory (no variants/ or expert/ folder); run fad experiment or fad demo first`);
   }
 
@@ -313,6 +315,13 @@ export async function writeReport(runDir: string, opts: { log?: (m: string) => v
   }
   for (const arm of DREAMBOOTH_ARMS) if (existsSync(join(runDir, 'dreambooth', arm)) && !dbEvals[arm]) warnings.push(`DreamBooth arm ${arm} has no evaluation yet`);
 
+  // 4c. Downstream utility (fad utility / the experiment's utility stage).
+  let utilityHtml = '';
+  if (utility) {
+    await save('utility-accuracy.png', 'Downstream accuracy vs real data', 'Held-out real accuracy of the downstream classifier against the fraction of real training data: real only, and real + each synthetic set at each ratio (mean over seeds, 95% bootstrap CIs); dashed: trained on a synthetic set alone.', await renderVegaLite(utilityFigureSpec(utility.json)));
+    utilityHtml = utilityTableHtml(utility.json, 'utility-accuracy.png');
+  }
+
   // 5. Image grids per class: real beside each variant.
   const split = readJsonIfExists<{ files: string[]; labels: number[]; classNames: string[]; validation: number[] }>(join(runDir, 'split.json'));
   const runCfg = readJsonIfExists<{ dataDir?: string; imageSize?: number; channels?: number }>(join(runDir, 'run.json')) ?? {};
@@ -400,6 +409,7 @@ ${rowsHtml}
 <p>Generation accuracy: share of generated images the expert classifies as the class they were generated for${firstEval ? ` (classes: ${esc(firstEval.countedClasses.join(', '))})` : ''}. SSIM diversity: mean pairwise SSIM within a class (lower = more diverse). Fréchet distance and KID: between real and generated images on the expert's pooled features (lower = closer). Expert accuracy on real held-out images: ${pct(expertEval?.accuracy)}.</p>
 ${intensityHtml}
 ${dbHtml}
+${utilityHtml}
 <h2>Figures</h2>
 ${figHtml.join('\n')}
 <h2>Configuration</h2>

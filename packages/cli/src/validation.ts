@@ -10,7 +10,7 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DiffusionTrainer, UNet2DConditional, type UNetConfig, sampleClassGrid, tileClassGrid } from '@fad/diffusion-core';
+import { type AutoencoderKL, type DiffusionTrainer, UNet2DConditional, type UNetConfig, sampleClassGrid, tileClassGrid } from '@fad/diffusion-core';
 import { generationAccuracy, intensityStatistics } from '@fad/metrics';
 import sharp from 'sharp';
 import type { DiffusionSection } from './config';
@@ -52,6 +52,8 @@ export interface ValidationParams {
   dir: string;
   metricsPath: string;
   log: (m: string) => void;
+  /** Latent diffusion: the frozen autoencoder; grids are decoded to pixels (not owned: the caller disposes it). */
+  autoencoder?: AutoencoderKL;
 }
 
 /** True when `diffusion.validation` is present and on. */
@@ -98,7 +100,7 @@ export class TrainingValidation {
 
   async run(step: number, trainer: DiffusionTrainer, model: UNet2DConditional): Promise<ValidationRecord> {
     const t0 = performance.now();
-    const { settings: s, unetConfig: u, classNames } = this.p;
+    const { settings: s, classNames } = this.p;
     const targets = this.copy.trainableVariables();
     if (trainer.ema) trainer.copyEmaTo(targets);
     else {
@@ -107,18 +109,20 @@ export class TrainingValidation {
     }
     const grid = await sampleClassGrid({
       model: this.copy,
-      scheduler: makeScheduler(s.sampler, schedulerConfig(this.p.diffusion)),
+      // In latent space x_0 is never clipped (latents are not in [-1, 1]).
+      scheduler: makeScheduler(s.sampler, { ...schedulerConfig(this.p.diffusion), ...(this.p.autoencoder ? { clipSample: false } : {}) }),
       classLabels: classNames.map((_, i) => i),
       imagesPerClass: s.imagesPerClass,
       numInferenceSteps: s.steps,
       seed: s.seed,
       guidanceScale: s.guidanceScale,
       eta: s.eta,
+      ...(this.p.autoencoder ? { autoencoder: this.p.autoencoder } : {}),
     });
     const pixels = grid.images.dataSync() as Float32Array;
+    // The grid's pixel size (the decoded size in latent space).
+    const [, size, , ch] = grid.images.shape;
     grid.images.dispose();
-    const size = u.sampleSize;
-    const ch = u.inChannels;
     const per = size * size * ch;
     const n = s.imagesPerClass;
     const perClass = classNames.map((c, r) => {

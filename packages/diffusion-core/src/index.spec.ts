@@ -15,6 +15,7 @@ describe('@fad/diffusion-core exports', () => {
       'AutoencoderKL', 'AutoencoderTrainer', 'autoencoderLoss', 'ssimTensor', 'klDivergence', 'computeScalingFactor',
       'saveAutoencoder', 'loadAutoencoder', 'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents',
       'findNonFiniteWeights', 'describeNonFiniteWeights',
+      'checkLatentSampling', 'AUTOENCODER_PREFIX',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');
     }

@@ -110,6 +110,7 @@ export { Attention, ResBlock, TransformerBlock } from './unet/blocks';
 export { DiffusionTrainer, minSnrWeight } from './training/trainer';
 export type {
   DiffusionTrainerParams,
+  LatentObjectiveContext,
   ObjectiveContext,
   TrainerState,
   TrainingObjective,
@@ -132,7 +133,7 @@ export { describeNonFiniteWeights, findNonFiniteWeights } from './training/finit
 export type { NonFiniteWeights } from './training/finite-weights';
 
 // Sampling
-export { sampleImages } from './pipeline/sample';
+export { checkLatentSampling, sampleImages } from './pipeline/sample';
 export type { SampleParams, SampleProgress } from './pipeline/sample';
 export { sampleClassGrid, tileClassGrid } from './pipeline/sample-class-grid';
 export type { ClassGrid, SampleClassGridParams, TileClassGridParams } from './pipeline/sample-class-grid';
@@ -189,6 +190,7 @@ export type { ComputeScalingFactorParams } from './autoencoder/scaling-factor';
 export { decodeSafetensors, encodeSafetensors, readSafetensorsMetadata } from './io/safetensors';
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './io/safetensors';
 export {
+  AUTOENCODER_PREFIX,
   deserializeUNet,
   loadModuleWeights,
   loadUNet,
@@ -199,6 +201,7 @@ export {
   WEIGHT_LAYOUT,
   writeFileAtomic,
 } from './io/unet-io';
+export type { SerializeUNetOptions } from './io/unet-io';
 export {
   AUTOENCODER_FORMAT,
   deserializeAutoencoder,

@@ -10,6 +10,15 @@ describe('resolveExpertConfig', () => {
     });
   });
 
+  it('keeps widthPerGroup (torchvision width_per_group) only when it is not 64; bottlenecks only', () => {
+    const base = { arch: 'resnet', block: 'bottleneck', layers: [1], numClasses: 2, input: { size: 8 } } as const;
+    expect(resolveExpertConfig({ ...base, widthPerGroup: 128 })).toMatchObject({ widthPerGroup: 128 });
+    expect('widthPerGroup' in resolveExpertConfig({ ...base, widthPerGroup: 64 })).toBe(false);
+    expect(() => resolveExpertConfig({ ...base, block: 'basic', widthPerGroup: 32 })).toThrow(/config.widthPerGroup must be 64 \(or absent\) with block "basic"/);
+    expect(() => resolveExpertConfig({ ...base, widthPerGroup: 0 })).toThrow(/config.widthPerGroup must be an integer >= 1, got 0/);
+    expect(() => resolveExpertConfig({ ...base, baseWidth: 2, widthPerGroup: 16 })).toThrow(/inner bottleneck width of 0/);
+  });
+
   it('fills defaults for a ViT', () => {
     const c = resolveExpertConfig({ arch: 'vit', patchSize: 4, depth: 1, numHeads: 2, width: 8, numClasses: 2, input: { size: 8, channels: 3 } });
     expect(c).toMatchObject({ mlpRatio: 4, pooling: 'cls', layerNormEps: 1e-6, head: { type: 'linear' }, input: { mean: [0, 0, 0], std: [1, 1, 1] } });

@@ -37,6 +37,13 @@ export interface ResNetConfig {
   layers: number[];
   /** Planes of the stem and first stage (64 in torchvision). */
   baseWidth: number;
+  /**
+   * torchvision's `width_per_group`: a bottleneck's inner (1x1-reduce and 3x3) width is
+   * `floor(planes * widthPerGroup / 64)`. 64 (absent) in ResNet50/101/152, 128 in
+   * `wide_resnet50_2`; only bottlenecks accept another value. Present in a resolved config only
+   * when it is not 64, so configs written before it existed are unchanged.
+   */
+  widthPerGroup?: number;
   numClasses: number;
   head: HeadConfig;
   input: InputSpec;
@@ -144,7 +151,7 @@ export const EXPERT_PRESETS = {
 /** Names of {@link EXPERT_PRESETS}. */
 export type ExpertPresetName = keyof typeof EXPERT_PRESETS;
 
-const RESNET_KEYS = ['arch', 'block', 'layers', 'baseWidth', 'numClasses', 'head', 'input'];
+const RESNET_KEYS = ['arch', 'block', 'layers', 'baseWidth', 'widthPerGroup', 'numClasses', 'head', 'input'];
 const VIT_KEYS = ['arch', 'patchSize', 'depth', 'numHeads', 'width', 'mlpRatio', 'pooling', 'layerNormEps', 'numClasses', 'head', 'input'];
 const INPUT_KEYS = ['size', 'channels', 'mean', 'std', 'range'];
 
@@ -190,7 +197,7 @@ function resolveInput(fn: string, input: unknown, defaults: { size?: number }): 
 /**
  * Validates an expert config and fills defaults: `head` `{type: 'linear'}`; `input.channels` 1,
  * `input.mean` 0 and `input.std` 1 per channel, `input.range` [0, 1] (`input.size` is required);
- * ResNet `baseWidth` 64; ViT `mlpRatio` 4, `pooling` 'cls', `layerNormEps` 1e-6. Unknown fields are
+ * ResNet `baseWidth` 64 (`widthPerGroup` 64, left out); ViT `mlpRatio` 4, `pooling` 'cls', `layerNormEps` 1e-6. Unknown fields are
  * rejected. Returns a new object; the input is not modified.
  */
 export function resolveExpertConfig(config: ExpertConfigInput): ExpertConfig {
@@ -206,12 +213,21 @@ export function resolveExpertConfig(config: ExpertConfigInput): ExpertConfig {
     config.layers.forEach((n, i) => assertInt(fn, `config.layers[${i}]`, n, 1));
     const baseWidth = config.baseWidth ?? 64;
     assertInt(fn, 'config.baseWidth', baseWidth, 1);
+    const widthPerGroup = config.widthPerGroup ?? 64;
+    assertInt(fn, 'config.widthPerGroup', widthPerGroup, 1);
+    if (config.block === 'basic' && widthPerGroup !== 64) {
+      throw new RangeError(`${fn}: config.widthPerGroup must be 64 (or absent) with block "basic" (as in torchvision's BasicBlock); only "bottleneck" accepts another, got ${widthPerGroup}`);
+    }
+    if (Math.floor(baseWidth * (widthPerGroup / 64)) < 1) {
+      throw new RangeError(`${fn}: config.widthPerGroup ${widthPerGroup} with config.baseWidth ${baseWidth} gives an inner bottleneck width of 0 (floor(baseWidth * widthPerGroup / 64) must be >= 1)`);
+    }
     assertInt(fn, 'config.numClasses', config.numClasses, 1);
     return {
       arch: 'resnet',
       block: config.block,
       layers: config.layers.slice(),
       baseWidth,
+      ...(widthPerGroup !== 64 ? { widthPerGroup } : {}),
       numClasses: config.numClasses,
       head: resolveHead(fn, config.head),
       input: resolveInput(fn, config.input, {}),

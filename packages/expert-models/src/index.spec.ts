@@ -17,6 +17,9 @@ describe('@fad/expert-models exports', () => {
         'sampleAugmentParams', 'saveExpert', 'serializeExpert', 'softmaxCrossEntropy', 'stepDecayLearningRate', 'stratifiedSplit',
         'TRAIN_STATE_FORMAT', 'readExpertTrainingState',
         'trainExpert', 'unsharpMask', 'GUIDANCE_KINDS', 'UNCERTAINTY_KINDS', 'classLogLikelihood', 'uncertaintyEnergy', 'toExpertInput', 'expertGuidance', 'noisyExpertBatch',
+        'mixSynthetic', 'planProtocols', 'stratifiedFraction', 'protocolTrainingSet', 'runUtility', 'summarizeUtility',
+        'TORCHVISION_RESNET_ARCHS', 'describeTorchvisionResNet', 'exportTorchvisionResNet', 'loadTorchvisionResNet', 'saveTorchvisionResNet',
+        'torchvisionStateDict', 'decodeTorchStateDict',
       ].sort(),
     );
   });

@@ -84,6 +84,22 @@ export { evaluateExpert } from './evaluate-expert';
 export type { ClassEvaluation, EvaluateExpertParams, ExpertEvaluation } from './evaluate-expert';
 export type { ImageSetInput, LabelSetInput } from './image-batch';
 
+// Downstream utility of synthetic data (train on real + synthetic, test on real)
+export { mixSynthetic, planProtocols, stratifiedFraction } from './utility-protocols';
+export type {
+  MixClassCount,
+  MixSyntheticParams,
+  MixSyntheticResult,
+  PlanProtocolsParams,
+  StratifiedFractionParams,
+  UtilityPlan,
+  UtilityProtocol,
+} from './utility-protocols';
+export { protocolTrainingSet, runUtility } from './run-utility';
+export type { RunUtilityParams, RunUtilityResult, UtilityEvent, UtilityImageSet, UtilityRunRecord, UtilityStore, UtilityTraining } from './run-utility';
+export { summarizeUtility } from './summarize-utility';
+export type { SummarizeUtilityParams, UtilityEstimate, UtilityGain, UtilityProtocolSummary, UtilitySummary } from './summarize-utility';
+
 // Guided sampling (GuidanceFns for @fad/diffusion-core's sampleImages) and noise-aware training
 export { GUIDANCE_KINDS, UNCERTAINTY_KINDS, classLogLikelihood, uncertaintyEnergy } from './guidance-energies';
 export type { ClassLogLikelihoodParams, GuidanceKind, UncertaintyEnergyParams, UncertaintyKind } from './guidance-energies';
@@ -97,3 +113,26 @@ export type { NoiseAwareConfig, NoisyExpertBatch, NoisyExpertBatchParams } from 
 // Checkpoints
 export { CHECKPOINT_STATUS_KEY, EXPERT_FORMAT, deserializeExpert, loadExpert, saveExpert, serializeExpert } from './expert-checkpoint';
 export type { DeserializeExpertParams, LoadExpertParams, LoadedExpert, SaveExpertParams, SerializeExpertParams } from './expert-checkpoint';
+
+// torchvision ResNet state dicts (pretrained weights in, fad experts out)
+export {
+  TORCHVISION_RESNET_ARCHS,
+  describeTorchvisionResNet,
+  exportTorchvisionResNet,
+  loadTorchvisionResNet,
+  saveTorchvisionResNet,
+  torchvisionStateDict,
+} from './torchvision-resnet';
+export type {
+  ExportTorchvisionResNetParams,
+  LoadTorchvisionResNetParams,
+  LoadedTorchvisionResNet,
+  NewHeadOption,
+  SaveTorchvisionResNetParams,
+  TorchTensorInput,
+  TorchvisionResNetArch,
+  TorchvisionResNetBackbone,
+  TorchvisionResNetLayout,
+} from './torchvision-resnet';
+export { decodeTorchStateDict } from './torch-state-dict';
+export type { DecodeTorchStateDictParams, TorchStateDict, TorchStateTensor } from './torch-state-dict';

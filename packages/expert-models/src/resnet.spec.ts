@@ -15,6 +15,15 @@ describe('ResNet parameter counts (torchvision)', () => {
     return n;
   };
 
+  it('widthPerGroup is torchvision\'s width_per_group (counts from torchvision 0.14)', () => {
+    // ResNet(Bottleneck, [1,1,1,1], width_per_group=16, num_classes=10): 3,532,298 parameters.
+    const m = new ResNet({ config: { arch: 'resnet', block: 'bottleneck', layers: [1, 1, 1, 1], widthPerGroup: 16, numClasses: 10, input: { size: 64, channels: 3 } }, initialize: false });
+    expect(m.numParameters()).toBe(3_532_298);
+    expect(m.featureDim).toBe(2048);
+    expect(m.convolutions().find((c) => c.name === 'layer2.0.conv2')).toMatchObject({ inChannels: 32, outChannels: 32, stride: 2 });
+    m.dispose();
+  });
+
   it('ResNet18 / 34 / 50 at 3x224x224 with 1000 classes', () => {
     expect(count('resnet18')).toBe(11_689_512);
     expect(count('resnet34')).toBe(21_797_672);

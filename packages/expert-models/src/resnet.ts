@@ -67,7 +67,7 @@ class BasicBlock extends ResidualBlock {
   private readonly bn1: BatchNorm2d;
   private readonly conv2: Conv2d;
   private readonly bn2: BatchNorm2d;
-  constructor(generator: Generator, inPlanes: number, planes: number, stride: number) {
+  constructor(generator: Generator, inPlanes: number, planes: number, stride: number, _widthPerGroup = 64) {
     super();
     this.conv1 = this.addModule('conv1', convKaiming(generator, inPlanes, planes, 3, stride));
     this.bn1 = this.addModule('bn1', new BatchNorm2d({ numFeatures: planes }));
@@ -81,7 +81,10 @@ class BasicBlock extends ResidualBlock {
   }
 }
 
-/** 1x1 reduce, 3x3 (carrying the stride, v1.5), 1x1 expand x4. */
+/**
+ * 1x1 reduce, 3x3 (carrying the stride, v1.5), 1x1 expand x4. The inner width is torchvision's
+ * `int(planes * (width_per_group / 64))` (= planes for ResNet50/101/152).
+ */
 class Bottleneck extends ResidualBlock {
   static readonly expansion = 4;
   private readonly conv1: Conv2d;
@@ -90,14 +93,15 @@ class Bottleneck extends ResidualBlock {
   private readonly bn2: BatchNorm2d;
   private readonly conv3: Conv2d;
   private readonly bn3: BatchNorm2d;
-  constructor(generator: Generator, inPlanes: number, planes: number, stride: number) {
+  constructor(generator: Generator, inPlanes: number, planes: number, stride: number, widthPerGroup = 64) {
     super();
     const out = planes * Bottleneck.expansion;
-    this.conv1 = this.addModule('conv1', convKaiming(generator, inPlanes, planes, 1, 1));
-    this.bn1 = this.addModule('bn1', new BatchNorm2d({ numFeatures: planes }));
-    this.conv2 = this.addModule('conv2', convKaiming(generator, planes, planes, 3, stride));
-    this.bn2 = this.addModule('bn2', new BatchNorm2d({ numFeatures: planes }));
-    this.conv3 = this.addModule('conv3', convKaiming(generator, planes, out, 1, 1));
+    const width = Math.floor(planes * (widthPerGroup / 64));
+    this.conv1 = this.addModule('conv1', convKaiming(generator, inPlanes, width, 1, 1));
+    this.bn1 = this.addModule('bn1', new BatchNorm2d({ numFeatures: width }));
+    this.conv2 = this.addModule('conv2', convKaiming(generator, width, width, 3, stride));
+    this.bn2 = this.addModule('bn2', new BatchNorm2d({ numFeatures: width }));
+    this.conv3 = this.addModule('conv3', convKaiming(generator, width, out, 1, 1));
     this.bn3 = this.addModule('bn3', new BatchNorm2d({ numFeatures: out }));
     if (stride !== 1 || inPlanes !== out) this.downsample = this.addModule('downsample', new Downsample(generator, inPlanes, out, stride));
   }
@@ -169,7 +173,7 @@ export class ResNet extends ExpertModel {
       const planes = w * 2 ** i;
       const stage = this.addModule(`layer${i + 1}`, new Stage());
       for (let j = 0; j < numBlocks; j++) {
-        stage.add(new Block(generator, inPlanes, planes, j === 0 && i > 0 ? 2 : 1));
+        stage.add(new Block(generator, inPlanes, planes, j === 0 && i > 0 ? 2 : 1, config.widthPerGroup ?? 64));
         inPlanes = planes * Block.expansion;
       }
       this.stages.push(stage);

@@ -13,6 +13,7 @@ describe('@fad/feature-align exports', () => {
         'FEATURE_ALIGN_FORMAT',
         'FEATURE_ALIGN_WEIGHT_LAYOUT',
         'FeatureAlignmentLoss',
+        'LATENT_EXPERT_INPUTS',
         'PROJECTION_KINDS',
         'PROJECTION_SIDES',
         'ProjectionHead',
@@ -25,6 +26,7 @@ describe('@fad/feature-align exports', () => {
         'featureAlignmentObjective',
         'featureExtractorFromFunction',
         'featureExtractorFromLayersModel',
+        'latentExpertImages',
         'loadFeatureAlignmentLoss',
         'poolFeatures',
         'resolveFeatureAlignmentLossConfig',
@@ -43,6 +45,7 @@ describe('@fad/feature-align exports', () => {
   it('has the documented defaults', () => {
     expect(api.DEFAULT_TAP).toBe('down_out');
     expect(api.ALIGNMENT_TARGETS).toEqual(['noisy', 'clean']);
+    expect(api.LATENT_EXPERT_INPUTS).toEqual(['decoded', 'pixel-noised']);
     expect(api.PROJECTION_SIDES).toEqual(['expert', 'diffusion']);
     expect(api.ALIGNMENT_CENTERINGS).toEqual(['none', 'batch']);
     expect(api.PROJECTION_KINDS).toEqual(['linear', 'mlp']);

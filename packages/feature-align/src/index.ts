@@ -37,8 +37,8 @@ export { DEFAULT_TAP, tapDiffusionModel } from './tap-diffusion-model';
 export type { TapDiffusionModelParams, TappableDiffusionModel, TappedDiffusionModel } from './tap-diffusion-model';
 
 // Composition with @fad/diffusion-core
-export { ALIGNMENT_TARGETS, featureAlignmentObjective } from './feature-alignment-objective';
-export type { AlignmentTarget, FeatureAlignmentObjective, FeatureAlignmentObjectiveParams } from './feature-alignment-objective';
+export { ALIGNMENT_TARGETS, featureAlignmentObjective, LATENT_EXPERT_INPUTS, latentExpertImages } from './feature-alignment-objective';
+export type { AlignmentTarget, FeatureAlignmentObjective, FeatureAlignmentObjectiveParams, LatentExpertInput } from './feature-alignment-objective';
 
 // Saving and loading
 export {

@@ -120,10 +120,44 @@ export function classificationReport(
 ): ClassificationReport {
   const fn = 'classificationReport';
   const { yTrue, yPred, numClasses } = readLabelPair(fn, 'yTrue', params.yTrue, 'yPred', params.yPred, params.numClasses);
-  const zd = params.zeroDivision ?? 0;
-  const cm = buildConfusion(yTrue, yPred, numClasses);
+  return reportOf(fn, buildConfusion(yTrue, yPred, numClasses), params.classes, params.zeroDivision ?? 0);
+}
+
+/** Parameters of {@link classificationReportFromConfusion}. */
+export interface ConfusionReportParams {
+  /** K x K counts (rows: true class, columns: predicted), non-negative; weights (e.g. bootstrap counts) are allowed. */
+  readonly confusionMatrix: ReadonlyArray<ArrayLike<number>>;
+  /** Classes of the macro averages (default: those with samples or predictions, as scikit-learn). */
+  readonly classes?: readonly number[];
+  /** Value of a 0/0 ratio, default 0. */
+  readonly zeroDivision?: number;
+}
+
+/**
+ * {@link classificationReport} from a confusion matrix instead of labels (same rules): what a
+ * bootstrap needs, where each replicate is a reweighted confusion matrix. `numSamples` is the sum of
+ * the matrix. Throws when the matrix is not square, has a negative or non-finite entry, or sums to 0.
+ */
+export function classificationReportFromConfusion(params: ConfusionReportParams): ClassificationReport {
+  const fn = 'classificationReportFromConfusion';
+  const m = params?.confusionMatrix;
+  if (!Array.isArray(m) || m.length === 0) throw new MetricInputError(`${fn}: argument "confusionMatrix" must be a non-empty K x K array, got ${String(m)}`);
+  const k = m.length;
+  const cm = m.map((row, i) => {
+    if (!row || row.length !== k) throw new MetricInputError(`${fn}: argument "confusionMatrix" must be square (${k} x ${k}), row ${i} has ${row?.length} entries`);
+    return Array.from(row as ArrayLike<number>, (v: number, j) => {
+      if (!Number.isFinite(v) || v < 0) throw new MetricInputError(`${fn}: confusionMatrix[${i}][${j}] must be a finite number >= 0, got ${v}`);
+      return v;
+    });
+  });
+  return reportOf(fn, cm, params.classes, params.zeroDivision ?? 0);
+}
+
+function reportOf(fn: string, cm: number[][], classesIn: readonly number[] | undefined, zd: number): ClassificationReport {
+  const numClasses = cm.length;
   const perClass: ClassScores[] = [];
   let correct = 0;
+  let total = 0;
   for (let c = 0; c < numClasses; c++) {
     const tp = cm[c][c];
     correct += tp;
@@ -133,6 +167,7 @@ export function classificationReport(
       support += cm[c][j];
       predicted += cm[j][c];
     }
+    total += support;
     const fp = predicted - tp;
     const fn_ = support - tp;
     perClass.push({
@@ -144,20 +179,21 @@ export function classificationReport(
       predicted,
     });
   }
+  if (!(total > 0)) throw new MetricInputError(`${fn}: the confusion matrix is empty (no samples)`);
   let classes: number[];
-  if (params.classes !== undefined) {
-    const bad = params.classes.find((c) => !Number.isInteger(c) || c < 0 || c >= numClasses);
-    if (bad !== undefined || params.classes.length === 0) {
-      throw new MetricInputError(`${fn}: option "classes" must be a non-empty list of labels in [0, ${numClasses}), got ${JSON.stringify(params.classes)}`);
+  if (classesIn !== undefined) {
+    const bad = classesIn.find((c) => !Number.isInteger(c) || c < 0 || c >= numClasses);
+    if (bad !== undefined || classesIn.length === 0) {
+      throw new MetricInputError(`${fn}: option "classes" must be a non-empty list of labels in [0, ${numClasses}), got ${JSON.stringify(classesIn)}`);
     }
-    classes = [...new Set(params.classes)].sort((a, b) => a - b);
+    classes = [...new Set(classesIn)].sort((a, b) => a - b);
   } else {
     classes = perClass.filter((s) => s.support > 0 || s.predicted > 0).map((s) => s.label);
   }
   const avg = (key: 'precision' | 'recall' | 'f1') => classes.reduce((s, c) => s + perClass[c][key], 0) / classes.length;
   return {
-    numSamples: yTrue.length,
-    accuracy: correct / yTrue.length,
+    numSamples: total,
+    accuracy: correct / total,
     confusionMatrix: cm,
     perClass,
     macro: { precision: avg('precision'), recall: avg('recall'), f1: avg('f1'), classes },

@@ -19,7 +19,8 @@ import { assertWithinDataRange, extractPlane, readImageBatch } from './image-bat
 import { type ArrayInput, type LabelInput, MetricInputError, formatShape, readLabels } from './metric-input';
 import { createSeededRandom, sampleWithoutReplacement } from './seeded-random';
 import { type PlaneStats, type SsimOptions, assertFitsWindow, computePlaneStats, createSsimScratch, planePairSsim, resolveSsimWindow } from './ssim';
-import { mean, normalInterval95, quantile, standardDeviation } from './summary-statistics';
+import { percentileInterval } from './bootstrap-interval';
+import { mean, normalInterval95, standardDeviation } from './summary-statistics';
 
 /** Parameters of {@link diversity}. */
 export interface DiversityParams extends SsimOptions {
@@ -217,8 +218,8 @@ export function diversity(params: DiversityParams): DiversityResult {
     overallCi = normalInterval95(pooledValues);
   } else {
     const boot = bootstrap(groups, bootstrapSamples, createSeededRandom((seed ^ 0x5bd1e995) >>> 0));
-    groupCis = boot.groups.map(percentileInterval);
-    overallCi = percentileInterval(boot.overall);
+    groupCis = boot.groups.map((values) => percentileInterval({ values }));
+    overallCi = percentileInterval({ values: boot.overall });
   }
 
   const perClass: DiversityStats[] =
@@ -255,11 +256,6 @@ function concat(parts: Float64Array[]): Float64Array {
     o += p.length;
   }
   return out;
-}
-
-function percentileInterval(reps: number[]): [number, number] {
-  if (reps.length < 2) return [NaN, NaN];
-  return [quantile(reps, 0.025), quantile(reps, 0.975)];
 }
 
 /**

@@ -8,7 +8,9 @@ describe('@fad/metrics exports', () => {
         'MS_SSIM_WEIGHTS',
         'MetricInputError',
         'accuracy',
+        'bootstrapIntervals',
         'classificationReport',
+        'classificationReportFromConfusion',
         'compareIntensity',
         'confusionMatrix',
         'diversity',
@@ -21,6 +23,7 @@ describe('@fad/metrics exports', () => {
         'mmd2Unbiased',
         'msSsim',
         'msSsimMinSize',
+        'percentileInterval',
         'ssim',
       ].sort(),
     );

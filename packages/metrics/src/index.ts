@@ -24,9 +24,14 @@ export type {
 
 // Classification
 export { accuracy, classificationReport, confusionMatrix } from './classification-metrics';
-export type { ClassScores, ClassificationParams, ClassificationReport } from './classification-metrics';
+export { classificationReportFromConfusion } from './classification-metrics';
+export type { ClassScores, ClassificationParams, ClassificationReport, ConfusionReportParams } from './classification-metrics';
 export { generationAccuracy } from './generation-accuracy';
 export type { GenerationAccuracyParams, GenerationAccuracyResult, GenerationClassAccuracy } from './generation-accuracy';
+
+// Intervals
+export { bootstrapIntervals, percentileInterval } from './bootstrap-interval';
+export type { BootstrapDraw, BootstrapIntervalsParams, BootstrapIntervalsResult, PercentileIntervalParams } from './bootstrap-interval';
 
 // Feature distributions
 export { featureStatistics, frechetDistance, frechetDistanceFromStatistics } from './frechet-distance';

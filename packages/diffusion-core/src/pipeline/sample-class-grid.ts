@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Generator } from '../random';
 import type { NoiseScheduler } from '../schedulers/scheduler';
 import type { DiffusionModel } from '../unet/unet';
+import type { AutoencoderKL } from '../autoencoder/autoencoder';
 import { sampleImages } from './sample';
 
 export interface SampleClassGridParams {
@@ -27,6 +28,8 @@ export interface SampleClassGridParams {
   eta?: number;
   /** Range of the training data (default [-1, 1]), mapped to [0, 1]. */
   dataRange?: [number, number];
+  /** Latent diffusion: the autoencoder whose latents the model samples; the grid holds decoded pixels (see `sampleImages`). */
+  autoencoder?: AutoencoderKL;
 }
 
 export interface ClassGrid {
@@ -57,6 +60,7 @@ export async function sampleClassGrid(p: SampleClassGridParams): Promise<ClassGr
     guidanceScale: p.guidanceScale,
     eta: p.eta,
     dataRange: p.dataRange,
+    ...(p.autoencoder !== undefined ? { autoencoder: p.autoencoder } : {}),
     generator: new Generator(p.seed),
   });
   return { images, labels, rows: p.classLabels.length, columns: p.imagesPerClass };

@@ -9,6 +9,8 @@ import { DDIMScheduler } from '../schedulers/ddim-scheduler';
 import { DDPMScheduler } from '../schedulers/ddpm-scheduler';
 import type { NoiseScheduler } from '../schedulers/scheduler';
 import type { DiffusionModel } from '../unet/unet';
+import type { AutoencoderKL } from '../autoencoder/autoencoder';
+import { decodeLatents } from '../autoencoder/latents';
 import type { GuidanceFn } from './guidance';
 import { guidedStep } from './guided-step';
 import { modelPrediction, resolveBatch } from './model-prediction';
@@ -60,7 +62,30 @@ export interface SampleParams {
   eta?: number;
   /** The range of the training data, mapped to [0, 1] at the end. Default [-1, 1]. */
   dataRange?: [number, number];
+  /**
+   * Latent diffusion: the frozen autoencoder whose scaled latents the model was trained on. The
+   * reverse process then runs on latents [B, sampleSize, sampleSize, latentChannels], which are
+   * decoded (`decodeLatents`) to pixel images in `dataRange` and mapped to [0, 1] as in pixel
+   * space, so the result has the same convention. The scheduler must not clip or threshold x_0
+   * (`clipSample: false`): latents are not in [-1, 1]. Gradient guidance is not available here
+   * (it would need the guide's gradient through the decoder).
+   */
+  autoencoder?: AutoencoderKL;
   onProgress?: (p: SampleProgress) => void;
+}
+
+/** Checks that `scheduler` and `model` can sample in the latent space of `autoencoder`; `owner` names the caller. */
+export function checkLatentSampling(p: { owner: string; model: DiffusionModel; scheduler: NoiseScheduler; autoencoder: AutoencoderKL }): void {
+  const { owner, model, scheduler, autoencoder: ae } = p;
+  if (!ae || typeof ae !== 'object' || typeof ae.decode !== 'function' || !ae.config) throw new TypeError(`${owner}: autoencoder must be an AutoencoderKL`);
+  const k = ae.config.latentChannels;
+  if (model.config.inChannels !== k) {
+    throw new RangeError(`${owner}: the model's inChannels (${model.config.inChannels}) must equal autoencoder.config.latentChannels (${k}) to sample in its latent space`);
+  }
+  const sc = scheduler.config as { clipSample?: boolean; thresholding?: boolean };
+  if (sc.clipSample === true || sc.thresholding === true) {
+    throw new RangeError(`${owner}: in latent space the scheduler must not clip or threshold x_0 (latents are not in [-1, 1]); build it with clipSample: false${sc.thresholding ? ' and thresholding: false' : ''}`);
+  }
 }
 
 /** Samples images; resolves to a [B,H,W,C] tensor in [0, 1] that the caller disposes. */
@@ -74,6 +99,11 @@ export async function sampleImages(params: SampleParams): Promise<tf.Tensor4D> {
   if (guidance !== undefined && typeof guidance !== 'function') throw new TypeError(`sampleImages: guidance must be a GuidanceFn (params) => tf.Tensor4D | null, got ${typeof guidance}`);
   if (guidance !== undefined && !(scheduler instanceof DDIMScheduler || scheduler instanceof DDPMScheduler)) {
     throw new TypeError(`sampleImages: guidance needs a DDIMScheduler or DDPMScheduler (the guided update uses their formulas), got ${(scheduler as object)?.constructor?.name ?? String(scheduler)}`);
+  }
+  const ae = params.autoencoder;
+  if (ae !== undefined) {
+    checkLatentSampling({ owner: 'sampleImages', model, scheduler, autoencoder: ae });
+    if (guidance !== undefined) throw new TypeError('sampleImages: gradient guidance is not available in latent space (with an autoencoder)');
   }
   const shape = [b, cfg.sampleSize, cfg.sampleSize, cfg.inChannels];
   if (initialNoise !== undefined && (!(initialNoise instanceof tf.Tensor) || !tf.util.arraysEqual(initialNoise.shape, shape))) {
@@ -109,6 +139,11 @@ export async function sampleImages(params: SampleParams): Promise<tf.Tensor4D> {
       onProgress?.({ step: i + 1, totalSteps: timesteps.length, timestep: t, stepMs: performance.now() - t0, guidanceMs });
       // Let signal handlers and progress output run between steps.
       await new Promise<void>((r) => setTimeout(r, 0));
+    }
+    if (ae !== undefined) {
+      const decoded = decodeLatents({ model: ae, latents: x });
+      x.dispose();
+      x = decoded;
     }
     const img = tf.tidy(() => tf.clipByValue(tf.div(tf.sub(x, lo), hi - lo), 0, 1) as tf.Tensor4D);
     return img;

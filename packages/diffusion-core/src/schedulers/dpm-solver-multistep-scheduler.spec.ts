@@ -467,6 +467,49 @@ describe('DPMSolverMultistepScheduler convergence (analytic Gaussian data, exact
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('zero terminal SNR with v-prediction (the issue G setting): starts from pure noise and converges at second order', () => {
+    // Exact posterior mean for Gaussian data: x0hat = mu + sqrt(a) s^2 (x - sqrt(a) mu) / (a s^2 + 1 - a),
+    // eps-hat = (x - sqrt(a) mu) sqrt(1 - a) / (a s^2 + 1 - a), and v = sqrt(a) eps - sqrt(1 - a) x0.
+    // Written without dividing by sqrt(a), so it holds at alpha-bar = 2^-24 (t = T-1).
+    const before = tf.memory().numTensors;
+    const vError = (n: number, solverOrder: 1 | 2) => {
+      const sched = new DPMSolverMultistepScheduler({ predictionType: 'v_prediction', rescaleBetasZeroSnr: true, solverOrder });
+      const T = sched.config.numTrainTimesteps;
+      expect(sched.alphasCumprod[T - 1]).toBe(2 ** -24);
+      sched.setTimesteps(n);
+      expect(sched.timesteps[0]).toBe(T - 1);
+      const abT = sched.alphasCumprod[T - 1];
+      const exact = tf.tidy(() => {
+        const z = tf.div(tf.sub(xT, tf.mul(mu, Math.sqrt(abT))), Math.sqrt(abT * S * S + 1 - abT));
+        return tf.add(mu, tf.mul(z, S));
+      });
+      let x: tf.Tensor = tf.clone(xT);
+      for (const t of sched.timesteps) {
+        const a = sched.alphasCumprod[t];
+        const v = tf.tidy(() => {
+          const d = a * S * S + 1 - a;
+          const centred = tf.sub(x, tf.mul(mu, Math.sqrt(a)));
+          const x0 = tf.add(mu, tf.mul(centred, (Math.sqrt(a) * S * S) / d));
+          const eps = tf.mul(centred, Math.sqrt(1 - a) / d);
+          return tf.sub(tf.mul(eps, Math.sqrt(a)), tf.mul(x0, Math.sqrt(1 - a)));
+        });
+        const r = sched.step(v, t, x);
+        tf.dispose([v, x, r.predOriginalSample]);
+        x = r.prevSample;
+      }
+      const err = tf.tidy(() => tf.max(tf.abs(tf.sub(x, exact))).dataSync()[0]);
+      tf.dispose([x, exact]);
+      return err;
+    };
+    const e = { order1_20: vError(20, 1), order2_10: vError(10, 2), order2_20: vError(20, 2), order2_40: vError(40, 2) };
+    console.log('Gaussian data, zero terminal SNR, v-prediction:', fmt(e));
+    expect(Object.values(e).every(Number.isFinite)).toBe(true);
+    expect(e.order2_20).toBeLessThan(e.order1_20 / 2);
+    expect(e.order2_20 / e.order2_40).toBeGreaterThan(3);
+    expect(e.order2_40).toBeLessThan(1e-2);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('with 20 steps, orders 2 and 3 are several times more accurate than order 1 (DDIM-equivalent) on the same grid', () => {
     const e: Record<string, number> = {};
     for (const solverOrder of [1, 2, 3] as const) e[`order${solverOrder}`] = error(new DPMSolverMultistepScheduler({ solverOrder }), 20);

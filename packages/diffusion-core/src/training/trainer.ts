@@ -12,6 +12,8 @@ import '../register-gradients';
 import { Generator, type GeneratorState } from '../random';
 import type { NoiseScheduler, PredictionType } from '../schedulers/scheduler';
 import type { DiffusionModel } from '../unet/unet';
+import type { AutoencoderKL } from '../autoencoder/autoencoder';
+import { decodeLatents, encodeToLatents } from '../autoencoder/latents';
 import { Adam, type AdamConfig, type AdamState } from './adam';
 import { EmaWeights } from './ema';
 import { clipByGlobalNorm, globalNorm } from './grad-clip';
@@ -30,6 +32,30 @@ export interface ObjectiveContext {
   modelOutput: tf.Tensor4D;
   /** The activations named in the objective's `activations`. */
   activations: Record<string, tf.Tensor4D>;
+  /**
+   * Latent diffusion only (the trainer has an `autoencoder`): then `x0`, `noisy`, `noise` and
+   * `modelOutput` are (scaled) latents, and this is the step seen in pixel space.
+   */
+  latent?: LatentObjectiveContext;
+}
+
+/** The pixel-space side of a latent-diffusion training step (see {@link ObjectiveContext.latent}). */
+export interface LatentObjectiveContext {
+  /** The clean pixel images [B,H,W,C] in the model's range (usually [-1, 1]) whose latents are `x0`. */
+  pixelX0: tf.Tensor4D;
+  /**
+   * Fresh pixel-space noise [B,H,W,C] ~ N(0, I) drawn from the trainer's generator, present when an
+   * objective sets `needsPixelNoise` (e.g. an expert input noised in pixel space).
+   */
+  pixelNoise?: tf.Tensor4D;
+  /** alpha-bar_t of each sample's timestep (the scheduler's `alphasCumprod[t]`). */
+  alphaBars: number[];
+  /**
+   * Decodes scaled latents to pixel images, `decodeLatents` with the frozen autoencoder:
+   * decoder(z / scalingFactor). Recorded on the gradient tape like any op; run it off the tape
+   * (e.g. feature-align's `runWithoutGradient`) when no gradient should flow through it.
+   */
+  decode(latents: tf.Tensor4D): tf.Tensor4D;
 }
 
 export interface TrainingObjective {
@@ -44,6 +70,12 @@ export interface TrainingObjective {
    * Called inside the gradient tape.
    */
   loss(ctx: ObjectiveContext): { total: tf.Scalar; terms: Record<string, tf.Scalar> };
+  /**
+   * Latent diffusion: ask the trainer for fresh pixel-space noise each step
+   * (`ctx.latent.pixelNoise`). Drawn after the step's other random numbers, so objectives that do
+   * not ask leave the random streams as they were. Ignored in pixel space.
+   */
+  readonly needsPixelNoise?: boolean;
 }
 
 type TrainableScheduler = Pick<NoiseScheduler, 'addNoise' | 'getVelocity' | 'alphasCumprod'> & {
@@ -82,6 +114,14 @@ export interface DiffusionTrainerParams {
    * uses gamma = 5. null/undefined (default): the plain MSE.
    */
   snrGamma?: number | null;
+  /**
+   * Latent diffusion (Rombach et al. 2022): a frozen autoencoder. The model then trains on its
+   * scaled latents `encodeToLatents` (the posterior means times the scaling factor): each step
+   * takes pixel images `x0` and encodes them (or takes pre-encoded `latents`), and the model's
+   * `inChannels` (and `outChannels`) must equal the autoencoder's `latentChannels`. Its weights are never
+   * trained. Absent: pixel space (unchanged).
+   */
+  autoencoder?: AutoencoderKL;
 }
 
 /**
@@ -108,8 +148,17 @@ export function minSnrWeight(params: { alphaBar: number; gamma: number; predicti
 }
 
 export interface TrainStepParams {
-  /** Clean images in the model's value range (usually [-1, 1]), [B,H,W,C]. */
+  /**
+   * Clean images in the model's value range (usually [-1, 1]), [B,H,W,C]. With an `autoencoder`
+   * (latent diffusion) these are pixel images, encoded to latents unless `latents` are given.
+   */
   x0: tf.Tensor4D;
+  /**
+   * Latent diffusion only: the scaled latents of `x0` [B,h,w,latentChannels], pre-encoded (e.g. with
+   * `encodeToLatents` once for the whole data set, which gives exactly what the trainer would
+   * compute per batch). Saves the encoder pass at every step. Not disposed.
+   */
+  latents?: tf.Tensor4D;
   classLabels?: ArrayLike<number>;
   /**
    * Per-sample weights of the diffusion loss: with them the diffusion term is
@@ -147,7 +196,7 @@ export class DiffusionTrainer {
   readonly optimizer: Adam;
   readonly lrSchedule: LrScheduleConfig;
   readonly ema: EmaWeights | null;
-  private readonly params: Required<Omit<DiffusionTrainerParams, 'model' | 'scheduler' | 'optimizer' | 'lrSchedule' | 'gradClipNorm' | 'emaDecay' | 'microBatchSize' | 'snrGamma'>> & {
+  private readonly params: Required<Omit<DiffusionTrainerParams, 'model' | 'scheduler' | 'optimizer' | 'lrSchedule' | 'gradClipNorm' | 'emaDecay' | 'microBatchSize' | 'snrGamma' | 'autoencoder'>> & {
     snrGamma: number | null;
     gradClipNorm: number | null;
     microBatchSize: number | null;
@@ -156,6 +205,8 @@ export class DiffusionTrainer {
   private readonly modelVariables: tf.Variable[];
   private readonly generator: Generator;
   private readonly tapNames: string[];
+  readonly autoencoder: AutoencoderKL | null;
+  private readonly needsPixelNoise: boolean;
 
   constructor(p: DiffusionTrainerParams) {
     if (!p || !p.model || !p.scheduler) throw new TypeError('DiffusionTrainer: params.model and params.scheduler are required');
@@ -176,6 +227,17 @@ export class DiffusionTrainer {
     if (snrGamma !== null && !(snrGamma > 0 && Number.isFinite(snrGamma))) {
       throw new RangeError(`DiffusionTrainer: snrGamma must be a finite number > 0 or null, got ${p.snrGamma}`);
     }
+    const ae = p.autoencoder ?? null;
+    if (ae !== null) {
+      if (typeof ae !== 'object' || typeof ae.encode !== 'function' || typeof ae.decode !== 'function' || !ae.config) {
+        throw new TypeError('DiffusionTrainer: autoencoder must be an AutoencoderKL');
+      }
+      const k = ae.config.latentChannels;
+      if (p.model.config.inChannels !== k) {
+        throw new RangeError(`DiffusionTrainer: with an autoencoder the model's inChannels must equal autoencoder.config.latentChannels (${k}), got ${p.model.config.inChannels}`);
+      }
+    }
+    this.autoencoder = ae;
     this.model = p.model;
     this.scheduler = p.scheduler;
     this.params = {
@@ -197,6 +259,27 @@ export class DiffusionTrainer {
     this.lrSchedule = resolveLrSchedule(p.lrSchedule);
     this.ema = p.emaDecay != null ? new EmaWeights(this.modelVariables, p.emaDecay) : null;
     this.tapNames = [...new Set(this.params.objectives.flatMap((o) => o.activations))];
+    this.needsPixelNoise = ae !== null && this.params.objectives.some((o) => o.needsPixelNoise === true);
+  }
+
+  /**
+   * The latents the model trains on for a batch: `latents` checked against `x0`, or `x0` encoded
+   * (posterior means times the scaling factor). The caller disposes the result.
+   */
+  private batchLatents(x0: tf.Tensor4D, latents: tf.Tensor4D | undefined): tf.Tensor4D {
+    const ae = this.autoencoder as AutoencoderKL;
+    const cfg = this.model.config;
+    const aec = ae.config;
+    const f = ae.downsamplingFactor;
+    if (!x0 || x0.rank !== 4 || x0.shape[3] !== aec.inChannels || x0.shape[1] !== cfg.sampleSize * f || x0.shape[2] !== cfg.sampleSize * f) {
+      throw new Error(`DiffusionTrainer.step: x0 must be pixel images [B,${cfg.sampleSize * f},${cfg.sampleSize * f},${aec.inChannels}] (the model's sampleSize ${cfg.sampleSize} times the autoencoder's downsampling factor ${f}), got [${x0?.shape}]`);
+    }
+    if (latents === undefined) return encodeToLatents({ model: ae, images: x0 });
+    const want = [x0.shape[0], cfg.sampleSize, cfg.sampleSize, aec.latentChannels];
+    if (!(latents instanceof tf.Tensor) || !tf.util.arraysEqual(latents.shape, want)) {
+      throw new Error(`DiffusionTrainer.step: latents must be [${want}] (the scaled latents of x0), got [${(latents as tf.Tensor | undefined)?.shape}]`);
+    }
+    return tf.clone(latents);
   }
 
   get stepCount(): number {
@@ -204,7 +287,21 @@ export class DiffusionTrainer {
   }
 
   /** One optimisation step on a batch. Leaves no tensor behind. */
-  step({ x0, classLabels, lossWeights }: TrainStepParams): TrainStepResult {
+  step(params: TrainStepParams): TrainStepResult {
+    if (this.autoencoder === null) {
+      if (params.latents !== undefined) throw new Error('DiffusionTrainer.step: latents are only taken by a trainer with an autoencoder (latent diffusion)');
+      return this.stepOn(params, params.x0, null);
+    }
+    const z0 = this.batchLatents(params.x0, params.latents);
+    try {
+      return this.stepOn(params, z0, params.x0);
+    } finally {
+      z0.dispose();
+    }
+  }
+
+  /** The step on `x0` (pixels or latents); `pixelX0` the pixel images in latent space. */
+  private stepOn({ classLabels, lossWeights }: TrainStepParams, x0: tf.Tensor4D, pixelX0: tf.Tensor4D | null): TrainStepResult {
     const cfg = this.model.config;
     if (!x0 || x0.rank !== 4 || x0.shape[3] !== cfg.inChannels) {
       throw new Error(`DiffusionTrainer.step: x0 must be [B,H,W,${cfg.inChannels}], got [${x0?.shape}]`);
@@ -240,6 +337,8 @@ export class DiffusionTrainer {
       plain.dispose();
       offsets.dispose();
     }
+    // Latent diffusion: fresh pixel-space noise for objectives that ask, after every other draw.
+    const pixelNoise = pixelX0 && this.needsPixelNoise ? this.generator.normal(pixelX0.shape) : null;
     if (this.params.snrGamma !== null) {
       // Min-SNR-gamma: fold the per-timestep weight into the per-sample weights (1/B each by default).
       const pt = this.scheduler.config.predictionType;
@@ -257,7 +356,7 @@ export class DiffusionTrainer {
         const end = Math.min(b, start + chunk);
         const frac = (end - start) / b;
         const r = this.chunkGradients({
-          x0, noiseAll: noiseData, start, end, frac,
+          x0, noiseAll: noiseData, pixelX0, pixelNoise, start, end, frac,
           timesteps: timesteps.slice(start, end),
           labels: labels?.slice(start, end),
           weights: weights?.slice(start, end),
@@ -292,6 +391,7 @@ export class DiffusionTrainer {
       return { step: this.optimizer.step, loss: lossSum, terms: termSums, learningRate: lr, gradNorm, ...(lossWeights !== undefined ? { sampleLosses } : {}) };
     } finally {
       noiseData.dispose();
+      pixelNoise?.dispose();
       grads?.forEach((x) => x.dispose());
     }
   }
@@ -301,7 +401,7 @@ export class DiffusionTrainer {
    * `weights`, when given, already carry that share for the diffusion term).
    */
   private chunkGradients(a: {
-    x0: tf.Tensor4D; noiseAll: tf.Tensor; start: number; end: number; frac: number; timesteps: number[]; labels?: number[]; weights?: number[];
+    x0: tf.Tensor4D; noiseAll: tf.Tensor; pixelX0: tf.Tensor4D | null; pixelNoise: tf.Tensor | null; start: number; end: number; frac: number; timesteps: number[]; labels?: number[]; weights?: number[];
   }): { loss: number; terms: Record<string, number>; grads: tf.Tensor[]; sampleLosses?: number[] } {
     const kept: Record<string, tf.Scalar> = {};
     let perSample: tf.Tensor1D | null = null;
@@ -310,6 +410,16 @@ export class DiffusionTrainer {
       const whole = a.start === 0 && n === a.x0.shape[0];
       const x0 = (whole ? a.x0 : tf.slice(a.x0, [a.start, 0, 0, 0], [n, -1, -1, -1])) as tf.Tensor4D;
       const noise = (whole ? a.noiseAll : tf.slice(a.noiseAll, [a.start, 0, 0, 0], [n, -1, -1, -1])) as tf.Tensor4D;
+      const part = (t: tf.Tensor) => (whole ? t : tf.slice(t, [a.start, 0, 0, 0], [n, -1, -1, -1])) as tf.Tensor4D;
+      const ae = this.autoencoder;
+      const latent: LatentObjectiveContext | undefined = ae && a.pixelX0
+        ? {
+          pixelX0: part(a.pixelX0),
+          ...(a.pixelNoise ? { pixelNoise: part(a.pixelNoise) } : {}),
+          alphaBars: a.timesteps.map((t) => this.scheduler.alphasCumprod[t]),
+          decode: (latents: tf.Tensor4D) => decodeLatents({ model: ae, latents }),
+        }
+        : undefined;
       // 2. Forward process q(x_t | x_0) (Ho et al. 2020, eq. 4).
       const noisy = this.scheduler.addNoise(x0, noise, a.timesteps) as tf.Tensor4D;
       // 3. Predict, tapping the activations the objectives need, in the same pass.
@@ -327,7 +437,7 @@ export class DiffusionTrainer {
         kept.diffusion = tf.keep(tf.div(weighted, a.frac) as tf.Scalar);
         let rest = tf.scalar(0) as tf.Scalar;
         for (const obj of this.params.objectives) {
-          const r = obj.loss({ x0, noisy, noise, timesteps: a.timesteps, classLabels: a.labels, modelOutput: out.sample, activations: out.activations });
+          const r = obj.loss({ x0, noisy, noise, timesteps: a.timesteps, classLabels: a.labels, modelOutput: out.sample, activations: out.activations, ...(latent ? { latent } : {}) });
           rest = tf.add(rest, r.total);
           for (const [k, v] of Object.entries(r.terms)) kept[`${obj.name}.${k}`] = tf.keep(v);
         }
@@ -338,7 +448,7 @@ export class DiffusionTrainer {
       kept.diffusion = tf.keep(mse);
       // 5. Extra objectives (feature alignment, ...).
       for (const obj of this.params.objectives) {
-        const r = obj.loss({ x0, noisy, noise, timesteps: a.timesteps, classLabels: a.labels, modelOutput: out.sample, activations: out.activations });
+        const r = obj.loss({ x0, noisy, noise, timesteps: a.timesteps, classLabels: a.labels, modelOutput: out.sample, activations: out.activations, ...(latent ? { latent } : {}) });
         total = tf.add(total, r.total);
         for (const [k, v] of Object.entries(r.terms)) kept[`${obj.name}.${k}`] = tf.keep(v);
       }
