@@ -14,7 +14,8 @@ import { inspectDataset } from './data';
 import { DEMO_SCALES, type DemoScale, demoPlan, writeDemoData } from './demo';
 import { trainDiffusion } from './diffusion';
 import { trainDreamBooth } from './dreambooth';
-import { CliError } from './errors';
+import { CliError, classifyError } from './errors';
+import { assertNotDeletingInputs, type RunInput } from './safety';
 import { evaluateGenerated, formatConfusion, formatIntensity, readManifest } from './evaluate';
 import { runExperiment } from './experiment';
 import { loadExpertModel, trainExpertJob } from './expert';
@@ -65,6 +66,9 @@ function globals(cmd: Command): Opts {
 function abs(p: unknown): string | undefined {
   return typeof p === 'string' ? resolve(p) : undefined;
 }
+
+const dataInput = (dir: string | null | undefined): RunInput | null => (dir ? { what: 'the data folder', path: dir } : null);
+const fileInput = (what: string, path: string | null | undefined): RunInput | null => (path ? { what, path } : null);
 
 /** Builds the program. `out` receives normal output (tests capture it). */
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
@@ -145,8 +149,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         'expert.epochs': o.epochs, 'expert.batchSize': o.batchSize, 'expert.learningRate': o.lr, 'expert.checkpointEvery': o.checkpointEvery,
         'expert.noiseAware': o.noiseAware ? true : undefined, 'expert.pretrained': abs(o.pretrained), 'expert.pretrainedConv1': o.pretrainedConv1,
       });
-      const backend = await initBackend(cfg, log);
       const dir = resolve(o.out);
+      if (o.force) assertNotDeletingInputs({ target: dir, kind: 'files', inputs: [dataInput(cfg.data.dir)] });
+      const backend = await initBackend(cfg, log);
       mkdirSync(dir, { recursive: true });
       const { dataset, split } = await loadDataAndSplit(cfg, log, dir);
       const r = await withInterrupt((interrupt) =>
@@ -188,8 +193,11 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         'data.dir': abs(o.data), 'expert.checkpoint': abs(o.expert), 'autoencoder.steps': o.steps, 'autoencoder.batchSize': o.batchSize,
         'autoencoder.learningRate': o.lr, 'autoencoder.perceptualWeight': o.perceptualWeight, 'autoencoder.checkpointEvery': o.checkpointEvery,
       });
-      const backend = await initBackend(cfg, log);
       const dir = resolve(o.out);
+      if (o.force) {
+        assertNotDeletingInputs({ target: dir, kind: 'files', inputs: [dataInput(cfg.data.dir), fileInput('the expert', cfg.expert.checkpoint), fileInput('the judge', abs(o.judge))] });
+      }
+      const backend = await initBackend(cfg, log);
       mkdirSync(dir, { recursive: true });
       const { dataset, split } = await loadDataAndSplit(cfg, log, dir);
       // --expert (or expert.checkpoint) joins the fidelity check; it is required for the perceptual term.
@@ -270,8 +278,15 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       if (db && !o.pretrained) throw new CliError('--dreambooth needs the trained model to fine-tune: --pretrained MODEL (e.g. a fad train run folder)');
       if (db && o.resume) log.warn('--resume has no effect with --dreambooth: DreamBooth runs are short and start over when interrupted');
       if (!cfg.alignment.enabled && (o.alignTo || o.lambda2 !== undefined || o.tap)) log.warn('--align-to/--lambda2/--tap have no effect without --feature-alignment');
-      const backend = await initBackend(cfg, log);
       const dir = resolve(o.out);
+      // --force (and DreamBooth, which always starts over) deletes the run's own files in OUT: never
+      // when OUT is the folder of, or inside, an input.
+      if (o.force || db) {
+        let pretrained = db ? resolve(o.pretrained as string) : null;
+        if (pretrained && existsSync(pretrained) && statSync(pretrained).isDirectory()) pretrained = join(pretrained, 'model.safetensors');
+        assertNotDeletingInputs({ target: dir, kind: 'files', inputs: [dataInput(cfg.data.dir), fileInput('the expert', cfg.alignment.enabled ? cfg.expert.checkpoint : null), fileInput('the pretrained model', pretrained)] });
+      }
+      const backend = await initBackend(cfg, log);
       mkdirSync(dir, { recursive: true });
       const { dataset, split } = await loadDataAndSplit(cfg, log, dir);
       let expert: ReturnType<typeof loadExpertModel> | undefined;
@@ -357,7 +372,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         const { dataset } = await loadDataAndSplit(cfg, log);
         realStats = classIntensityStats(dataset.images, dataset.labels, dataset.imageSize ** 2 * dataset.channels, dataset.classNames);
       }
-      const m = await generateImages({ checkpoint: model, out: o.out, gen: cfg.generate, realStats, backend, force: Boolean(o.force), quiet: log.quiet, log: log.info });
+      const m = await generateImages({ checkpoint: model, out: o.out, gen: cfg.generate, realStats, backend, force: Boolean(o.force), quiet: log.quiet, log: log.info, inputs: [dataInput(cfg.data.dir)].filter((x): x is RunInput => x !== null) });
       const eg2 = m.expertGuidance ? `, ${m.expertGuidance.twoStage ? 'two-stage ' : ''}${m.expertGuidance.kind} guidance ${m.expertGuidance.scale}` : '';
       const ms = m.timing ? `; ${m.timing.msPerStep.toFixed(0)} ms/step${m.expertGuidance ? ` (${m.timing.guidanceMsPerStep.toFixed(0)} in guidance)` : ''}` : '';
       out(`wrote ${m.images.length} images (${m.generatedClasses.length} classes x ${m.imagesPerClass} x ${m.seeds.length} seed(s), ${m.sampler} ${m.steps} steps, guidance ${m.guidanceScale}${eg2}) to ${resolve(o.out)} in ${formatDuration(m.elapsedSeconds)}${ms}\n`);
@@ -515,11 +530,14 @@ export async function main(argv: string[] = process.argv, io: { out?: (s: string
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
+    // Filesystem, memory and divergence problems are the user's environment, not a fad bug.
+    const original = e as Error;
+    e = classifyError(e);
     const error = e as Error;
     const code = e instanceof CliError ? e.exitCode : 1;
     if (e instanceof CliError) err(`fad: ${code === 130 ? '' : 'error: '}${error.message}\n`);
     else err(`fad: error: ${error?.message ?? String(e)}${debug ? '' : '\n(an unexpected error: run again with --debug for the stack trace, and report it)'}\n`);
-    if (debug && error?.stack) err(`${error.stack}\n`);
+    if (debug && (original?.stack ?? error?.stack)) err(`${original?.stack ?? error.stack}\n`);
     return code;
   }
 }

@@ -15,7 +15,6 @@ import {
   type TorchvisionResNetLayout,
   createExpert,
   describeTorchvisionResNet,
-  deserializeExpert,
   EXPERT_PRESETS,
   loadTorchvisionResNet,
   presetConfig,
@@ -24,8 +23,11 @@ import {
 } from '@fad/expert-models';
 import { type FeatureExtractor, featureExtractorFromFunction } from '@fad/feature-align';
 import type { FadConfig } from './config';
-import { CliError, InterruptedError } from './errors';
+import { CliError, DivergenceError, InterruptedError, fsError, withFs } from './errors';
 import { readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
+import { LIMITS } from './limits';
+import { assertFiniteWeights, loadExpertFile } from './model-files';
+import { removeStaleTemps } from './safety';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
 import { openRunTensorBoard } from './tensorboard';
@@ -81,6 +83,14 @@ export function pretrainedLayout(path: string): TorchvisionResNetLayout {
       readSync(fd, header, 0, n, 8);
       const parsed = JSON.parse(header.toString('utf8')) as Record<string, { shape: number[] }>;
       delete parsed.__metadata__;
+      // Untrusted input: shapes within limits before anything is built from them.
+      let total = 0;
+      for (const [name, t] of Object.entries(parsed)) {
+        const shape = t?.shape;
+        if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0 && d <= LIMITS.maxDim)) throw new Error(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)?.slice(0, 80)}`);
+        total += shape.reduce((a, b) => a * b, 1);
+        if (total > LIMITS.maxParameters) throw new Error(`the tensors hold more than ${LIMITS.maxParameters} values (at "${name}"); refusing to load it`);
+      }
       shapes = parsed;
     } finally {
       closeSync(fd);
@@ -127,6 +137,12 @@ async function pretrainedExpert(cfg: FadConfig, config: ExpertConfig, classNames
     ({ expert } = await loadTorchvisionResNet({ file: path, inChannels: config.input.channels, conv1, head: { numClasses: config.numClasses, ...hidden }, classNames, input: config.input, seed: cfg.expert.seed }));
   } catch (e) {
     throw new CliError(`expert.pretrained ${path}: ${(e as Error).message}`);
+  }
+  try {
+    assertFiniteWeights(expert.namedParameters(), `expert.pretrained ${path}: its weights are not finite`);
+  } catch (e) {
+    expert.dispose();
+    throw e;
   }
   const stem = conv1 === undefined ? 'the file\'s conv1' : conv1 === 'sum-rgb' ? `conv1 summed over its ${layout.inChannels} input channels` : `a new ${config.input.channels}-channel conv1 (seed ${cfg.expert.seed})`;
   const head = config.head.type === 'mlp' ? `MLP (${config.head.hiddenDim} hidden)` : 'linear';
@@ -207,7 +223,8 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
     }
     throw new CliError(`${dir} holds an expert trained with a different config or data (key ${done.key}, now ${key}); use another folder or --force`);
   }
-  mkdirSync(dir, { recursive: true });
+  withFs(dir, 'create the output folder', () => mkdirSync(dir, { recursive: true }));
+  removeStaleTemps({ dir, log });
   rmSync(join(dir, 'complete.json'), { force: true });
   const statePath = join(dir, EXPERT_STATE_FILE);
   const metricsPath = join(dir, 'metrics.jsonl');
@@ -281,6 +298,9 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
           });
         }
       },
+    }).catch((err: unknown) => {
+      (progress as Progress | null)?.end();
+      throw expertTrainingError(err, dir);
     });
     if (result.interrupted) {
       (progress as Progress | null)?.end();
@@ -320,21 +340,13 @@ function keepEpochs(path: string, epochs: number): void {
   writeFileAtomicSync(path, keep.length ? `${keep.join('\n')}\n` : '');
 }
 
-/** Loads and freezes an expert checkpoint. */
-export function loadExpertModel(path: string): LoadedExpertModel {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new CliError(`cannot read the expert checkpoint ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  try {
-    const { expert, metadata } = deserializeExpert({ bytes });
-    expert.freeze();
-    return { expert, path, sha256: sha256(bytes), metadata };
-  } catch (e) {
-    throw new CliError(`${path} is not a usable expert checkpoint: ${(e as Error).message}`);
-  }
+/**
+ * Loads, checks (metadata, limits, completion marker, finite weights: see model-files.ts) and
+ * freezes an expert checkpoint. An unfinished expert (`fad.status: partial`) is refused with how to
+ * resume its training.
+ */
+export function loadExpertModel(path: string, what = 'the expert'): LoadedExpertModel {
+  return loadExpertFile(path, what);
 }
 
 /**
@@ -388,4 +400,12 @@ export function expertOutputs(expert: ExpertModel, images: Float32Array, n: numb
     tf.dispose([f, l]);
   }
   return { features, logits };
+}
+
+/** A trainExpert error for the user: divergence (exit 4), filesystem (naming the path), or as it is. */
+function expertTrainingError(err: unknown, dir: string): unknown {
+  const e = err as Error & { code?: string; path?: string };
+  if (e?.code === 'FAD_NON_FINITE') return new DivergenceError(`expert training in ${dir} diverged: ${e.message.replace(/^trainExpert: /, '')}`);
+  if (typeof e?.code === 'string' && e.path) return fsError(e, e.path, 'write the expert training output');
+  return err;
 }

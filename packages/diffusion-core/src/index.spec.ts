@@ -14,6 +14,7 @@ describe('@fad/diffusion-core exports', () => {
       'rescaleZeroTerminalSnr', 'minSnrWeight', 'predictedMeanByTimestep',
       'AutoencoderKL', 'AutoencoderTrainer', 'autoencoderLoss', 'ssimTensor', 'klDivergence', 'computeScalingFactor',
       'saveAutoencoder', 'loadAutoencoder', 'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents',
+      'findNonFiniteWeights', 'describeNonFiniteWeights',
       'checkLatentSampling', 'AUTOENCODER_PREFIX',
       'loadDiffusersUNet', 'saveDiffusersUNet', 'serializeDiffusersUNet', 'diffusersUNetFromFiles', 'diffusersWeightNames',
       'unetConfigFromDiffusers', 'diffusersConfigFromUNet', 'DiffusersConfigError', 'unetLayout',

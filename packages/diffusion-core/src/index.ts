@@ -144,6 +144,8 @@ export { DEFAULT_LR_SCHEDULE, learningRateAt, resolveLrSchedule } from './traini
 export type { LrScheduleConfig } from './training/lr-schedule';
 export { EmaWeights } from './training/ema';
 export { clipByGlobalNorm, globalNorm } from './training/grad-clip';
+export { describeNonFiniteWeights, findNonFiniteWeights } from './training/finite-weights';
+export type { NonFiniteWeights } from './training/finite-weights';
 
 // Sampling
 export { checkLatentSampling, sampleImages } from './pipeline/sample';
