@@ -339,6 +339,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .addOption(new Option('--sampler <name>', 'sampler: ddim, ddpm, dpm-solver++ (DPM-Solver++(2M), good in 10-25 steps) or dpm-solver').choices([...BUILTIN_SCHEDULER_NAMES]))
     .option('--steps <n>', 'denoising steps', int('--steps'))
     .option('--guidance-scale <x>', 'classifier-free guidance scale (1 = none)', float('--guidance-scale'))
+    .option('--guidance-rescale <phi>', 'rescale the guided prediction to the conditional std, in [0, 1] (Lin et al. 2024; 0.7 with zero terminal SNR)', float('--guidance-rescale'))
     .addOption(new Option('--guidance <kind>', 'expert guidance: climb log p(class | x_t) (classifier) or the expert\'s uncertainty (entropy, margin, least-confidence: hard, boundary samples)').choices(['none', 'classifier', 'entropy', 'margin', 'least-confidence']))
     .option('--guidance-expert <file>', 'expert checkpoint that guides (default: expert.checkpoint; best trained with fad expert train --noise-aware)')
     .option('--guidance-expert-scale <s>', 'strength s of expert guidance, g = s * grad log p or s * grad U (default 1; 0 = off)', float('--guidance-expert-scale'))
@@ -356,7 +357,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       const cfg = effectiveConfig(g, {
         'data.dir': abs(o.data), 'generate.imagesPerClass': o.perClass, 'generate.classes': o.classes,
         'generate.seeds': o.seeds ?? (o.numSeeds ? Array.from({ length: o.numSeeds as number }, (_, i) => i) : undefined),
-        'generate.sampler': o.sampler, 'generate.steps': o.steps, 'generate.guidanceScale': o.guidanceScale, 'generate.eta': o.eta,
+        'generate.sampler': o.sampler, 'generate.steps': o.steps, 'generate.guidanceScale': o.guidanceScale, 'generate.guidanceRescale': o.guidanceRescale, 'generate.eta': o.eta,
         'generate.batchSize': o.batchSize, 'generate.matchMean.enabled': o.matchMean ? true : undefined, 'generate.matchMean.k': o.matchMeanK,
         'generate.expertGuidance.kind': o.guidance, 'generate.expertGuidance.scale': o.guidanceExpertScale,
         'generate.expertGuidance.expert': abs(o.guidanceExpert), 'generate.expertGuidance.twoStage': o.twoStage ? true : undefined,

@@ -256,6 +256,12 @@ export const GenerateConfigSchema = z.strictObject({
   /** Denoising steps. */
   steps: posInt().max(LIMITS.maxTrainTimesteps).default(50),
   guidanceScale: z.number().nonnegative().default(2),
+  /**
+   * Guidance rescale phi in [0, 1] (Lin et al. 2024, section 3.4; diffusers' `guidance_rescale`):
+   * rescales the classifier-free-guided prediction to the conditional one's standard deviation.
+   * Absent: plain guidance (0). Lin et al. use 0.7 with zero terminal SNR.
+   */
+  guidanceRescale: z.number().min(0).max(1).optional(),
   /** DDIM eta (0: deterministic); ignored by the other samplers. */
   eta: z.number().nonnegative().default(0),
   /**

@@ -59,6 +59,8 @@ export interface GenerateManifest {
   samplerConfig?: Record<string, unknown>;
   steps: number;
   guidanceScale: number;
+  /** Guidance rescale phi, when set (generate.guidanceRescale). */
+  guidanceRescale?: number;
   eta: number;
   seeds: number[];
   imagesPerClass: number;
@@ -272,6 +274,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
             classLabels: chunk.map((c) => token?.tokenLabel ?? c.label),
             numInferenceSteps: gen.steps,
             guidanceScale: gen.guidanceScale,
+            ...(gen.guidanceRescale !== undefined ? { guidanceRescale: gen.guidanceRescale } : {}),
             eta: gen.sampler === 'ddim' ? gen.eta : undefined,
             generator: g,
             ...(autoencoder ? { autoencoder } : {}),
@@ -340,6 +343,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       samplerConfig: scheduler.toJSON() as unknown as Record<string, unknown>,
       steps: gen.steps,
       guidanceScale: gen.guidanceScale,
+      ...(gen.guidanceRescale !== undefined ? { guidanceRescale: gen.guidanceRescale } : {}),
       eta: gen.eta,
       seeds: gen.seeds,
       imagesPerClass: gen.imagesPerClass,

@@ -11,7 +11,7 @@ describe('@fad/diffusion-core exports', () => {
       'deserializeUNet', 'encodeSafetensors', 'decodeSafetensors', 'Generator', 'Module', 'Linear', 'Conv2d',
       'GroupNorm', 'LayerNorm', 'Embedding', 'silu', 'addConditioningToken', 'composeDreamBoothBatch', 'DreamBoothTrainer',
       'conditioningTokenLabel', 'conditioningLabelCount', 'energyGuidance', 'guidedStep', 'invertDdim', 'sampleTwoStage', 'sampleClassGrid', 'tileClassGrid',
-      'rescaleZeroTerminalSnr', 'minSnrWeight', 'predictedMeanByTimestep',
+      'rescaleZeroTerminalSnr', 'rescaleGuidance', 'checkGuidanceRescale', 'minSnrWeight', 'predictedMeanByTimestep',
       'AutoencoderKL', 'AutoencoderTrainer', 'autoencoderLoss', 'ssimTensor', 'klDivergence', 'computeScalingFactor',
       'saveAutoencoder', 'loadAutoencoder', 'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents',
       'findNonFiniteWeights', 'describeNonFiniteWeights',

@@ -148,6 +148,7 @@ export { describeNonFiniteWeights, findNonFiniteWeights } from './training/finit
 export type { NonFiniteWeights } from './training/finite-weights';
 
 // Sampling
+export { checkGuidanceRescale, rescaleGuidance } from './pipeline/guidance-rescale';
 export { checkLatentSampling, sampleImages } from './pipeline/sample';
 export type { SampleParams, SampleProgress } from './pipeline/sample';
 export { sampleClassGrid, tileClassGrid } from './pipeline/sample-class-grid';
