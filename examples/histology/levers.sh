@@ -6,7 +6,8 @@
 # Levers (default: all but v): base eps-offset v-zsnr v-zsnr-minsnr v-zsnr-both (class also through
 # the time embedding) v (v-prediction alone) latent (U-Net on the 16x16x4 latents of the histology64
 # autoencoder, trained once into RUNS_DIR/autoencoder with latent.yaml's settings and judged by its
-# fidelity check) latent-v-zsnr (latent with v-prediction and zero terminal SNR)
+# fidelity check) latent-v-zsnr (latent with v-prediction and zero terminal SNR); any LEVER-noclip
+# samples LEVER's model (trained once) with generate.clipSample=false
 # Each lever writes RUNS_DIR/<lever>/{train,generated,eval-judge.json,diagnose.json}; finished
 # steps are reused (fad's step keys), an interrupted training resumes.
 set -euo pipefail
@@ -23,7 +24,10 @@ data="${FAD_DATA:-$root/../shared/data/kather2016-gray128}"
 screen=(--set 'generate.seeds=[0,1,2,3,4]')
 
 for lever in "${levers[@]}"; do
-  case "$lever" in
+  # LEVER-noclip: LEVER's training (reused when finished), sampled without clipping x_0.
+  noclip=()
+  if [[ "$lever" == *-noclip ]]; then noclip=(--set generate.clipSample=false); fi
+  case "${lever%-noclip}" in
     base) train=(); gen=() ;;
     eps-offset) train=(--set diffusion.noiseOffset=0.1); gen=() ;;
     v-zsnr) train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true); gen=(--set generate.timestepSpacing=trailing) ;;
@@ -48,16 +52,18 @@ for lever in "${levers[@]}"; do
     *) echo "unknown lever $lever" >&2; exit 2 ;;
   esac
   dir="$runs/$lever"
+  traindir="$runs/${lever%-noclip}/train"
+  gen+=("${noclip[@]}")
   mkdir -p "$dir"
   echo "== $lever: $(date -u +%H:%M:%S)"
   start=$(date +%s)
-  if [ -f "$dir/train/checkpoint.safetensors" ]; then resume=(--resume); else resume=(); fi
-  "${fad[@]}" "${train[@]}" train --out "$dir/train" "${resume[@]}"
+  if [ -f "$traindir/checkpoint.safetensors" ]; then resume=(--resume); else resume=(); fi
+  "${fad[@]}" "${train[@]}" train --out "$traindir" "${resume[@]}"
   t1=$(date +%s)
-  "${fad[@]}" "${train[@]}" "${gen[@]}" "${screen[@]}" generate --model "$dir/train" --out "$dir/generated" --force
+  "${fad[@]}" "${train[@]}" "${gen[@]}" "${screen[@]}" generate --model "$traindir" --out "$dir/generated" --force
   t2=$(date +%s)
   "${fad[@]}" evaluate --generated "$dir/generated" --expert "$judge" --out "$dir/eval-judge.json"
-  node "$root/scripts/diagnose-mean.mjs" "$dir/train/model.safetensors" "$data" --out "$dir/diagnose.json" > "$dir/diagnose.md" || echo "diagnose failed (see $dir/diagnose.md)"
+  node "$root/scripts/diagnose-mean.mjs" "$traindir/model.safetensors" "$data" --out "$dir/diagnose.json" > "$dir/diagnose.md" || echo "diagnose failed (see $dir/diagnose.md)"
   echo "{\"trainSeconds\": $((t1 - start)), \"generateSeconds\": $((t2 - t1))}" > "$dir/times.json"
   echo "== $lever done: train $((t1 - start)) s, generate $((t2 - t1)) s"
 done

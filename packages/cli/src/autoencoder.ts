@@ -6,6 +6,7 @@
  * Output folder (`dir`):
  * - `autoencoder-checkpoint.safetensors`: resumable state (weights, Adam moments, RNG and data order)
  * - `metrics.jsonl`: one JSON line per `logEvery` steps: step, loss, terms (l1, ssim, kl[, perceptual]), lr, gradNorm
+ * - `events.out.tfevents.*`: the same scalars for TensorBoard (`run.reportTo`, see tensorboard.ts)
  * - `autoencoder.safetensors`: the trained autoencoder, its config holding the scaling factor
  * - `fidelity.json`: PSNR, SSIM and the expert's/judge's accuracy on reconstructions against originals
  * - `complete.json`: written when training finished
@@ -29,12 +30,15 @@ import {
 import type { ExpertModel } from '@fad/expert-models';
 import { ssim } from '@fad/metrics';
 import type { FadConfig } from './config';
-import { DataOrder, type MetricsWindow, type TrainingData, emptyMetricsWindow, logTrainingStep, makeBatch, pickData } from './diffusion';
+import { DataOrder, assertFiniteTraining, type MetricsWindow, type TrainingData, emptyMetricsWindow, logTrainingStep, makeBatch, pickData } from './diffusion';
 import { CliError, InterruptedError } from './errors';
 import { type LoadedExpertModel, expertOutputs } from './expert';
 import { readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
+import { loadAutoencoderFile, loadCheckpointWeights, readTrainCheckpoint, STATUS_COMPLETE, STATUS_KEY } from './model-files';
+import { removeStaleTemps } from './safety';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
+import { openRunTensorBoard } from './tensorboard';
 
 export const AUTOENCODER_FILE = 'autoencoder.safetensors';
 export const AUTOENCODER_CHECKPOINT_FILE = 'autoencoder-checkpoint.safetensors';
@@ -144,24 +148,25 @@ interface CheckpointState {
 type F32 = { dtype: 'F32'; shape: number[]; data: Float32Array };
 
 function writeCheckpoint(path: string, state: CheckpointState, model: AutoencoderKL, trainer: AutoencoderTrainer): void {
+  assertFiniteTraining([model], state.step, `the checkpoint ${path}`);
   const ts = trainer.getState();
   const tensors: Record<string, F32> = {};
   for (const [k, v] of Object.entries(model.stateDict())) tensors[`model.${k}`] = { dtype: 'F32', shape: v.shape, data: v.data };
   ts.optimizer.m.forEach((m, i) => (tensors[`adam.m.${i}`] = { dtype: 'F32', shape: [m.length], data: m }));
   ts.optimizer.v.forEach((v, i) => (tensors[`adam.v.${i}`] = { dtype: 'F32', shape: [v.length], data: v }));
   const st: CheckpointState = { ...state, generator: ts.generator, optimizerStep: ts.optimizer.step };
-  writeFileAtomicSync(path, encodeSafetensors({ tensors, metadata: { format: CHECKPOINT_FORMAT, state: JSON.stringify(st) } }));
+  writeFileAtomicSync(path, encodeSafetensors({ tensors, metadata: { format: CHECKPOINT_FORMAT, state: JSON.stringify(st) } }), 'the training checkpoint');
 }
 
-function readCheckpoint(path: string): { state: CheckpointState; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
-  let file;
-  try {
-    file = decodeSafetensors(new Uint8Array(readFileSync(path)));
-  } catch (e) {
-    throw new CliError(`cannot read the checkpoint ${path}: ${(e as Error).message}`);
-  }
-  if (file.metadata.format !== CHECKPOINT_FORMAT) throw new CliError(`${path} is not an autoencoder checkpoint (format ${JSON.stringify(file.metadata.format)})`);
-  return { state: JSON.parse(file.metadata.state) as CheckpointState, tensors: file.tensors as Record<string, { shape: number[]; data: Float32Array }> };
+function readCheckpoint(path: string, totalSteps: number): { state: CheckpointState; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
+  return readTrainCheckpoint<CheckpointState>({
+    path, format: CHECKPOINT_FORMAT, what: 'the autoencoder checkpoint', totalSteps, totalKey: 'autoencoder.steps',
+    check: (st) => {
+      if (!Number.isInteger(st.optimizerStep) || st.optimizerStep < 0 || st.optimizerStep > totalSteps) return ['optimizerStep', `an integer in 0..${totalSteps}`];
+      if (!Array.isArray(st.generator?.s) || st.generator.s.length !== 4) return ['generator', 'a generator state { s: [4 integers], spare }'];
+      return null;
+    },
+  });
 }
 
 function prefixed(tensors: Record<string, { shape: number[]; data: Float32Array }>, prefix: string) {
@@ -318,6 +323,7 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
   const metricsPath = join(dir, 'metrics.jsonl');
   const modelPath = join(dir, AUTOENCODER_FILE);
   mkdirSync(dir, { recursive: true });
+  removeStaleTemps({ dir, log });
   const aeConfig = autoencoderConfigFor(cfg);
 
   const finish = (model: AutoencoderKL, r: Omit<AutoencoderResult, 'fidelity'>): AutoencoderResult => {
@@ -332,12 +338,7 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
       throw new CliError(`${dir} holds a finished autoencoder run with a different config or data (key ${done.key}, now ${key}); use another folder or --force to overwrite it`);
     }
     log(`fad: ${dir} holds an autoencoder trained with this config (key ${key}); reusing it`);
-    let loaded;
-    try {
-      loaded = deserializeAutoencoder(new Uint8Array(readFileSync(modelPath)));
-    } catch (e) {
-      throw new CliError(`cannot load ${modelPath}: ${(e as Error).message}`);
-    }
+    const loaded = loadAutoencoderFile(modelPath);
     try {
       return finish(loaded.model, { dir, modelPath, steps: a.steps, finalLoss: Number(done.finalLoss), reused: true, key });
     } finally {
@@ -348,9 +349,9 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
   let resumeFrom: ReturnType<typeof readCheckpoint> | null = null;
   if (existsSync(ckptPath)) {
     if (!job.resume) throw new CliError(`${dir} has a checkpoint of an unfinished autoencoder run; pass --resume to continue it, or --force to start over`);
-    resumeFrom = readCheckpoint(ckptPath);
+    resumeFrom = readCheckpoint(ckptPath, a.steps);
     if (resumeFrom.state.key !== key) {
-      throw new CliError(`the checkpoint in ${dir} was written with a different config or data (key ${resumeFrom.state.key}, now ${key}); --resume needs the same settings (or --force to start over)`);
+      throw new CliError(`the checkpoint ${ckptPath} (state.key) was written with a different config or data (key ${resumeFrom.state.key}, now ${key}); --resume needs the same settings (or --force to start over)`);
     }
     if (resumeFrom.state.backend !== job.backend) log(`fad: warning: the checkpoint was written on the "${resumeFrom.state.backend}" backend, resuming on "${job.backend}": the result will not be bit-identical to an uninterrupted run`);
   } else if (existsSync(metricsPath)) {
@@ -383,8 +384,16 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
   let lastLoss = NaN;
   if (resumeFrom) {
     const { state, tensors } = resumeFrom;
-    model.loadStateDict(prefixed(tensors, 'model.'));
-    trainer.setState({ step: state.optimizerStep, generator: state.generator, optimizer: { step: state.optimizerStep, m: numbered(tensors, 'adam.m.'), v: numbered(tensors, 'adam.v.') } });
+    try {
+      loadCheckpointWeights(() => {
+        model.loadStateDict(prefixed(tensors, 'model.'));
+        trainer.setState({ step: state.optimizerStep, generator: state.generator, optimizer: { step: state.optimizerStep, m: numbered(tensors, 'adam.m.'), v: numbered(tensors, 'adam.v.') } });
+      }, `the autoencoder checkpoint ${ckptPath}`);
+    } catch (e) {
+      trainer.dispose();
+      model.dispose();
+      throw e;
+    }
     order.setState(state.data);
     window = state.window;
     step = state.step;
@@ -399,6 +408,7 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
     backend: job.backend, config: aeConfig, elapsedSeconds: elapsedBefore + (Date.now() - t0) / 1000, lastLoss,
   });
   const progress = new Progress({ label: 'train autoencoder', total: a.steps, start: step, quiet: job.quiet });
+  const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: resumeFrom ? resumeFrom.state.step : null });
   try {
     while (step < a.steps) {
       const idx = order.next(a.batchSize);
@@ -411,7 +421,7 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
       }
       step = r.step;
       lastLoss = r.loss;
-      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: a.logEvery, lastStep: a.steps });
+      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: a.logEvery, lastStep: a.steps, tensorboard });
       if (step % a.checkpointEvery === 0 || step === a.steps) writeCheckpoint(ckptPath, stateNow(), model, trainer);
       progress.update(step, `loss ${r.loss.toFixed(4)} (l1 ${r.terms.l1.toFixed(4)}, 1-ssim ${r.terms.ssim.toFixed(4)})`);
       await new Promise<void>((res) => setImmediate(res));
@@ -435,12 +445,14 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
       xs.dispose();
     }
     const meta = { classes: JSON.stringify(data.classNames), steps: String(a.steps), backend: job.backend, key, scalingImages: String(scaleIdx.length) };
-    writeFileAtomicSync(modelPath, serializeAutoencoder(model, meta));
+    assertFiniteTraining([model], step, `the final autoencoder ${modelPath}`);
+    writeFileAtomicSync(modelPath, serializeAutoencoder(model, { ...meta, [STATUS_KEY]: STATUS_COMPLETE }), 'the final autoencoder');
     const elapsedSeconds = elapsedBefore + (Date.now() - t0) / 1000;
     writeComplete(dir, { step: 'train-autoencoder', key, steps: a.steps, finalLoss: lastLoss, backend: job.backend, modelSha256: sha256(readFileSync(modelPath)), elapsedSeconds, resumed: resumeFrom !== null });
     return finish(model, { dir, modelPath, steps: a.steps, finalLoss: lastLoss, reused: false, key });
   } finally {
     trainer.dispose();
     model.dispose();
+    tensorboard?.close();
   }
 }

@@ -114,9 +114,9 @@ describe('alignment.centering', () => {
   });
 });
 
-/** The diffusion section as the step key saw it before noiseOffset, snrGamma, rescaleBetasZeroSnr, space and autoencoder existed. */
+/** The diffusion section as the step key saw it before noiseOffset, snrGamma, rescaleBetasZeroSnr, space, autoencoder and pretrainedDiffusers existed. */
 function legacyDiffusion(cfg: ReturnType<typeof parseConfig>) {
-  const { noiseOffset: _n, snrGamma: _s, space: _sp, autoencoder: _ae, scheduler, ...rest } = cfg.diffusion;
+  const { noiseOffset: _n, snrGamma: _s, space: _sp, autoencoder: _ae, pretrainedDiffusers: _pd, scheduler, ...rest } = cfg.diffusion;
   const { rescaleBetasZeroSnr: _r, ...sched } = scheduler;
   return { ...rest, scheduler: sched, checkpointEvery: undefined };
 }

@@ -14,7 +14,8 @@ import { inspectDataset } from './data';
 import { DEMO_SCALES, type DemoScale, demoPlan, writeDemoData } from './demo';
 import { trainDiffusion } from './diffusion';
 import { trainDreamBooth } from './dreambooth';
-import { CliError } from './errors';
+import { CliError, classifyError } from './errors';
+import { assertNotDeletingInputs, type RunInput } from './safety';
 import { evaluateGenerated, formatConfusion, formatIntensity, readManifest } from './evaluate';
 import { runExperiment } from './experiment';
 import { loadExpertModel, trainExpertJob } from './expert';
@@ -66,6 +67,9 @@ function abs(p: unknown): string | undefined {
   return typeof p === 'string' ? resolve(p) : undefined;
 }
 
+const dataInput = (dir: string | null | undefined): RunInput | null => (dir ? { what: 'the data folder', path: dir } : null);
+const fileInput = (what: string, path: string | null | undefined): RunInput | null => (path ? { what, path } : null);
+
 /** Builds the program. `out` receives normal output (tests capture it). */
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
   const program = new Command('fad')
@@ -75,6 +79,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--set <key=value>', 'override one config key, e.g. --set diffusion.steps=500 (repeatable)', collect)
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend (default: the config\'s run.backend, auto)').choices(['auto', 'tensorflow', 'native', 'wasm', 'cpu']))
     .addOption(new Option('--precision <p>', 'native backend precision: fp32, or bf16 mixed precision (default: the config\'s run.precision, fp32)').choices(['fp32', 'bf16']))
+    .option('--report-to <list>', 'training logs besides metrics.jsonl: tensorboard (events files in the run folder; view with tensorboard --logdir DIR) or none (default: the config\'s run.reportTo, tensorboard)')
     .option('-q, --quiet', 'only errors and results')
     .option('--debug', 'print stack traces of errors')
     .showHelpAfterError('(run with --help for usage)')
@@ -144,8 +149,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         'expert.epochs': o.epochs, 'expert.batchSize': o.batchSize, 'expert.learningRate': o.lr, 'expert.checkpointEvery': o.checkpointEvery,
         'expert.noiseAware': o.noiseAware ? true : undefined, 'expert.pretrained': abs(o.pretrained), 'expert.pretrainedConv1': o.pretrainedConv1,
       });
-      const backend = await initBackend(cfg, log);
       const dir = resolve(o.out);
+      if (o.force) assertNotDeletingInputs({ target: dir, kind: 'files', inputs: [dataInput(cfg.data.dir)] });
+      const backend = await initBackend(cfg, log);
       mkdirSync(dir, { recursive: true });
       const { dataset, split } = await loadDataAndSplit(cfg, log, dir);
       const r = await withInterrupt((interrupt) =>
@@ -187,8 +193,11 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         'data.dir': abs(o.data), 'expert.checkpoint': abs(o.expert), 'autoencoder.steps': o.steps, 'autoencoder.batchSize': o.batchSize,
         'autoencoder.learningRate': o.lr, 'autoencoder.perceptualWeight': o.perceptualWeight, 'autoencoder.checkpointEvery': o.checkpointEvery,
       });
-      const backend = await initBackend(cfg, log);
       const dir = resolve(o.out);
+      if (o.force) {
+        assertNotDeletingInputs({ target: dir, kind: 'files', inputs: [dataInput(cfg.data.dir), fileInput('the expert', cfg.expert.checkpoint), fileInput('the judge', abs(o.judge))] });
+      }
+      const backend = await initBackend(cfg, log);
       mkdirSync(dir, { recursive: true });
       const { dataset, split } = await loadDataAndSplit(cfg, log, dir);
       // --expert (or expert.checkpoint) joins the fidelity check; it is required for the perceptual term.
@@ -221,6 +230,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--feature-alignment', 'add the feature-alignment loss (needs --expert)')
     .option('--dreambooth <class>', 'DreamBooth: fine-tune --pretrained on --instance-images images of CLASS bound to a new token (dreambooth.*)')
     .option('--pretrained <model>', 'with --dreambooth: the trained model (model.safetensors or its training folder)')
+    .option('--pretrained-diffusers <dir>', 'fine-tune a pretrained diffusers UNet2DConditionModel folder (config.json + diffusion_pytorch_model.safetensors) instead of a new U-Net (diffusion.pretrainedDiffusers)')
     .option('--token <name>', 'with --dreambooth: name of the identifier token (default sks)')
     .option('--instance-images <n>', 'with --dreambooth: how many of the class\'s training images to fine-tune on', int('--instance-images'))
     .option('--with-prior-preservation', 'with --dreambooth: add the loss on class images the model generated before fine-tuning (the default)')
@@ -262,13 +272,21 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
               'dreambooth.steps': o.steps, 'dreambooth.batchSize': o.batchSize, 'dreambooth.learningRate': o.lr, 'dreambooth.condDropProb': o.condDropProb,
             }
           : { 'diffusion.steps': o.steps, 'diffusion.batchSize': o.batchSize, 'diffusion.learningRate': o.lr, 'diffusion.condDropProb': o.condDropProb }),
-        'diffusion.checkpointEvery': o.checkpointEvery,
+        'diffusion.checkpointEvery': o.checkpointEvery, 'diffusion.pretrainedDiffusers': abs(o.pretrainedDiffusers),
       });
+      if (db && o.pretrainedDiffusers) throw new CliError('--pretrained-diffusers does not apply with --dreambooth (which fine-tunes a fad model: --pretrained MODEL)');
       if (db && !o.pretrained) throw new CliError('--dreambooth needs the trained model to fine-tune: --pretrained MODEL (e.g. a fad train run folder)');
       if (db && o.resume) log.warn('--resume has no effect with --dreambooth: DreamBooth runs are short and start over when interrupted');
       if (!cfg.alignment.enabled && (o.alignTo || o.lambda2 !== undefined || o.tap)) log.warn('--align-to/--lambda2/--tap have no effect without --feature-alignment');
-      const backend = await initBackend(cfg, log);
       const dir = resolve(o.out);
+      // --force (and DreamBooth, which always starts over) deletes the run's own files in OUT: never
+      // when OUT is the folder of, or inside, an input.
+      if (o.force || db) {
+        let pretrained = db ? resolve(o.pretrained as string) : null;
+        if (pretrained && existsSync(pretrained) && statSync(pretrained).isDirectory()) pretrained = join(pretrained, 'model.safetensors');
+        assertNotDeletingInputs({ target: dir, kind: 'files', inputs: [dataInput(cfg.data.dir), fileInput('the expert', cfg.alignment.enabled ? cfg.expert.checkpoint : null), fileInput('the pretrained model', pretrained)] });
+      }
+      const backend = await initBackend(cfg, log);
       mkdirSync(dir, { recursive: true });
       const { dataset, split } = await loadDataAndSplit(cfg, log, dir);
       let expert: ReturnType<typeof loadExpertModel> | undefined;
@@ -321,6 +339,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .addOption(new Option('--sampler <name>', 'sampler: ddim, ddpm, dpm-solver++ (DPM-Solver++(2M), good in 10-25 steps) or dpm-solver').choices([...BUILTIN_SCHEDULER_NAMES]))
     .option('--steps <n>', 'denoising steps', int('--steps'))
     .option('--guidance-scale <x>', 'classifier-free guidance scale (1 = none)', float('--guidance-scale'))
+    .option('--guidance-rescale <phi>', 'rescale the guided prediction to the conditional std, in [0, 1] (Lin et al. 2024; 0.7 with zero terminal SNR)', float('--guidance-rescale'))
     .addOption(new Option('--guidance <kind>', 'expert guidance: climb log p(class | x_t) (classifier) or the expert\'s uncertainty (entropy, margin, least-confidence: hard, boundary samples)').choices(['none', 'classifier', 'entropy', 'margin', 'least-confidence']))
     .option('--guidance-expert <file>', 'expert checkpoint that guides (default: expert.checkpoint; best trained with fad expert train --noise-aware)')
     .option('--guidance-expert-scale <s>', 'strength s of expert guidance, g = s * grad log p or s * grad U (default 1; 0 = off)', float('--guidance-expert-scale'))
@@ -338,7 +357,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       const cfg = effectiveConfig(g, {
         'data.dir': abs(o.data), 'generate.imagesPerClass': o.perClass, 'generate.classes': o.classes,
         'generate.seeds': o.seeds ?? (o.numSeeds ? Array.from({ length: o.numSeeds as number }, (_, i) => i) : undefined),
-        'generate.sampler': o.sampler, 'generate.steps': o.steps, 'generate.guidanceScale': o.guidanceScale, 'generate.eta': o.eta,
+        'generate.sampler': o.sampler, 'generate.steps': o.steps, 'generate.guidanceScale': o.guidanceScale, 'generate.guidanceRescale': o.guidanceRescale, 'generate.eta': o.eta,
         'generate.batchSize': o.batchSize, 'generate.matchMean.enabled': o.matchMean ? true : undefined, 'generate.matchMean.k': o.matchMeanK,
         'generate.expertGuidance.kind': o.guidance, 'generate.expertGuidance.scale': o.guidanceExpertScale,
         'generate.expertGuidance.expert': abs(o.guidanceExpert), 'generate.expertGuidance.twoStage': o.twoStage ? true : undefined,
@@ -354,7 +373,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         const { dataset } = await loadDataAndSplit(cfg, log);
         realStats = classIntensityStats(dataset.images, dataset.labels, dataset.imageSize ** 2 * dataset.channels, dataset.classNames);
       }
-      const m = await generateImages({ checkpoint: model, out: o.out, gen: cfg.generate, realStats, backend, force: Boolean(o.force), quiet: log.quiet, log: log.info });
+      const m = await generateImages({ checkpoint: model, out: o.out, gen: cfg.generate, realStats, backend, force: Boolean(o.force), quiet: log.quiet, log: log.info, inputs: [dataInput(cfg.data.dir)].filter((x): x is RunInput => x !== null) });
       const eg2 = m.expertGuidance ? `, ${m.expertGuidance.twoStage ? 'two-stage ' : ''}${m.expertGuidance.kind} guidance ${m.expertGuidance.scale}` : '';
       const ms = m.timing ? `; ${m.timing.msPerStep.toFixed(0)} ms/step${m.expertGuidance ? ` (${m.timing.guidanceMsPerStep.toFixed(0)} in guidance)` : ''}` : '';
       out(`wrote ${m.images.length} images (${m.generatedClasses.length} classes x ${m.imagesPerClass} x ${m.seeds.length} seed(s), ${m.sampler} ${m.steps} steps, guidance ${m.guidanceScale}${eg2}) to ${resolve(o.out)} in ${formatDuration(m.elapsedSeconds)}${ms}\n`);
@@ -512,11 +531,14 @@ export async function main(argv: string[] = process.argv, io: { out?: (s: string
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
+    // Filesystem, memory and divergence problems are the user's environment, not a fad bug.
+    const original = e as Error;
+    e = classifyError(e);
     const error = e as Error;
     const code = e instanceof CliError ? e.exitCode : 1;
     if (e instanceof CliError) err(`fad: ${code === 130 ? '' : 'error: '}${error.message}\n`);
     else err(`fad: error: ${error?.message ?? String(e)}${debug ? '' : '\n(an unexpected error: run again with --debug for the stack trace, and report it)'}\n`);
-    if (debug && error?.stack) err(`${error.stack}\n`);
+    if (debug && (original?.stack ?? error?.stack)) err(`${original?.stack ?? error.stack}\n`);
     return code;
   }
 }

@@ -13,8 +13,22 @@ import { BUILTIN_SCHEDULER_NAMES } from '@fad/diffusion-core';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { CliError } from './errors';
+import { LIMITS } from './limits';
 
 const posInt = () => z.number().int().positive();
+/** Sizes and counts have upper bounds (limits.ts, the README's "Limits"), so a value that cannot work is an error before any allocation. */
+const batchInt = () => posInt().max(LIMITS.maxBatchSize);
+const stepsInt = () => posInt().max(LIMITS.maxSteps);
+/** A list of names (classes) with no repeats: the repeat is an error naming its index. */
+const uniqueNames = <T extends z.ZodType<string[] | null>>(schema: T) =>
+  schema.superRefine((names, ctx) => {
+    if (!names) return;
+    const seen = new Map<string, number>();
+    names.forEach((n, i) => {
+      if (seen.has(n)) ctx.addIssue({ code: 'custom', path: [i], message: `repeats "${n}" (item ${seen.get(n)}); each class may be named once` });
+      else seen.set(n, i);
+    });
+  });
 const nonNegInt = () => z.number().int().nonnegative();
 const seedInt = () => z.number().int().min(0).max(0xffffffff);
 
@@ -23,13 +37,13 @@ export const DataConfigSchema = z.strictObject({
   /** Folder of class subfolders (PNG/TIFF/JPEG). Relative paths are relative to the config file. */
   dir: z.string().min(1).nullable().default(null),
   /** Images are resized to imageSize x imageSize. */
-  imageSize: posInt().default(64),
+  imageSize: posInt().max(LIMITS.maxImageSize).default(64),
   /** 1: converted to grayscale (ITU-R BT.601 luma); 3: RGB. */
   channels: z.union([z.literal(1), z.literal(3)]).default(1),
   /** `area` (box filter: every source pixel weighs in, no aliasing; PIL BOX / OpenCV INTER_AREA) or `bilinear`. */
   resize: z.enum(['area', 'bilinear']).default('area'),
   /** Class names (after the Kather mapping, e.g. `tumor`) to use, in label order; null: every folder, sorted. */
-  classes: z.array(z.string().min(1)).min(2).nullable().default(null),
+  classes: uniqueNames(z.array(z.string().min(1)).min(2).max(LIMITS.maxClasses).nullable()).default(null),
   /** Use at most this many images per class (the first in sorted file-name order); null: all. */
   maxPerClass: posInt().nullable().default(null),
   /** Share of each class held out for validation (stratified, seeded, saved as split.json). */
@@ -48,8 +62,8 @@ export const ExpertConfigSchema = z.strictObject({
   preset: z.string().min(1).nullable().default(null),
   /** Architecture fields overriding the preset (e.g. `{ layers: [1, 1], baseWidth: 8 }`); checked by @fad/expert-models. */
   architecture: z.record(z.string(), z.unknown()).default({}),
-  epochs: posInt().default(10),
-  batchSize: posInt().default(32),
+  epochs: posInt().max(100_000).default(10),
+  batchSize: batchInt().default(32),
   learningRate: z.number().positive().default(1e-4),
   weightDecay: z.number().nonnegative().default(0),
   /** Training augmentation of @fad/expert-models (flips, resampling, blur, contrast...). */
@@ -83,7 +97,7 @@ export const UNetSectionSchema = z.strictObject({
 
 export const SchedulerSectionSchema = z.strictObject({
   betaSchedule: z.enum(['linear', 'scaled_linear', 'squaredcos_cap_v2']).default('linear'),
-  numTrainTimesteps: posInt().default(1000),
+  numTrainTimesteps: posInt().max(LIMITS.maxTrainTimesteps).default(1000),
   predictionType: z.enum(['epsilon', 'sample', 'v_prediction']).default('epsilon'),
   /**
    * Rescale the betas to zero terminal SNR (Lin et al. 2024): the model trains on pure noise at
@@ -115,10 +129,10 @@ export const DiffusionValidationSchema = z.strictObject({
   /** Seed of the grid's own generator (the same noise at every validation). */
   seed: seedInt().default(0),
   /** Columns of the grid (images per class). */
-  imagesPerClass: posInt().default(4),
+  imagesPerClass: posInt().max(64).default(4),
   sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
   /** Denoising steps per grid. */
-  steps: posInt().default(25),
+  steps: posInt().max(LIMITS.maxTrainTimesteps).default(25),
   /** Classifier-free guidance scale (1: conditional prediction only). */
   guidanceScale: z.number().nonnegative().default(1),
   /** DDIM eta (0: deterministic). */
@@ -131,10 +145,13 @@ export const DiffusionConfigSchema = z.strictObject({
   unet: UNetSectionSchema.prefault({}),
   scheduler: SchedulerSectionSchema.prefault({}),
   /** Optimisation steps (batches). */
-  steps: posInt().default(20000),
-  batchSize: posInt().default(16),
-  /** Split each batch into chunks of this size (same result, less memory); null: whole batches. */
-  microBatchSize: posInt().nullable().default(null),
+  steps: stepsInt().default(20000),
+  batchSize: batchInt().default(16),
+  /**
+   * Split each batch into chunks of this size (same result, less memory); null: whole batches,
+   * except on the wasm backend, where fad picks micro-batches that fit its memory (memory-fit.ts).
+   */
+  microBatchSize: batchInt().nullable().default(null),
   learningRate: z.number().positive().default(1e-4),
   lrSchedule: z.enum(['constant', 'cosine']).default('cosine'),
   warmupSteps: nonNegInt().default(500),
@@ -162,6 +179,14 @@ export const DiffusionConfigSchema = z.strictObject({
   space: z.enum(['pixel', 'latent']).default('pixel'),
   /** With space latent: the autoencoder of `fad autoencoder train` (autoencoder.safetensors; relative to the config file). */
   autoencoder: z.string().min(1).nullable().default(null),
+  /**
+   * Fine-tune a pretrained diffusers UNet2DConditionModel instead of a new U-Net of `unet.preset`:
+   * its folder (config.json + diffusion_pytorch_model.safetensors, or a pipeline folder with unet/;
+   * relative to the config file). conv_in/conv_out are replaced when the data's channels differ,
+   * class embeddings (`unet.overrides.classEmbeddingDim` wide, mapped to cross_attention_dim) are
+   * added; `fad train --pretrained-diffusers DIR`. null: train from scratch.
+   */
+  pretrainedDiffusers: z.string().min(1).nullable().default(null),
 }).superRefine((d, ctx) => {
   if (d.space === 'latent' && !d.autoencoder) {
     ctx.addIssue({ code: 'custom', path: ['autoencoder'], message: 'is required when diffusion.space is latent: the autoencoder.safetensors written by fad autoencoder train' });
@@ -229,8 +254,14 @@ export const GenerateConfigSchema = z.strictObject({
    */
   sampler: z.enum(BUILTIN_SCHEDULER_NAMES).default('ddim'),
   /** Denoising steps. */
-  steps: posInt().default(50),
+  steps: posInt().max(LIMITS.maxTrainTimesteps).default(50),
   guidanceScale: z.number().nonnegative().default(2),
+  /**
+   * Guidance rescale phi in [0, 1] (Lin et al. 2024, section 3.4; diffusers' `guidance_rescale`):
+   * rescales the classifier-free-guided prediction to the conditional one's standard deviation.
+   * Absent: plain guidance (0). Lin et al. use 0.7 with zero terminal SNR.
+   */
+  guidanceRescale: z.number().min(0).max(1).optional(),
   /** DDIM eta (0: deterministic); ignored by the other samplers. */
   eta: z.number().nonnegative().default(0),
   /**
@@ -241,13 +272,13 @@ export const GenerateConfigSchema = z.strictObject({
   timestepSpacing: z.enum(['leading', 'trailing', 'linspace']).optional(),
   /** Clip the predicted x_0 to [-1, 1] at every step. Absent: the sampler's default (on for DDIM and DDPM). */
   clipSample: z.boolean().optional(),
-  imagesPerClass: posInt().default(10),
+  imagesPerClass: posInt().max(LIMITS.maxImagesPerClass).default(10),
   /** One full set of images per seed (the paper: 15 seeds). */
-  seeds: z.array(seedInt()).min(1).default(Array.from({ length: 15 }, (_, i) => i)),
+  seeds: z.array(seedInt()).min(1).max(LIMITS.maxSeeds).default(Array.from({ length: 15 }, (_, i) => i)),
   /** Class names to generate; null: every class. */
-  classes: z.array(z.string().min(1)).min(1).nullable().default(null),
+  classes: uniqueNames(z.array(z.string().min(1)).min(1).max(LIMITS.maxClasses).nullable()).default(null),
   /** Images per forward pass. */
-  batchSize: posInt().default(32),
+  batchSize: batchInt().default(32),
   matchMean: MatchMeanSchema.prefault({}),
   /** Expert guidance; optional so that configs without it keep their step keys. */
   expertGuidance: ExpertGuidanceSchema.optional(),
@@ -265,9 +296,9 @@ export const EvaluateConfigSchema = z.strictObject({
   /** SSIM window: `gaussian` (11x11, sigma 1.5, Wang et al.; images >= 11 px) or `uniform` (ssimWinSize x ssimWinSize, scikit-image's default). */
   ssimWindow: z.enum(['gaussian', 'uniform']).default('gaussian'),
   ssimWinSize: z.number().int().min(3).refine((v) => v % 2 === 1, 'must be odd').default(7),
-  kidSubsets: posInt().default(100),
-  kidSubsetSize: posInt().default(1000),
-  batchSize: posInt().default(64),
+  kidSubsets: posInt().max(100_000).default(100),
+  kidSubsetSize: posInt().max(1_000_000).default(1000),
+  batchSize: batchInt().default(64),
 });
 
 /**
@@ -281,18 +312,18 @@ export const DreamBoothConfigSchema = z.strictObject({
   /** Name of the identifier token (the new conditioning embedding, initialised from the class's). */
   token: z.string().min(1).default('sks'),
   /** How many of the class's training images are the instance images (a seeded choice). */
-  instanceImages: posInt().default(10),
+  instanceImages: posInt().max(LIMITS.maxImagesPerClass).default(10),
   /** Prior preservation: add the loss on class images generated by the model before fine-tuning. */
   withPriorPreservation: z.boolean().default(true),
   /** Class images generated for prior preservation (with the generate.* sampler settings). */
-  numClassImages: posInt().default(50),
+  numClassImages: posInt().max(LIMITS.maxImagesPerClass).default(50),
   /** Weight of the prior-preservation loss. */
   priorLossWeight: z.number().nonnegative().default(1),
   /** Which conditioning embeddings train: `token` (its row only), `all` (the class table too), `none` (frozen; only the U-Net adapts). */
   trainEmbeddings: z.enum(['token', 'all', 'none']).default('token'),
-  steps: posInt().default(400),
+  steps: stepsInt().default(400),
   /** Instance images per step (and as many prior images). */
-  batchSize: posInt().default(4),
+  batchSize: batchInt().default(4),
   learningRate: z.number().positive().default(1e-5),
   gradClipNorm: z.number().positive().nullable().default(1),
   /** Label dropout, so classifier-free guidance keeps working after fine-tuning. */
@@ -315,8 +346,8 @@ export const AutoencoderConfigSchema = z.strictObject({
   preset: z.enum(['histology64', 'tiny']).default('histology64'),
   /** AutoencoderKLConfig fields overriding the preset (inChannels and outChannels come from the data). */
   overrides: z.record(z.string(), z.unknown()).default({}),
-  steps: posInt().default(3000),
-  batchSize: posInt().default(16),
+  steps: stepsInt().default(3000),
+  batchSize: batchInt().default(16),
   learningRate: z.number().positive().default(1e-3),
   /** Linear warm-up of the learning rate over this many steps. */
   warmupSteps: nonNegInt().default(100),
@@ -397,6 +428,12 @@ export const RunConfigSchema = z.strictObject({
    * bf16 is an error on any other backend. fp32 leaves the backend's own setting alone.
    */
   precision: z.enum(['fp32', 'bf16']).default('fp32'),
+  /**
+   * Where training commands report besides metrics.jsonl (always written): `tensorboard` writes
+   * events files (`events.out.tfevents.*`) beside it, for `tensorboard --logdir RUN_DIR`; `[]` none.
+   * `--report-to tensorboard|none` sets it.
+   */
+  reportTo: z.array(z.enum(['tensorboard'])).default(['tensorboard']),
 });
 
 export const FadConfigSchema = z.strictObject({
@@ -493,7 +530,8 @@ export function formatConfigIssues(issues: readonly z.core.$ZodIssue[], input: u
         return `${path}: must be ${what} ${issue.inclusive ? '>=' : '>'} ${issue.minimum}, got ${got}`;
       }
       case 'too_big':
-        return `${path}: must be ${issue.inclusive ? '<=' : '<'} ${issue.maximum}, got ${got}`;
+        if (issue.origin === 'array') return `${path}: must be a list of at most ${issue.maximum} item(s), got ${got}`;
+        return `${path}: must be ${issue.inclusive ? '<=' : '<'} ${issue.maximum}${issue.origin === 'number' && Number(issue.maximum) >= 64 ? ' (a limit of fad, see the README\'s "Limits")' : ''}, got ${got}`;
       case 'invalid_union':
         return `${path}: must be one of the allowed values (${issue.message}), got ${got}`;
       default:

@@ -18,6 +18,7 @@ export interface GlobalOptions {
   config?: string;
   backend?: string;
   precision?: string;
+  reportTo?: string;
   set?: string[];
   debug?: boolean;
   quiet?: boolean;
@@ -66,13 +67,14 @@ export function effectiveConfig(opts: GlobalOptions, overrides: Record<string, u
     const file = readConfigFile(opts.config);
     const dir = dirname(resolve(opts.config));
     const rel = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? join(dir, p) : p);
-    const f = file as { data?: { dir?: unknown }; expert?: { checkpoint?: unknown; pretrained?: unknown }; generate?: { expertGuidance?: { expert?: unknown } }; diffusion?: { validation?: { judge?: unknown }; autoencoder?: unknown } };
+    const f = file as { data?: { dir?: unknown }; expert?: { checkpoint?: unknown; pretrained?: unknown }; generate?: { expertGuidance?: { expert?: unknown } }; diffusion?: { validation?: { judge?: unknown }; autoencoder?: unknown; pretrainedDiffusers?: unknown } };
     if (f.data?.dir) f.data.dir = rel(f.data.dir);
     if (f.expert?.checkpoint) f.expert.checkpoint = rel(f.expert.checkpoint);
     if (f.expert?.pretrained) f.expert.pretrained = rel(f.expert.pretrained);
     if (f.generate?.expertGuidance?.expert) f.generate.expertGuidance.expert = rel(f.generate.expertGuidance.expert);
     if (f.diffusion?.validation?.judge) f.diffusion.validation.judge = rel(f.diffusion.validation.judge);
     if (f.diffusion?.autoencoder) f.diffusion.autoencoder = rel(f.diffusion.autoencoder);
+    if (f.diffusion?.pretrainedDiffusers) f.diffusion.pretrainedDiffusers = rel(f.diffusion.pretrainedDiffusers);
     input = mergeConfig(input, file);
   }
   input = mergeConfig(input, parseSet(opts.set));
@@ -81,7 +83,16 @@ export function effectiveConfig(opts: GlobalOptions, overrides: Record<string, u
   input = mergeConfig(input, flat);
   if (opts.backend !== undefined) input = mergeConfig(input, { run: { backend: opts.backend } });
   if (opts.precision !== undefined) input = mergeConfig(input, { run: { precision: opts.precision } });
+  if (opts.reportTo !== undefined) input = mergeConfig(input, { run: { reportTo: parseReportTo(opts.reportTo) } });
   return parseConfig(input, opts.config ? `config ${opts.config} (with flags)` : 'config');
+}
+
+/** `--report-to`: `none`, or a comma-separated list of `run.reportTo` values (`tensorboard`). */
+export function parseReportTo(value: string): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 1 && items[0] === 'none') return [];
+  if (items.length === 0 || items.includes('none')) throw new CliError(`--report-to expects none or a comma-separated list of: tensorboard; got ${JSON.stringify(value)}`);
+  return items; // the config schema names unknown values
 }
 
 /** Selects the backend named in the config (`--backend` overrides), reports it, returns its name. */

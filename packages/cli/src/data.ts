@@ -20,11 +20,12 @@
  * The reusable part (decoding, resizing, scanning) belongs in a data package; it lives here until
  * there is one.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { extname, join, relative, resolve } from 'node:path';
+import { type Dirent, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { extname, isAbsolute, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
 import type { DataConfig } from './config';
-import { CliError } from './errors';
+import { CliError, withFs } from './errors';
+import { LIMITS } from './limits';
 
 export const IMAGE_EXTENSIONS = ['.png', '.tif', '.tiff', '.jpg', '.jpeg'] as const;
 /** Files that may sit next to the class folders or images without being reported. */
@@ -50,45 +51,111 @@ export interface ScanResult {
   classes: ScannedClass[];
   /** Files that are not images, or not inside a class folder (relative paths). */
   oddFiles: string[];
+  /**
+   * Symbolic links that were not followed: loops (a link to itself, to the data folder or a folder
+   * above it, or to a class folder already scanned) and broken links, with the reason.
+   */
+  skippedLinks: Array<{ path: string; reason: string }>;
 }
 
 function sortNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Lists class folders and their image files. Throws a CliError for a missing or empty folder. */
+/** `inner` is `outer` or inside it. */
+function within(outer: string, inner: string): boolean {
+  const rel = relative(outer, inner);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/**
+ * What a directory entry is, following symbolic links safely: a link is resolved (realpath) and
+ * stat'ed; a loop (ELOOP) or broken link is reported instead.
+ */
+function entryKind(full: string, e: Dirent): { kind: 'dir' | 'file' | 'other'; real: string | null } | { skip: string } {
+  if (!e.isSymbolicLink()) return { kind: e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other', real: null };
+  try {
+    const real = realpathSync(full);
+    const st = statSync(real);
+    return { kind: st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other', real };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { skip: code === 'ELOOP' ? 'a symbolic link loop' : code === 'ENOENT' ? 'a broken symbolic link (its target does not exist)' : `a symbolic link that cannot be followed (${code ?? (err as Error).message})` };
+  }
+}
+
+/**
+ * Lists class folders and their image files. Throws a CliError for a missing or empty folder.
+ * Symbolic links to class folders and images are followed; a link loop (to itself, to the data
+ * folder or above it, or a second link to a class folder already listed) and broken links are
+ * skipped and listed in `skippedLinks` (loadDataset and inspectDataset warn, counting them).
+ */
 export function scanDataset(dirIn: string): ScanResult {
   const dir = resolve(dirIn);
   if (!existsSync(dir)) throw new CliError(`data folder ${dirIn} does not exist`);
   if (!statSync(dir).isDirectory()) throw new CliError(`data folder ${dirIn} is not a folder`);
-  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => sortNames(a.name, b.name));
+  const entries = withFs(dir, 'list the data folder', () => readdirSync(dir, { withFileTypes: true })).sort((a, b) => sortNames(a.name, b.name));
   const classes: ScannedClass[] = [];
   const oddFiles: string[] = [];
+  const skippedLinks: ScanResult['skippedLinks'] = [];
   const seen = new Map<string, string>();
+  const rootReal = realpathSync(dir);
+  // Real paths of the class folders listed so far (loop and duplicate detection).
+  const visited = new Map<string, string>();
   for (const e of entries) {
     if (e.name.startsWith('.')) continue;
-    if (!e.isDirectory()) {
+    const k = entryKind(join(dir, e.name), e);
+    if ('skip' in k) {
+      skippedLinks.push({ path: e.name, reason: k.skip });
+      continue;
+    }
+    if (k.kind !== 'dir') {
       if (!IGNORED.has(e.name.toLowerCase())) oddFiles.push(e.name);
       continue;
     }
+    const real = k.real ?? realpathSync(join(dir, e.name));
+    if (within(real, rootReal)) {
+      skippedLinks.push({ path: e.name, reason: `a symbolic link loop (it points to ${real}, which holds the data folder)` });
+      continue;
+    }
+    if (visited.has(real)) {
+      skippedLinks.push({ path: e.name, reason: `a symbolic link to the class folder "${visited.get(real)}" (already listed; its images would get two labels)` });
+      continue;
+    }
+    visited.set(real, e.name);
     const name = mapClassName(e.name);
     if (seen.has(name)) {
       throw new CliError(`data folder ${dirIn}: folders "${seen.get(name)}" and "${e.name}" both map to the class name "${name}"`);
     }
     seen.set(name, e.name);
     const files: string[] = [];
-    for (const f of readdirSync(join(dir, e.name), { withFileTypes: true }).sort((a, b) => sortNames(a.name, b.name))) {
+    const classDir = join(dir, e.name);
+    for (const f of withFs(classDir, 'list the class folder', () => readdirSync(classDir, { withFileTypes: true })).sort((a, b) => sortNames(a.name, b.name))) {
       if (f.name.startsWith('.')) continue;
       const rel = `${e.name}/${f.name}`;
-      if (f.isFile() && (IMAGE_EXTENSIONS as readonly string[]).includes(extname(f.name).toLowerCase())) files.push(rel);
-      else if (!IGNORED.has(f.name.toLowerCase())) oddFiles.push(f.isDirectory() ? `${rel}/` : rel);
+      const fk = entryKind(join(classDir, f.name), f);
+      if ('skip' in fk) {
+        skippedLinks.push({ path: rel, reason: fk.skip });
+        continue;
+      }
+      if (fk.kind === 'file' && (IMAGE_EXTENSIONS as readonly string[]).includes(extname(f.name).toLowerCase())) files.push(rel);
+      else if (!IGNORED.has(f.name.toLowerCase())) oddFiles.push(fk.kind === 'dir' ? `${rel}/` : rel);
     }
     classes.push({ name, folder: e.name, files });
   }
   if (classes.length === 0) {
-    throw new CliError(`data folder ${dirIn} has no class subfolders (expected ${dirIn}/<class>/<image>.png|tif|jpg)`);
+    throw new CliError(`data folder ${dirIn} has no class subfolders (expected ${dirIn}/<class>/<image>.png|tif|jpg)${skippedLinks.length ? `; ${skippedLinks.length} symbolic link(s) skipped: ${skippedLinks.map((l) => `${l.path} (${l.reason})`).join(', ')}` : ''}`);
   }
-  return { dir, classes, oddFiles };
+  return { dir, classes, oddFiles, skippedLinks };
+}
+
+/** One warning line for the skipped symbolic links of a scan, or null. */
+export function skippedLinksWarning(scan: Pick<ScanResult, 'dir' | 'skippedLinks'>): string | null {
+  const l = scan.skippedLinks;
+  if (l.length === 0) return null;
+  const loops = l.filter((x) => /loop/.test(x.reason)).length;
+  const shown = l.slice(0, 5).map((x) => `${x.path}: ${x.reason}`).join('; ');
+  return `${l.length} symbolic link(s) in ${scan.dir} skipped (${loops} loop(s)): ${shown}${l.length > 5 ? '; ...' : ''}`;
 }
 
 /** Resizes one image (Float32, HWC, values in any range) with the chosen method. */
@@ -260,6 +327,8 @@ export async function loadDataset(cfg: DataConfig, opts: LoadDatasetOptions = {}
   if (!cfg.dir) throw new CliError('no data folder: set data.dir in the config or pass --data DIR');
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`fad: warning: ${m}\n`));
   const scan = scanDataset(cfg.dir);
+  const linkWarning = skippedLinksWarning(scan);
+  if (linkWarning) warn(linkWarning);
   const classes = selectClasses(scan, cfg.classes);
   for (const c of classes) {
     if (c.files.length === 0) throw new CliError(`class folder ${join(cfg.dir, c.folder)} ("${c.name}") has no PNG, TIFF or JPEG files`);
@@ -269,6 +338,11 @@ export async function loadDataset(cfg: DataConfig, opts: LoadDatasetOptions = {}
     const files = cfg.maxPerClass ? c.files.slice(0, cfg.maxPerClass) : c.files;
     for (const file of files) jobs.push({ file, label });
   });
+  // The images are held as float32 [N, S, S, C]: say up front when that cannot be allocated.
+  const values = jobs.length * cfg.imageSize * cfg.imageSize * cfg.channels;
+  if (values > LIMITS.maxDatasetValues) {
+    throw new CliError(`data: ${jobs.length} images of ${cfg.imageSize}x${cfg.imageSize}x${cfg.channels} need ${(values * 4 / 2 ** 30).toFixed(1)} GiB as float32, above the limit of ${LIMITS.maxDatasetValues * 4 / 2 ** 30} GiB; lower data.imageSize or set data.maxPerClass`);
+  }
   let done = 0;
   const decoded = await mapLimit(jobs, 4, async (job) => {
     let r: DecodedImage | BadFile;
@@ -380,6 +454,8 @@ export async function inspectDataset(dir: string): Promise<InspectReport> {
   if (Object.keys(modes).length > 1) warnings.push(`mixed image modes: ${Object.keys(modes).join('; ')}`);
   if (unreadable.length) warnings.push(`${unreadable.length} unreadable file(s)`);
   if (scan.oddFiles.length) warnings.push(`${scan.oddFiles.length} file(s) that are not images in class folders, or not in a class folder`);
+  const linkWarning = skippedLinksWarning(scan);
+  if (linkWarning) warnings.push(linkWarning);
   const counts = scan.classes.map((c) => c.files.length);
   if (counts.length > 1 && Math.max(...counts) > 2 * Math.max(1, Math.min(...counts))) warnings.push('classes are unbalanced (largest more than twice the smallest)');
   return {

@@ -12,6 +12,7 @@
  * - `align.safetensors`: the final alignment projection (aligned runs)
  * - `complete.json`: written last; the run is complete only when it exists
  * - `validation/step-NNNNNN.png`: with `diffusion.validation`, the fixed-seed class grids (see validation.ts)
+ * - `events.out.tfevents.*`: with `run.reportTo: [tensorboard]` (the default), the same scalars and the grids (see tensorboard.ts)
  *
  * The checkpoint format (one safetensors file, tensors `model.<name>`, `align.<name>`, `adam.m.<i>`,
  * `adam.v.<i>`, `ema.<i>`, JSON state in the metadata) is reusable and belongs in
@@ -44,11 +45,16 @@ import {
 } from '@fad/diffusion-core';
 import { FeatureAlignmentLoss, featureAlignmentObjective, serializeFeatureAlignmentLoss } from '@fad/feature-align';
 import type { AlignmentSection, DataConfig, DiffusionSection, FadConfig } from './config';
-import { CliError, InterruptedError } from './errors';
+import { CliError, InterruptedError, withFs } from './errors';
 import { expertAsFeatureExtractor, type LoadedExpertModel } from './expert';
 import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync } from './fsutil';
 import type { Interrupt } from './interrupt';
+import { loadPretrainedDiffusers, pretrainedDiffusersSha256 } from './pretrained-diffusers';
+import { chooseMicroBatch } from './memory-fit';
+import { assertFiniteWeights, loadAutoencoderFile, loadCheckpointWeights, readTrainCheckpoint, STATUS_COMPLETE, STATUS_KEY } from './model-files';
+import { removeStaleTemps } from './safety';
 import { Progress } from './progress';
+import { type TensorBoardWriter, openRunTensorBoard, trainingScalars } from './tensorboard';
 import { TrainingValidation, validationEnabled } from './validation';
 
 /**
@@ -100,25 +106,17 @@ export function loadLatentAutoencoder(cfg: FadConfig): { autoencoder: Autoencode
   const d = cfg.diffusion;
   if (d.space !== 'latent') return null;
   if (!d.autoencoder) throw new CliError('diffusion.autoencoder is required when diffusion.space is latent: the autoencoder.safetensors written by fad autoencoder train');
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(readFileSync(d.autoencoder));
-  } catch (e) {
-    throw new CliError(`diffusion.autoencoder: cannot read ${d.autoencoder}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (train one with fad autoencoder train)' : (e as Error).message}`);
-  }
-  let autoencoder: AutoencoderKL;
-  try {
-    autoencoder = deserializeAutoencoder(bytes).model;
-  } catch (e) {
-    throw new CliError(`diffusion.autoencoder ${d.autoencoder} is not a usable autoencoder: ${(e as Error).message}`);
-  }
+  if (!existsSync(d.autoencoder)) throw new CliError(`diffusion.autoencoder: cannot read ${d.autoencoder}: no such file (train one with fad autoencoder train)`);
+  // Untrusted input like every model file: limits, completion marker, finite weights.
+  const loaded = loadAutoencoderFile(d.autoencoder, 'diffusion.autoencoder');
+  const autoencoder: AutoencoderKL = loaded.model;
   const c = autoencoder.config;
   const f = autoencoder.downsamplingFactor;
   if (c.inChannels !== cfg.data.channels || cfg.data.imageSize % f !== 0) {
     autoencoder.dispose();
     throw new CliError(`diffusion.autoencoder ${d.autoencoder} encodes ${c.inChannels}-channel images with sides divisible by ${f}; the data is ${cfg.data.imageSize}x${cfg.data.imageSize}x${cfg.data.channels} (data.imageSize, data.channels)`);
   }
-  return { autoencoder, sha256: sha256(bytes), path: d.autoencoder };
+  return { autoencoder, sha256: loaded.sha256, path: d.autoencoder };
 }
 
 /** The sha256 of `diffusion.autoencoder` in latent space (a step-key input), null in pixel space. */
@@ -179,7 +177,7 @@ export interface DiffusionResult {
 }
 
 /** What determines a training run's result: the key stored in complete.json and the checkpoint. */
-export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash: string | null, autoencoderHash: string | null = null): string {
+export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash: string | null, autoencoderHash: string | null = null, pretrainedHash: string | null = null): string {
   const relevant = {
     data: pickData(cfg.data),
     // Keys that joined the config later are left out at their defaults, so earlier runs keep their keys
@@ -195,6 +193,8 @@ export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash:
       // Latent diffusion: in the key only when on; the autoencoder by its content hash (below), not its path.
       space: cfg.diffusion.space === 'latent' ? 'latent' : undefined,
       autoencoder: undefined,
+      // A pretrained diffusers U-Net: by the content hash of its files (below), not its path.
+      pretrainedDiffusers: undefined,
     },
     // centering joined the config later: left out at its default so earlier runs keep their keys.
     alignment: cfg.alignment.enabled
@@ -207,6 +207,7 @@ export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash:
   };
   return stepKey('train-diffusion', relevant, {
     data: data.fingerprint, split: sha256(JSON.stringify(data.indices)), expert: expertHash ?? '', ...(autoencoderHash ? { autoencoder: autoencoderHash } : {}),
+    ...(pretrainedHash ? { pretrainedDiffusers: pretrainedHash } : {}),
   });
 }
 
@@ -293,7 +294,18 @@ function tensorsOf(prefix: string, dict: Record<string, { shape: number[]; data:
   return out;
 }
 
+/**
+ * Throws a DivergenceError (exit 4) naming the step and the first non-finite tensor when the
+ * weights hold NaN or infinity: nothing non-finite is written as a checkpoint or a finished model.
+ * One reduction per tensor, only before a write.
+ */
+export function assertFiniteTraining(modules: Array<{ namedParameters(): Array<[string, tf.Variable]> } | null>, step: number, what: string): void {
+  const named = modules.flatMap((m) => (m ? m.namedParameters() : []));
+  assertFiniteWeights(named, `training diverged at step ${step}: ${what} was not written, the weights are not finite`);
+}
+
 function writeCheckpoint(path: string, state: CheckpointState, model: UNet2DConditional, loss: FeatureAlignmentLoss | null, trainer: DiffusionTrainer): void {
+  assertFiniteTraining([model, loss], state.step, `the checkpoint ${path}`);
   const ts = trainer.getState();
   const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {
     ...tensorsOf('model.', model.stateDict()),
@@ -303,19 +315,21 @@ function writeCheckpoint(path: string, state: CheckpointState, model: UNet2DCond
   ts.optimizer.v.forEach((v, i) => (tensors[`adam.v.${i}`] = { dtype: 'F32', shape: [v.length], data: v }));
   (ts.ema ?? []).forEach((e, i) => (tensors[`ema.${i}`] = { dtype: 'F32', shape: [e.length], data: e }));
   const st: CheckpointState = { ...state, trainer: { step: ts.step, generator: ts.generator, optimizerStep: ts.optimizer.step } };
-  writeFileAtomicSync(path, encodeSafetensors({ tensors, metadata: { format: st.format, state: JSON.stringify(st) } }));
+  writeFileAtomicSync(path, encodeSafetensors({ tensors, metadata: { format: st.format, state: JSON.stringify(st) } }), 'the training checkpoint');
 }
 
-function readCheckpoint(path: string): { state: CheckpointState; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
-  let file;
-  try {
-    file = decodeSafetensors(new Uint8Array(readFileSync(path)));
-  } catch (e) {
-    throw new CliError(`cannot read the checkpoint ${path}: ${(e as Error).message}`);
-  }
-  if (file.metadata.format !== 'fad-train-checkpoint/1') throw new CliError(`${path} is not a fad training checkpoint (format ${JSON.stringify(file.metadata.format)})`);
-  const state = JSON.parse(file.metadata.state) as CheckpointState;
-  return { state, tensors: file.tensors as Record<string, { shape: number[]; data: Float32Array }> };
+function readCheckpoint(path: string, totalSteps: number): { state: CheckpointState; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
+  return readTrainCheckpoint<CheckpointState>({
+    path, format: 'fad-train-checkpoint/1', what: 'the training checkpoint', totalSteps, totalKey: 'diffusion.steps',
+    check: (st) => {
+      const t = st.trainer as Partial<CheckpointState['trainer']> | undefined;
+      if (!t || typeof t !== 'object') return ['trainer', 'the trainer state { step, generator, optimizerStep }'];
+      if (!Number.isInteger(t.step) || t.step! < 0 || t.step! > totalSteps) return ['trainer.step', `an integer in 0..${totalSteps}`];
+      if (!Number.isInteger(t.optimizerStep) || t.optimizerStep! < 0 || t.optimizerStep! > totalSteps) return ['trainer.optimizerStep', `an integer in 0..${totalSteps}`];
+      if (!Array.isArray(t.generator?.s) || t.generator!.s.length !== 4) return ['trainer.generator', 'a generator state { s: [4 integers], spare }'];
+      return null;
+    },
+  });
 }
 
 function sub(tensors: Record<string, { shape: number[]; data: Float32Array }>, prefix: string) {
@@ -364,7 +378,7 @@ export function emptyMetricsWindow(): MetricsWindow {
  * window's means to `metricsPath` (one JSON line: step, loss, terms, lr, gradNorm, steps, time).
  * Returns the window to go on with: the same one, or an empty one after a line.
  */
-export function logTrainingStep(p: { metricsPath: string; window: MetricsWindow; step: number; result: TrainStepResult; logEvery: number; lastStep: number }): MetricsWindow {
+export function logTrainingStep(p: { metricsPath: string; window: MetricsWindow; step: number; result: TrainStepResult; logEvery: number; lastStep: number; tensorboard?: TensorBoardWriter | null }): MetricsWindow {
   const { window: w, step, result: r } = p;
   w.n++;
   w.loss += r.loss;
@@ -373,7 +387,9 @@ export function logTrainingStep(p: { metricsPath: string; window: MetricsWindow;
   if (step % p.logEvery !== 0 && step !== p.lastStep) return w;
   const terms: Record<string, number> = {};
   for (const [k, v] of Object.entries(w.terms)) terms[k] = v / w.n;
-  appendFileSync(p.metricsPath, `${JSON.stringify({ step, loss: w.loss / w.n, terms, lr: r.learningRate, gradNorm: w.gradNorm / w.n, steps: w.n, time: new Date().toISOString() })}\n`);
+  const line = { step, loss: w.loss / w.n, terms, lr: r.learningRate, gradNorm: w.gradNorm / w.n, steps: w.n, time: new Date().toISOString() };
+  withFs(p.metricsPath, 'append to the metrics log', () => appendFileSync(p.metricsPath, `${JSON.stringify(line)}\n`));
+  p.tensorboard?.addScalars({ step, scalars: trainingScalars(line) });
   return emptyMetricsWindow();
 }
 
@@ -406,7 +422,7 @@ export async function trainDiffusion(job: DiffusionJob): Promise<DiffusionResult
   const latent = loadLatentAutoencoder(cfg);
   const autoencoder = latent?.autoencoder;
   try {
-    return await trainDiffusionIn(job, latent, diffusionStepKey(cfg, data, expertHash, latent?.sha256 ?? null));
+    return await trainDiffusionIn(job, latent, diffusionStepKey(cfg, data, expertHash, latent?.sha256 ?? null, pretrainedDiffusersSha256(cfg)));
   } finally {
     autoencoder?.dispose();
   }
@@ -420,7 +436,8 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
   const ckptPath = join(dir, 'checkpoint.safetensors');
   const metricsPath = join(dir, 'metrics.jsonl');
   const modelPath = join(dir, 'model.safetensors');
-  mkdirSync(dir, { recursive: true });
+  withFs(dir, 'create the output folder', () => mkdirSync(dir, { recursive: true }));
+  removeStaleTemps({ dir, log });
   const done = readComplete(dir);
   if (done && !job.force) {
     if (done.key === key) {
@@ -435,9 +452,9 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
   let resumeFrom: ReturnType<typeof readCheckpoint> | null = null;
   if (existsSync(ckptPath)) {
     if (!job.resume) throw new CliError(`${dir} has a checkpoint of an unfinished run; pass --resume to continue it, or --force to start over`);
-    resumeFrom = readCheckpoint(ckptPath);
+    resumeFrom = readCheckpoint(ckptPath, d.steps);
     if (resumeFrom.state.key !== key) {
-      throw new CliError(`the checkpoint in ${dir} was written with a different config or data (key ${resumeFrom.state.key}, now ${key}); --resume needs the same settings (or --force to start over)`);
+      throw new CliError(`the checkpoint ${ckptPath} was written with a different config or data (state.key ${resumeFrom.state.key}, now ${key}); --resume needs the same settings (or --force to start over)`);
     }
     if (resumeFrom.state.backend !== job.backend) {
       log(`fad: warning: the checkpoint was written on the "${resumeFrom.state.backend}" backend, resuming on "${job.backend}": the result will not be bit-identical to an uninterrupted run`);
@@ -447,14 +464,20 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
   }
 
   const numClasses = data.classNames.length;
-  const unetConfig = unetConfigFor(cfg, numClasses, autoencoder);
+  // A pretrained diffusers U-Net (with the data's channels and classes), or a new one of the preset.
+  const pretrained = d.pretrainedDiffusers ? await loadPretrainedDiffusers({ cfg, numClasses, autoencoder }) : null;
+  const unetConfig = pretrained ? pretrained.model.config : unetConfigFor(cfg, numClasses, autoencoder);
   let scheduler: DDPMScheduler;
   try {
     scheduler = new DDPMScheduler(schedulerConfig(d));
   } catch (e) {
+    pretrained?.model.dispose();
     throw new CliError(`diffusion.scheduler: ${(e as Error).message.replace(/^DDPMScheduler: config\./, '')}`);
   }
-  const model = new UNet2DConditional(unetConfig, { seed: d.seed });
+  // On wasm, micro-batches that fit its memory (gradient accumulation keeps the batch); see memory-fit.ts.
+  const micro = chooseMicroBatch({ backend: job.backend, batchSize: d.batchSize, configured: d.microBatchSize, unet: unetConfig });
+  if (micro.message) log(micro.message);
+  const model = pretrained ? pretrained.model : new UNet2DConditional(unetConfig, { seed: d.seed });
   let loss: FeatureAlignmentLoss | null = null;
   const objectives: TrainingObjective[] = [];
   if (a.enabled && job.expert) {
@@ -475,16 +498,18 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
     condDropProb: d.condDropProb,
     diffusionLossWeight: a.enabled ? a.lambda1 : 1,
     objectives,
-    microBatchSize: d.microBatchSize ?? undefined,
+    microBatchSize: micro.microBatchSize ?? undefined,
     noiseOffset: d.noiseOffset,
     snrGamma: d.snrGamma,
     ...(autoencoder ? { autoencoder } : {}),
   });
   const order = new DataOrder(data.indices, (d.seed + 1) >>> 0);
   let validation: TrainingValidation | null = null;
+  const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: resumeFrom ? resumeFrom.state.step : null });
   try {
-    validation = validationEnabled(d) ? new TrainingValidation({ settings: d.validation!, diffusion: d, unetConfig, classNames: data.classNames, dir, metricsPath, log, autoencoder }) : null;
+    validation = validationEnabled(d) ? new TrainingValidation({ settings: d.validation!, diffusion: d, unetConfig, classNames: data.classNames, dir, metricsPath, log, autoencoder, tensorboard }) : null;
   } catch (e) {
+    tensorboard?.close();
     trainer.dispose();
     model.dispose();
     loss?.dispose();
@@ -496,15 +521,27 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
   let lastLoss = NaN;
   if (resumeFrom) {
     const { state, tensors } = resumeFrom;
-    model.loadStateDict(sub(tensors, 'model.'));
-    if (loss) loss.loadStateDict(sub(tensors, 'align.'));
     const ema = numbered(tensors, 'ema.');
-    trainer.setState({
-      step: state.trainer.step,
-      generator: state.trainer.generator,
-      optimizer: { step: state.trainer.optimizerStep, m: numbered(tensors, 'adam.m.'), v: numbered(tensors, 'adam.v.') },
-      ema: ema.length ? ema : null,
-    });
+    try {
+      loadCheckpointWeights(() => {
+        model.loadStateDict(sub(tensors, 'model.'));
+        if (loss) loss.loadStateDict(sub(tensors, 'align.'));
+        trainer.setState({
+          step: state.trainer.step,
+          generator: state.trainer.generator,
+          optimizer: { step: state.trainer.optimizerStep, m: numbered(tensors, 'adam.m.'), v: numbered(tensors, 'adam.v.') },
+          ema: ema.length ? ema : null,
+        });
+        const train = new Set(data.indices);
+        if (state.data.perm.some((k) => !train.has(k))) throw new Error('state.data.perm holds indices that are not training images');
+      }, `the training checkpoint ${ckptPath}`);
+    } catch (e) {
+      trainer.dispose();
+      model.dispose();
+      loss?.dispose();
+      validation?.dispose();
+      throw e;
+    }
     order.setState(state.data);
     window = state.window;
     step = state.step;
@@ -540,7 +577,7 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
       }
       step = r.step;
       lastLoss = r.loss;
-      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: d.logEvery, lastStep: d.steps });
+      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: d.logEvery, lastStep: d.steps, tensorboard });
       if (validation?.due(step)) {
         progress.end(); // the validation's line below a terminal progress bar
         await validation.run(step, trainer, model);
@@ -571,10 +608,13 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
       backend: job.backend,
       key,
       ...(latent ? { autoencoderSource: latent.path, autoencoderSha256: latent.sha256 } : {}),
+      // Where the weights started; the model's own config (metadata.config) describes it fully.
+      ...(pretrained ? { diffusersSource: pretrained.folder, diffusersConfig: JSON.stringify(pretrained.diffusersConfig) } : {}),
     };
+    assertFiniteTraining([model, loss], step, `the final model ${modelPath}`);
     // A latent model embeds its autoencoder, so that fad generate needs the model file alone.
-    writeFileAtomicSync(modelPath, serializeUNet(model, meta, autoencoder ? { autoencoder } : {}));
-    if (loss) writeFileAtomicSync(join(dir, 'align.safetensors'), serializeFeatureAlignmentLoss({ loss, metadata: { tap: a.tap, alignTo: a.alignTo } }));
+    writeFileAtomicSync(modelPath, serializeUNet(model, { ...meta, [STATUS_KEY]: STATUS_COMPLETE }, autoencoder ? { autoencoder } : {}), 'the final model');
+    if (loss) writeFileAtomicSync(join(dir, 'align.safetensors'), serializeFeatureAlignmentLoss({ loss, metadata: { tap: a.tap, alignTo: a.alignTo } }), 'the alignment projection');
     writeComplete(dir, {
       step: 'train-diffusion',
       key,
@@ -591,5 +631,6 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
     model.dispose();
     loss?.dispose();
     validation?.dispose();
+    tensorboard?.close();
   }
 }

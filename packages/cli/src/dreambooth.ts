@@ -37,9 +37,12 @@ import type { FeatureAlignmentLoss } from '@fad/feature-align';
 import type { FadConfig, GenerateSection } from './config';
 import { CliError, InterruptedError } from './errors';
 import type { LoadedExpertModel } from './expert';
-import { DataOrder, type TrainingData, emptyMetricsWindow, logTrainingStep, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
+import { DataOrder, type TrainingData, assertFiniteTraining, emptyMetricsWindow, logTrainingStep, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
 import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { type GenerateManifest, generateImages, loadModel } from './generate';
+import { chooseMicroBatch } from './memory-fit';
+import { STATUS_COMPLETE, STATUS_KEY } from './model-files';
+import { removeStaleTemps } from './safety';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
 
@@ -166,7 +169,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
   const className = db.class;
   const classLabel = data.classNames.indexOf(className);
   if (classLabel < 0) throw new CliError(`--dreambooth ${className}: not a class of the data (${data.classNames.join(', ')})`);
-  const loaded = loadModel(job.pretrained);
+  const loaded = loadModel(job.pretrained, 'the pretrained model');
   let model = loaded.model;
   try {
     if (loaded.autoencoder) {
@@ -190,6 +193,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
   const modelPath = join(dir, MODEL_FILE);
   const metricsPath = join(dir, 'metrics.jsonl');
   mkdirSync(dir, { recursive: true });
+  removeStaleTemps({ dir, log });
   const done = readComplete(dir);
   if (done && !job.force) {
     if (done.key === key) {
@@ -219,6 +223,9 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
       loss = made.loss;
       objectives.push(made.objective);
     }
+    // Instance and prior images go through the model together: a step sees twice the batch with prior preservation.
+    const micro = chooseMicroBatch({ backend: job.backend, batchSize: db.batchSize * (db.withPriorPreservation ? 2 : 1), configured: cfg.diffusion.microBatchSize, unet: model.config, what: 'of instance and prior images' });
+    if (micro.message) log(micro.message);
     trainer = new DreamBoothTrainer({
       model,
       scheduler: new DDPMScheduler(loaded.schedulerConfig),
@@ -233,7 +240,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
       condDropProb: db.condDropProb,
       diffusionLossWeight: a.enabled ? a.lambda1 : 1,
       objectives,
-      microBatchSize: cfg.diffusion.microBatchSize ?? undefined,
+      microBatchSize: micro.microBatchSize ?? undefined,
     });
     const instanceOrder = new DataOrder(instances, (db.seed + 1) >>> 0);
     const numPrior = prior ? db.numClassImages : 0;
@@ -276,7 +283,8 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
       backend: job.backend,
       key,
     };
-    writeFileAtomicSync(modelPath, serializeUNet(model, meta));
+    assertFiniteTraining([model, loss], db.steps, `the final model ${modelPath}`);
+    writeFileAtomicSync(modelPath, serializeUNet(model, { ...meta, [STATUS_KEY]: STATUS_COMPLETE }), 'the final model');
     writeComplete(dir, { step: 'train-dreambooth', key, steps: db.steps, finalLoss: lastLoss, backend: job.backend, modelSha256: sha256(readFileSync(modelPath)), elapsedSeconds: (Date.now() - t0) / 1000 });
     return { dir, modelPath, steps: db.steps, finalLoss: lastLoss, reused: false, key, className, token: db.token };
   } finally {

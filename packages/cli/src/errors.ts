@@ -20,3 +20,100 @@ export class InterruptedError extends CliError {
     this.name = 'InterruptedError';
   }
 }
+
+/**
+ * The user's environment, not a fad bug: no permission, disk full, read-only file system, out of
+ * memory. Exit code 3; printed as a plain `fad: error:` line naming the path and what fad was doing.
+ */
+export class EnvironmentError extends CliError {
+  constructor(message: string) {
+    super(message, 3);
+    this.name = 'EnvironmentError';
+  }
+}
+
+/**
+ * Training diverged: a non-finite loss, gradient or weight. Exit code 4. Nothing non-finite is
+ * written as a checkpoint or a finished model.
+ */
+export class DivergenceError extends CliError {
+  constructor(message: string) {
+    super(message, 4);
+    this.name = 'DivergenceError';
+  }
+}
+
+/** errno codes that are the user's environment (exit code 3). */
+const ENVIRONMENT_CODES: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device (disk full)',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EIO: 'input/output error',
+};
+
+/** errno codes that mean a path is wrong (exit code 1, still naming the path). */
+const PATH_CODES: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  EISDIR: 'is a folder, not a file',
+  ENOTDIR: 'a part of the path is not a folder',
+  EEXIST: 'already exists',
+  ENOTEMPTY: 'folder not empty',
+  ENAMETOOLONG: 'file name too long',
+  ELOOP: 'too many levels of symbolic links',
+  EXDEV: 'cannot move across file systems',
+};
+
+/**
+ * A filesystem error as an error for the user naming the path and what fad was doing, e.g.
+ * `cannot write /runs/a/model.safetensors (writing the final model): no space left on the device
+ * (disk full) [ENOSPC]`. Environment problems become an EnvironmentError (exit 3); anything else
+ * with an errno code a CliError. Errors that are already CliErrors are returned unchanged.
+ */
+export function fsError(e: unknown, path: string, doing: string): Error {
+  if (e instanceof CliError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const code = typeof err?.code === 'string' ? err.code : '';
+  if (code in ENVIRONMENT_CODES) return new EnvironmentError(`cannot ${doing} ${path}: ${ENVIRONMENT_CODES[code]} [${code}]`);
+  if (code in PATH_CODES) return new CliError(`cannot ${doing} ${path}: ${PATH_CODES[code]} [${code}]`);
+  if (code) return new CliError(`cannot ${doing} ${path}: ${err.message} [${code}]`);
+  return e as Error;
+}
+
+/** Runs a filesystem call, turning its errors into {@link fsError}s. */
+export function withFs<T>(path: string, doing: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fsError(e, path, doing);
+  }
+}
+
+/**
+ * Classifies an error that reached the top level without being a CliError: filesystem errors
+ * (with their `path`), out-of-memory and non-finite training become Environment/Divergence errors;
+ * anything else is returned unchanged (a fad bug: "an unexpected error").
+ */
+export function classifyError(e: unknown): unknown {
+  if (e instanceof CliError || !(e instanceof Error)) return e;
+  const err = e as NodeJS.ErrnoException & { code?: unknown };
+  if (typeof err.code === 'string' && (err.code in ENVIRONMENT_CODES || err.code in PATH_CODES)) {
+    return fsError(err, err.path ?? '(unknown path)', err.syscall ?? 'access');
+  }
+  if (err.code === 'FAD_NON_FINITE' || /non-finite (loss|gradient|weight)/i.test(err.message)) return new DivergenceError(err.message);
+  if (/^Aborted\(/.test(err.message)) {
+    return new EnvironmentError(
+      `the wasm backend aborted (${err.message.split('\n')[0]}): almost always out of its 4 GiB memory. Lower the batch size or diffusion.microBatchSize (unset, fad picks one that fits), data.imageSize, or use --backend native`,
+    );
+  }
+  const oom = /Array buffer allocation failed|Invalid typed array length|invalid array length|memory access out of bounds|Out of memory|Cannot allocate memory|allocation failed|JavaScript heap out of memory/i;
+  if (oom.test(err.message)) {
+    return new EnvironmentError(
+      `out of memory (${err.message.split('\n')[0]}). Lower the batch size (--batch-size, or diffusion.microBatchSize to keep the batch with gradient accumulation), data.imageSize or data.maxPerClass, or use the native backend (--backend native)`,
+    );
+  }
+  return e;
+}

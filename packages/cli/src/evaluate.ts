@@ -18,6 +18,8 @@ import type { ExpertModel } from '@fad/expert-models';
 import type { EvaluateSection } from './config';
 import { decodeImage, mapLimit } from './data';
 import { CliError } from './errors';
+import { LIMITS } from './limits';
+import { assertSafeNames, pathInside } from './safety';
 import { expertOutputs } from './expert';
 import type { GenerateManifest } from './generate';
 
@@ -109,7 +111,17 @@ export function readManifest(dir: string): GenerateManifest {
   } catch (e) {
     throw new CliError(`${dir} is not a generated set (cannot read ${join(dir, 'manifest.json')}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message})`);
   }
-  if (m.format !== 'fad-generated/1') throw new CliError(`${join(dir, 'manifest.json')} is not a fad generate manifest`);
+  const where = join(dir, 'manifest.json');
+  if (m === null || typeof m !== 'object' || m.format !== 'fad-generated/1') throw new CliError(`${where} is not a fad generate manifest`);
+  // A manifest is input like a model file: its names and paths are checked before use.
+  assertSafeNames(m.classNames, `${where}: classNames`);
+  if (!Number.isInteger(m.imageSize) || m.imageSize < 1 || m.imageSize > LIMITS.maxImageSize) throw new CliError(`${where}: imageSize must be an integer in 1..${LIMITS.maxImageSize}, got ${JSON.stringify(m.imageSize)}`);
+  if (m.channels !== 1 && m.channels !== 3) throw new CliError(`${where}: channels must be 1 or 3, got ${JSON.stringify(m.channels)}`);
+  if (!Array.isArray(m.images)) throw new CliError(`${where}: images must be a list`);
+  m.images.forEach((img, i) => {
+    if (!img || typeof img.file !== 'string' || !m.classNames.includes(img.class)) throw new CliError(`${where}: images[${i}] must have a file and a class of classNames`);
+    pathInside(dir, img.file, `${where}: images[${i}].file`, 'read');
+  });
   return m;
 }
 

@@ -15,17 +15,20 @@ import {
   type TorchvisionResNetLayout,
   createExpert,
   describeTorchvisionResNet,
-  deserializeExpert,
   EXPERT_PRESETS,
   presetConfig,
 } from '@fad/expert-models';
 import { loadTorchvisionResNet, readExpertTrainingState, trainExpert } from '@fad/expert-models/node';
 import { type FeatureExtractor, featureExtractorFromFunction } from '@fad/feature-align';
 import type { FadConfig } from './config';
-import { CliError, InterruptedError } from './errors';
+import { CliError, DivergenceError, InterruptedError, fsError, withFs } from './errors';
 import { readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
+import { LIMITS } from './limits';
+import { assertFiniteWeights, loadExpertFile } from './model-files';
+import { removeStaleTemps } from './safety';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
+import { openRunTensorBoard } from './tensorboard';
 
 export interface LoadedExpertModel {
   expert: ExpertModel;
@@ -78,6 +81,14 @@ export function pretrainedLayout(path: string): TorchvisionResNetLayout {
       readSync(fd, header, 0, n, 8);
       const parsed = JSON.parse(header.toString('utf8')) as Record<string, { shape: number[] }>;
       delete parsed.__metadata__;
+      // Untrusted input: shapes within limits before anything is built from them.
+      let total = 0;
+      for (const [name, t] of Object.entries(parsed)) {
+        const shape = t?.shape;
+        if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0 && d <= LIMITS.maxDim)) throw new Error(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)?.slice(0, 80)}`);
+        total += shape.reduce((a, b) => a * b, 1);
+        if (total > LIMITS.maxParameters) throw new Error(`the tensors hold more than ${LIMITS.maxParameters} values (at "${name}"); refusing to load it`);
+      }
       shapes = parsed;
     } finally {
       closeSync(fd);
@@ -124,6 +135,12 @@ async function pretrainedExpert(cfg: FadConfig, config: ExpertConfig, classNames
     ({ expert } = await loadTorchvisionResNet({ file: path, inChannels: config.input.channels, conv1, head: { numClasses: config.numClasses, ...hidden }, classNames, input: config.input, seed: cfg.expert.seed }));
   } catch (e) {
     throw new CliError(`expert.pretrained ${path}: ${(e as Error).message}`);
+  }
+  try {
+    assertFiniteWeights(expert.namedParameters(), `expert.pretrained ${path}: its weights are not finite`);
+  } catch (e) {
+    expert.dispose();
+    throw e;
   }
   const stem = conv1 === undefined ? 'the file\'s conv1' : conv1 === 'sum-rgb' ? `conv1 summed over its ${layout.inChannels} input channels` : `a new ${config.input.channels}-channel conv1 (seed ${cfg.expert.seed})`;
   const head = config.head.type === 'mlp' ? `MLP (${config.head.hiddenDim} hidden)` : 'linear';
@@ -204,7 +221,8 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
     }
     throw new CliError(`${dir} holds an expert trained with a different config or data (key ${done.key}, now ${key}); use another folder or --force`);
   }
-  mkdirSync(dir, { recursive: true });
+  withFs(dir, 'create the output folder', () => mkdirSync(dir, { recursive: true }));
+  removeStaleTemps({ dir, log });
   rmSync(join(dir, 'complete.json'), { force: true });
   const statePath = join(dir, EXPERT_STATE_FILE);
   const metricsPath = join(dir, 'metrics.jsonl');
@@ -244,6 +262,7 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
   log(`fad: training the expert (${config.arch}${config.arch === 'resnet' ? ` ${config.block} ${JSON.stringify(config.layers)} width ${config.baseWidth}` : ` depth ${config.depth} width ${config.width}`}, ${expert.numParameters().toLocaleString('en-US')} parameters) on ${job.train.length} images for ${e.epochs} epoch(s)`);
   let progress: Progress | null = null;
   let totalSteps = 0;
+  const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: resumeFrom ? resumeFrom.step : null });
   try {
     const result = await trainExpert({
       expert,
@@ -271,8 +290,15 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
         progress.update(p.globalStep, `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(3)}${p.validationAccuracy !== null ? ` val acc ${(p.validationAccuracy * 100).toFixed(1)}%` : ''}`);
         if (p.kind === 'epoch') {
           appendFileSync(metricsPath, `${JSON.stringify({ epoch: p.epoch, step: p.globalStep, loss: p.loss, trainAccuracy: p.trainAccuracy, validationAccuracy: p.validationAccuracy, validationLoss: p.validationLoss, lr: p.learningRate, time: new Date().toISOString() })}\n`);
+          tensorboard?.addScalars({
+            step: p.globalStep,
+            scalars: { 'train/loss': p.loss, 'train/accuracy': p.trainAccuracy, 'train/lr': p.learningRate, 'train/epoch': p.epoch, 'validation/loss': p.validationLoss, 'validation/accuracy': p.validationAccuracy },
+          });
         }
       },
+    }).catch((err: unknown) => {
+      (progress as Progress | null)?.end();
+      throw expertTrainingError(err, dir);
     });
     if (result.interrupted) {
       (progress as Progress | null)?.end();
@@ -295,6 +321,7 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
     return { path, key, reused: false, evaluation };
   } finally {
     expert.dispose();
+    tensorboard?.close();
   }
 }
 
@@ -311,21 +338,13 @@ function keepEpochs(path: string, epochs: number): void {
   writeFileAtomicSync(path, keep.length ? `${keep.join('\n')}\n` : '');
 }
 
-/** Loads and freezes an expert checkpoint. */
-export function loadExpertModel(path: string): LoadedExpertModel {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new CliError(`cannot read the expert checkpoint ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  try {
-    const { expert, metadata } = deserializeExpert({ bytes });
-    expert.freeze();
-    return { expert, path, sha256: sha256(bytes), metadata };
-  } catch (e) {
-    throw new CliError(`${path} is not a usable expert checkpoint: ${(e as Error).message}`);
-  }
+/**
+ * Loads, checks (metadata, limits, completion marker, finite weights: see model-files.ts) and
+ * freezes an expert checkpoint. An unfinished expert (`fad.status: partial`) is refused with how to
+ * resume its training.
+ */
+export function loadExpertModel(path: string, what = 'the expert'): LoadedExpertModel {
+  return loadExpertFile(path, what);
 }
 
 /**
@@ -379,4 +398,12 @@ export function expertOutputs(expert: ExpertModel, images: Float32Array, n: numb
     tf.dispose([f, l]);
   }
   return { features, logits };
+}
+
+/** A trainExpert error for the user: divergence (exit 4), filesystem (naming the path), or as it is. */
+function expertTrainingError(err: unknown, dir: string): unknown {
+  const e = err as Error & { code?: string; path?: string };
+  if (e?.code === 'FAD_NON_FINITE') return new DivergenceError(`expert training in ${dir} diverged: ${e.message.replace(/^trainExpert: /, '')}`);
+  if (typeof e?.code === 'string' && e.path) return fsError(e, e.path, 'write the expert training output');
+  return err;
 }

@@ -6,11 +6,16 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CliError } from './errors';
+import { CliError, fsError, withFs } from './errors';
 
-/** Writes a file atomically (same directory temp file, fsync, rename). Creates the folder. */
-export function writeFileAtomicSync(path: string, data: Uint8Array | string): void {
-  mkdirSync(dirname(path), { recursive: true });
+/**
+ * Writes a file atomically (same directory temp file, fsync, rename). Creates the folder. A
+ * filesystem error names the path and `what` was written (e.g. "the final model"): an
+ * EnvironmentError (exit 3) for a full disk, no permission or a read-only file system.
+ */
+export function writeFileAtomicSync(path: string, data: Uint8Array | string, what?: string): void {
+  const doing = what ? `write ${what}` : 'write';
+  withFs(dirname(path), 'create the folder', () => mkdirSync(dirname(path), { recursive: true }));
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   try {
     const fd = openSync(tmp, 'w');
@@ -24,13 +29,17 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string): vo
     }
     renameSync(tmp, path);
   } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      /* the original error matters */
+    }
+    throw fsError(e, path, doing);
   }
 }
 
-export function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomicSync(path, `${JSON.stringify(value, null, 2)}\n`);
+export function writeJsonAtomic(path: string, value: unknown, what?: string): void {
+  writeFileAtomicSync(path, `${JSON.stringify(value, null, 2)}\n`, what);
 }
 
 export function readJson<T>(path: string, what = 'file'): T {

@@ -97,3 +97,14 @@ describe('generateImages with expert guidance', () => {
     expect(() => parseConfig({ generate: { expertGuidance: { kind: 'hardness' } } })).toThrow(/generate\.expertGuidance\.kind: must be one of "none", "classifier", "entropy", "margin", "least-confidence", got "hardness"/);
   });
 });
+
+describe('generateImages with rescaled classifier-free guidance', () => {
+  it('generate.guidanceRescale reaches the sampler (other images than plain guidance), is recorded, and is checked by key', async () => {
+    const plain = await run('cfg3', { guidanceScale: 3 });
+    expect(plain.guidanceRescale).toBeUndefined();
+    const m = await run('cfg3-rescaled', { guidanceScale: 3, guidanceRescale: 0.7 });
+    expect(m.guidanceRescale).toBe(0.7);
+    expect(pixels('cfg3-rescaled', 'rings/s0-000.png').equals(pixels('cfg3', 'rings/s0-000.png'))).toBe(false);
+    expect(() => gen({ guidanceRescale: 1.5 })).toThrow(/generate\.guidanceRescale/);
+  });
+});

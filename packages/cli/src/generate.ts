@@ -21,18 +21,20 @@
  * With `dreamBoothToken` (`generateDreamBooth`), the images are sampled with the checkpoint's
  * DreamBooth token and filed and recorded as the token's class.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { type AutoencoderKL, type BuiltinSchedulerName, DDIMScheduler, Generator, type GuidanceFn, type UNet2DConditional, deserializeUNet, sampleImages, sampleTwoStage } from '@fad/diffusion-core';
+import { type AutoencoderKL, type BuiltinSchedulerName, DDIMScheduler, Generator, type GuidanceFn, sampleImages, sampleTwoStage } from '@fad/diffusion-core';
 import { expertGuidance } from '@fad/expert-models';
 import sharp from 'sharp';
 import type { GenerateSection } from './config';
-import { CliError } from './errors';
+import { CliError, DivergenceError, fsError, withFs } from './errors';
 import { mapLimit } from './data';
 import { makeScheduler } from './diffusion';
 import { type LoadedExpertModel, loadExpertModel } from './expert';
-import { sha256, writeJsonAtomic } from './fsutil';
+import { writeJsonAtomic } from './fsutil';
+import { type DreamBoothInfo, type LoadedModelFile, loadModelFile } from './model-files';
+import { assertNotDeletingInputs, pathInside, type RunInput, removeStaleTemps } from './safety';
 import { Progress } from './progress';
 
 export interface GeneratedImage {
@@ -57,6 +59,8 @@ export interface GenerateManifest {
   samplerConfig?: Record<string, unknown>;
   steps: number;
   guidanceScale: number;
+  /** Guidance rescale phi, when set (generate.guidanceRescale). */
+  guidanceRescale?: number;
   eta: number;
   seeds: number[];
   imagesPerClass: number;
@@ -78,13 +82,7 @@ export interface GenerateManifest {
   dreambooth?: DreamBoothInfo;
 }
 
-/** What a DreamBooth model's metadata (`dreambooth`, written by fad train --dreambooth) says about its token. */
-export interface DreamBoothInfo {
-  class: string;
-  classLabel: number;
-  token: string;
-  tokenLabel: number;
-}
+export type { DreamBoothInfo } from './model-files';
 
 export interface ExpertGuidanceRecord {
   kind: 'classifier' | 'entropy' | 'margin' | 'least-confidence';
@@ -130,6 +128,8 @@ export interface GenerateJob {
    * `gen.expertGuidance` off (generateDreamBooth turns them off).
    */
   dreamBoothToken?: boolean;
+  /** Other inputs of the run (e.g. the data folder) that `force` must not delete. */
+  inputs?: RunInput[];
 }
 
 /** Per-class mean and std of the per-image mean intensity. */
@@ -152,30 +152,14 @@ export function classIntensityStats(images: Float32Array, labels: Int32Array, pe
 
 /**
  * A U-Net checkpoint with its metadata, sha256, class names and the noise schedule it was trained
- * with (`schedulerConfig`: the stored scheduler JSON, or {} for the defaults).
+ * with (`schedulerConfig`: the stored scheduler JSON, or {} for the defaults), checked as untrusted
+ * input by `loadModelFile` (metadata, limits, completion marker, finite weights).
  */
-export function loadModel(path: string): {
-  model: UNet2DConditional; metadata: Record<string, string>; sha256: string; classNames: string[]; schedulerConfig: Record<string, unknown>;
-  /** A latent-diffusion model's embedded autoencoder (the caller disposes it); absent for pixel models. */
-  autoencoder?: AutoencoderKL;
-} {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new CliError(`cannot read the model ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  try {
-    const { model, metadata, autoencoder } = deserializeUNet(bytes);
-    const classNames = metadata.classes ? (JSON.parse(metadata.classes) as string[]) : Array.from({ length: model.config.numClasses }, (_, i) => `class_${i}`);
-    const schedulerConfig = metadata.scheduler ? (JSON.parse(metadata.scheduler) as Record<string, unknown>) : {};
-    return { model, metadata, sha256: sha256(bytes), classNames, schedulerConfig, ...(autoencoder ? { autoencoder } : {}) };
-  } catch (e) {
-    throw new CliError(`${path} is not a usable U-Net checkpoint: ${(e as Error).message}`);
-  }
+export function loadModel(path: string, what = 'the model'): LoadedModelFile {
+  return loadModelFile(path, what);
 }
 
-/** The token of a DreamBooth model, from its metadata; null for other models. */
+/** The token of a DreamBooth model, from its metadata; null for other models (or an unusable record). */
 export function dreamBoothInfo(metadata: Record<string, string>): DreamBoothInfo | null {
   if (!metadata.dreambooth) return null;
   try {
@@ -203,13 +187,20 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
   if (eg?.twoStage && gen.sampler !== 'ddim') throw new CliError('--two-stage needs --sampler ddim (it inverts with DDIM)');
   if (eg && gen.sampler !== 'ddim' && gen.sampler !== 'ddpm') throw new CliError(`--guidance ${eg.kind} needs --sampler ddim or ddpm (the guided update uses their formulas), got ${gen.sampler}`);
   if (eg && !eg.expert) throw new CliError(`--guidance ${eg.kind} needs the guiding expert: --guidance-expert FILE (or expert.checkpoint)`);
-  const { model, sha256: ckptSha, classNames, metadata, schedulerConfig, autoencoder } = loadModel(job.checkpoint);
+  if (existsSync(out)) {
+    // --force replaces OUT: never when OUT is (or holds, or is inside) what this run reads, and only
+    // when OUT is what fad generate writes (a folder with a manifest), or empty.
+    assertNotDeletingInputs({ target: out, inputs: [{ what: 'the model', path: job.checkpoint }, eg?.expert ? { what: 'the guiding expert', path: eg.expert } : null, ...(job.inputs ?? [])] });
+    assertReplaceable(out);
+  }
+  removeStaleTemps({ dir: dirname(out), prefix: `${basename(out)}.tmp-`, log: job.log });
+  const { model, sha256: ckptSha, classNames, schedulerConfig, dreambooth, autoencoder } = loadModel(job.checkpoint);
   let guiding: LoadedExpertModel | null = null;
   const t0 = Date.now();
   const tmp = `${out}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
-    const token = job.dreamBoothToken ? dreamBoothInfo(metadata) : null;
+    const token = job.dreamBoothToken ? dreambooth : null;
     if (job.dreamBoothToken && !token) throw new CliError(`${job.checkpoint} is not a DreamBooth model (no dreambooth metadata); train one with fad train --dreambooth`);
     // Latent models (diffusion.space latent): sampled on latents and decoded; x_0 is never clipped there.
     if (autoencoder && gen.clipSample === true) throw new CliError(`generate.clipSample must be false for the latent model ${job.checkpoint} (latents are not in [-1, 1])`);
@@ -257,7 +248,11 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       timing.ms += p.stepMs;
       timing.guidanceMs += p.guidanceMs ?? 0;
     };
-    for (const c of wanted) mkdirSync(join(tmp, c), { recursive: true });
+    // Class names come from the model file: each folder must stay inside the output folder.
+    for (const c of wanted) {
+      const d = pathInside(tmp, c, `the class name ${JSON.stringify(c)} of the model ${job.checkpoint}`);
+      withFs(d, 'create the folder', () => mkdirSync(d, { recursive: true }));
+    }
     const size = autoencoder ? model.config.sampleSize * autoencoder.downsamplingFactor : model.config.sampleSize;
     const channels = autoencoder ? autoencoder.config.outChannels : model.config.inChannels;
     const per = size * size * channels;
@@ -279,6 +274,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
             classLabels: chunk.map((c) => token?.tokenLabel ?? c.label),
             numInferenceSteps: gen.steps,
             guidanceScale: gen.guidanceScale,
+            ...(gen.guidanceRescale !== undefined ? { guidanceRescale: gen.guidanceRescale } : {}),
             eta: gen.sampler === 'ddim' ? gen.eta : undefined,
             generator: g,
             ...(autoencoder ? { autoencoder } : {}),
@@ -294,6 +290,10 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
           }
           const px = x.dataSync() as Float32Array;
           x.dispose();
+          const bad = countNonFinite(px);
+          if (bad > 0) {
+            throw new DivergenceError(`the model ${job.checkpoint} generated non-finite samples (${bad} of ${px.length} values NaN or infinite, seed ${seed}); nothing was written. The model or the sampler settings (--guidance-scale, --sampler) do not work together`);
+          }
           chunk.forEach((slot, i) => {
             const p = px.slice(i * per, (i + 1) * per);
             let m = 0;
@@ -320,7 +320,14 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
             file, class: cls, label, seed, index, mean: r.mean,
             ...(gen.matchMean.enabled ? { matchMean: failed.has(`${label}:${index}`) ? ('failed' as const) : ('passed' as const), attempts: r.attempts } : {}),
           });
-          writes.push(() => writePng(join(tmp, file), r.px, size, channels));
+          const target = pathInside(tmp, file, `the class name ${JSON.stringify(cls)} of the model ${job.checkpoint}`);
+          writes.push(async () => {
+            try {
+              await writePng(target, r.px, size, channels);
+            } catch (e) {
+              throw withFsAsyncError(e, target);
+            }
+          });
         }
       }
       await mapLimit(writes, 8, (w) => w());
@@ -336,6 +343,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       samplerConfig: scheduler.toJSON() as unknown as Record<string, unknown>,
       steps: gen.steps,
       guidanceScale: gen.guidanceScale,
+      ...(gen.guidanceRescale !== undefined ? { guidanceRescale: gen.guidanceRescale } : {}),
       eta: gen.eta,
       seeds: gen.seeds,
       imagesPerClass: gen.imagesPerClass,
@@ -364,9 +372,9 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       const nFailed = images.filter((i) => i.matchMean === 'failed').length;
       if (nFailed) job.log(`fad: warning: --match-mean: ${nFailed} of ${images.length} image(s) stayed outside k = ${gen.matchMean.k} std of their class mean after ${gen.matchMean.maxAttempts} attempts (kept, flagged "failed" in the manifest)`);
     }
-    writeJsonAtomic(join(tmp, 'manifest.json'), manifest);
-    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
-    renameSync(tmp, out);
+    writeJsonAtomic(join(tmp, 'manifest.json'), manifest, 'the manifest');
+    if (existsSync(out)) withFs(out, 'replace the output folder', () => rmSync(out, { recursive: true, force: true }));
+    withFs(out, 'move the generated images into', () => renameSync(tmp, out));
     return manifest;
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
@@ -378,3 +386,28 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
   }
 }
 
+
+/** Values that are NaN or infinite. */
+export function countNonFinite(px: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < px.length; i++) if (!Number.isFinite(px[i])) n++;
+  return n;
+}
+
+/** A write error of sharp or fs as an error naming the file (sharp reports errno codes in its message). */
+function withFsAsyncError(e: unknown, path: string): Error {
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.code === 'string') return fsError(err, path, 'write the image');
+  const m = /(ENOSPC|EACCES|EROFS|EDQUOT|EPERM|EIO)/.exec(String(err?.message));
+  return m ? fsError(Object.assign(new Error(err.message), { code: m[1] }), path, 'write the image') : (e as Error);
+}
+
+/** Throws unless `out` is a folder written by fad generate (it has a manifest.json) or empty. */
+function assertReplaceable(out: string): void {
+  const st = withFs(out, 'inspect the output folder', () => statSync(out));
+  if (!st.isDirectory()) throw new CliError(`refusing to --force replace ${out}: it is a file, not a folder written by fad generate`);
+  const entries = withFs(out, 'list the output folder', () => readdirSync(out));
+  if (entries.length > 0 && !entries.includes('manifest.json')) {
+    throw new CliError(`refusing to --force replace ${out}: it is not a folder written by fad generate (no manifest.json) and holds ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}; choose another --out`);
+  }
+}

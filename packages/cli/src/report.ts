@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { decodeImage, resizeImage } from './data';
 import { CliError } from './errors';
 import { readJsonIfExists, writeFileAtomicSync } from './fsutil';
-import type { EvaluationResult } from './evaluate';
+import { type EvaluationResult, readManifest } from './evaluate';
 import type { GenerateManifest } from './generate';
 import { readUtilityJson, utilityFigureSpec, utilityTableHtml } from './utility-report';
 
@@ -297,7 +297,7 @@ export async function writeReport(runDir: string, opts: { log?: (m: string) => v
   for (const arm of DREAMBOOTH_ARMS) {
     const e = readJsonIfExists<EvaluationResult>(join(runDir, 'dreambooth', arm, 'eval.json'));
     if (e) dbEvals[arm] = e;
-    const m = readJsonIfExists<GenerateManifest>(join(runDir, 'dreambooth', arm, 'generated', 'manifest.json'));
+    const m = checkedManifest(join(runDir, 'dreambooth', arm, 'generated'));
     if (m) dbManifests[arm] = m;
   }
   const dbArms = Object.keys(dbEvals);
@@ -327,7 +327,7 @@ export async function writeReport(runDir: string, opts: { log?: (m: string) => v
   const runCfg = readJsonIfExists<{ dataDir?: string; imageSize?: number; channels?: number }>(join(runDir, 'run.json')) ?? {};
   const manifests: Record<string, GenerateManifest> = {};
   for (const v of variants) {
-    const m = readJsonIfExists<GenerateManifest>(join(variantsDir, v, 'generated', 'manifest.json'));
+    const m = checkedManifest(join(variantsDir, v, 'generated'));
     if (m) manifests[v] = m;
   }
   const classList = split?.classNames ?? Object.values(manifests)[0]?.classNames ?? [];
@@ -460,4 +460,9 @@ function sd(a: number[]): number {
   if (a.length < 2) return NaN;
   const m = mean(a);
   return Math.sqrt(a.reduce((x, y) => x + (y - m) ** 2, 0) / (a.length - 1));
+}
+
+/** A generated set's manifest, checked like any input (names, image paths inside the folder); null when absent. */
+function checkedManifest(dir: string): GenerateManifest | null {
+  return existsSync(join(dir, 'manifest.json')) ? readManifest(dir) : null;
 }

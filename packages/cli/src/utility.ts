@@ -27,6 +27,7 @@ import type { FadConfig } from './config';
 import { type DataWithSplit, type Logger, loadDataAndSplit } from './context';
 import { CliError, InterruptedError } from './errors';
 import { readGenerated, readManifest } from './evaluate';
+import { assertNotDeletingInputs } from './safety';
 import { expertConfigFor } from './expert';
 import { formatDuration, readJsonIfExists, sha256, stableStringify, stepKey, writeJsonAtomic } from './fsutil';
 import type { GenerateManifest } from './generate';
@@ -210,7 +211,10 @@ export async function runUtilityJob(job: UtilityJob): Promise<UtilityJobResult> 
     return stepKey('utility-run', { protocol: p, seed, classifier: config, training }, { ...inputs, synthetic: p.synthetic ? synSha[p.synthetic] : '' });
   };
   const runsDir = join(out, 'runs');
-  if (job.force) rmSync(runsDir, { recursive: true, force: true });
+  if (job.force && existsSync(runsDir)) {
+    assertNotDeletingInputs({ target: runsDir, inputs: [{ what: 'the data folder', path: dataset.dir }, ...job.synthetic.map((s) => ({ what: `the synthetic set ${s.name}`, path: s.dir }))] });
+    rmSync(runsDir, { recursive: true, force: true });
+  }
   const fileOf = (protocolId: string, seed: number) => join(runsDir, `${protocolId}-s${seed}.json`);
   const store = {
     get: ({ protocolId, seed }: { protocolId: string; seed: number }) => {

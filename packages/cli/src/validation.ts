@@ -7,8 +7,9 @@
  * judge, judgeAccuracy, judgePerClass, seconds }, time }` (intensity from `intensityStatistics` of
  * @fad/metrics; judge accuracy from `generationAccuracy`). The training model, optimizer, EMA and
  * RNG streams are only read, so the trained weights are the same with and without validation.
+ * With a TensorBoard writer, the record's numbers and the grid also go to the run's events file.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AutoencoderKL, type DiffusionTrainer, UNet2DConditional, type UNetConfig, sampleClassGrid, tileClassGrid } from '@fad/diffusion-core';
 import { generationAccuracy, intensityStatistics } from '@fad/metrics';
@@ -18,6 +19,7 @@ import { CliError } from './errors';
 import { type LoadedExpertModel, expertOutputs, loadExpertModel } from './expert';
 import { argMax } from './evaluate';
 import { makeScheduler, schedulerConfig } from './diffusion';
+import { type TensorBoardWriter, validationScalars } from './tensorboard';
 
 export type ValidationSettings = NonNullable<DiffusionSection['validation']>;
 
@@ -54,6 +56,8 @@ export interface ValidationParams {
   log: (m: string) => void;
   /** Latent diffusion: the frozen autoencoder; grids are decoded to pixels (not owned: the caller disposes it). */
   autoencoder?: AutoencoderKL;
+  /** The run's TensorBoard writer (scalars and the grid image), or none. */
+  tensorboard?: TensorBoardWriter | null;
 }
 
 /** True when `diffusion.validation` is present and on. */
@@ -61,12 +65,14 @@ export function validationEnabled(d: DiffusionSection): boolean {
   return d.validation !== undefined && d.validation.every > 0;
 }
 
-/** Writes a [H,W,C] image in [0,1] of any aspect ratio as PNG. */
-async function writeImagePng(path: string, pixels: ArrayLike<number>, width: number, height: number, channels: number): Promise<void> {
+/** Writes a [H,W,C] image in [0,1] of any aspect ratio as PNG; returns the PNG bytes. */
+async function writeImagePng(path: string, pixels: ArrayLike<number>, width: number, height: number, channels: number): Promise<Buffer> {
   const buf = Buffer.alloc(width * height * channels);
   for (let i = 0; i < buf.length; i++) buf[i] = Math.max(0, Math.min(255, Math.round(pixels[i] * 255)));
   const img = sharp(buf, { raw: { width, height, channels: channels as 1 | 3 } });
-  await (channels === 1 ? img.toColourspace('b-w') : img).png().toFile(path);
+  const png = await (channels === 1 ? img.toColourspace('b-w') : img).png().toBuffer();
+  writeFileSync(path, png);
+  return png;
 }
 
 const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
@@ -149,7 +155,7 @@ export class TrainingValidation {
     const rel = join('validation', `step-${String(step).padStart(6, '0')}.png`);
     mkdirSync(join(this.p.dir, 'validation'), { recursive: true });
     const tiled = tileClassGrid({ data: pixels, rows: grid.rows, columns: grid.columns, height: size, width: size, channels: ch });
-    await writeImagePng(join(this.p.dir, rel), tiled, grid.columns * size, grid.rows * size, ch);
+    const png = await writeImagePng(join(this.p.dir, rel), tiled, grid.columns * size, grid.rows * size, ch);
     const seconds = (performance.now() - t0) / 1000;
     const record: ValidationRecord = {
       step,
@@ -168,6 +174,8 @@ export class TrainingValidation {
       time: new Date().toISOString(),
     };
     appendFileSync(this.p.metricsPath, `${JSON.stringify(record)}\n`);
+    this.p.tensorboard?.addScalars({ step, scalars: validationScalars(record.validation) });
+    this.p.tensorboard?.addImage({ tag: 'validation/grid', step, png, height: grid.rows * size, width: grid.columns * size, channels: ch as 1 | 3 });
     this.p.log(
       `fad: validation at step ${step} (${trainer.ema ? 'EMA' : 'raw'} weights, ${seconds.toFixed(1)} s): mean intensity ${perClass.map((c) => `${c.class} ${c.mean.toFixed(2)}`).join(', ')}` +
         (judgeAccuracy !== null ? `; judge accuracy ${(judgeAccuracy * 100).toFixed(1)}%` : '') +

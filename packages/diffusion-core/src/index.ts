@@ -102,9 +102,24 @@ export {
   UNET_PRESETS,
   resolveUNetConfig,
 } from './unet/unet-config';
-export type { ClassConditioning, ConditioningToken, UNetConfig } from './unet/unet-config';
+export type { ClassConditioning, ConditioningToken, FeedForwardKind, UNetConfig } from './unet/unet-config';
+export { FEED_FORWARD_KINDS, levelHeads, levelLayers, upAttentionLevelsOf } from './unet/unet-config';
 export { timestepEmbedding } from './unet/timestep-embedding';
-export { Attention, ResBlock, TransformerBlock } from './unet/blocks';
+export type { TimestepEmbeddingOptions } from './unet/timestep-embedding';
+export { Attention, ResBlock, scopedTap, TransformerBlock } from './unet/blocks';
+export type { ActivationTap, ResBlockParams } from './unet/blocks';
+export { unetLayout } from './unet/unet-layout';
+export type { DownBlockLayout, ResnetLayout, UNetLayout, UpBlockLayout } from './unet/unet-layout';
+export {
+  DIFFUSERS_DOWN_BLOCK_TYPES,
+  DIFFUSERS_MID_BLOCK_TYPES,
+  DIFFUSERS_UNET_DEFAULTS,
+  DIFFUSERS_UP_BLOCK_TYPES,
+  DIFFUSERS_VERSION,
+  DiffusersConfigError,
+  diffusersConfigFromUNet,
+  unetConfigFromDiffusers,
+} from './unet/diffusers-config';
 
 // Training
 export { DiffusionTrainer, minSnrWeight } from './training/trainer';
@@ -129,8 +144,11 @@ export { DEFAULT_LR_SCHEDULE, learningRateAt, resolveLrSchedule } from './traini
 export type { LrScheduleConfig } from './training/lr-schedule';
 export { EmaWeights } from './training/ema';
 export { clipByGlobalNorm, globalNorm } from './training/grad-clip';
+export { describeNonFiniteWeights, findNonFiniteWeights } from './training/finite-weights';
+export type { NonFiniteWeights } from './training/finite-weights';
 
 // Sampling
+export { checkGuidanceRescale, rescaleGuidance } from './pipeline/guidance-rescale';
 export { checkLatentSampling, sampleImages } from './pipeline/sample';
 export type { SampleParams, SampleProgress } from './pipeline/sample';
 export { sampleClassGrid, tileClassGrid } from './pipeline/sample-class-grid';
@@ -198,6 +216,22 @@ export {
   WEIGHT_LAYOUT,
 } from './io/unet-io';
 export type { SerializeUNetOptions } from './io/unet-io';
+export {
+  DIFFUSERS_CONFIG_FILE,
+  DIFFUSERS_WEIGHTS_FILE,
+  diffusersUNetFromFiles,
+  diffusersWeightNames,
+  FAD_CONDITIONING_FILE,
+  serializeDiffusersUNet,
+} from './io/diffusers-unet-io';
+export type {
+  DiffusersSurgeryOptions,
+  DiffusersUNetFromFilesParams,
+  DiffusersWeightKind,
+  DiffusersWeightName,
+  LoadedDiffusersUNet,
+  SerializedDiffusersUNet,
+} from './io/diffusers-unet-io';
 export {
   AUTOENCODER_FORMAT,
   deserializeAutoencoder,

@@ -4,3 +4,5 @@
 export { writeFileAtomic } from './node/write-file-atomic';
 export { loadUNet, saveUNet } from './node/unet-files';
 export { loadAutoencoder, saveAutoencoder } from './node/autoencoder-files';
+export { loadDiffusersUNet, saveDiffusersUNet } from './node/diffusers-files';
+export type { LoadDiffusersUNetParams } from './node/diffusers-files';

@@ -7,7 +7,8 @@
  * - `classNames`: JSON array of the class names
  * - `layout`: `"NHWC; Linear [in,out]; Conv2d [kh,kw,in,out]"` (TensorFlow layout: PyTorch weights
  *   need Linear transposed and Conv2d permuted (2,3,1,0))
- * - anything the caller adds (training writes `training` and `split`, both JSON).
+ * - anything the caller adds (training writes `training` and `split`, both JSON, and `fad.status`,
+ *   `partial` while training runs and `complete` at the end: see {@link CHECKPOINT_STATUS_KEY}).
  *
  * `serializeExpert` / `deserializeExpert` work on bytes (any platform); `saveExpert` /
  * `loadExpert` (`@fad/expert-models/node`) read and write files, atomically (temporary file + rename).
@@ -22,6 +23,13 @@ import type { VisionTransformer } from './vision-transformer';
 
 /** The `format` metadata value of expert checkpoints. */
 export const EXPERT_FORMAT = 'fad-expert/1';
+
+/**
+ * Metadata key of the completion marker of final model and expert files: `"complete"` or
+ * `"partial"` (written by `trainExpert` while training runs: the best epoch so far of an
+ * unfinished run). Files without the key (written before it existed) count as complete.
+ */
+export const CHECKPOINT_STATUS_KEY = 'fad.status';
 
 const RESERVED = ['format', 'config', 'classNames', 'layout'];
 

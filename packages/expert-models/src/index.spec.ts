@@ -9,7 +9,7 @@ describe('@fad/expert-models exports', () => {
   it('exports exactly the documented runtime names', () => {
     expect(Object.keys(api).sort()).toEqual(
       [
-        'BatchNorm2d', 'ClassifierHead', 'DEFAULT_AUGMENT_CONFIG', 'EXPERT_ARCHS', 'EXPERT_FORMAT', 'EXPERT_PRESETS', 'ExpertModel', 'ExpertTrainer',
+        'BatchNorm2d', 'CHECKPOINT_STATUS_KEY', 'ClassifierHead', 'DEFAULT_AUGMENT_CONFIG', 'EXPERT_ARCHS', 'EXPERT_FORMAT', 'EXPERT_PRESETS', 'ExpertModel', 'ExpertTrainer',
         'HEAD_TYPES', 'KATHER_CLASS_NAMES', 'NO_AUGMENTATION', 'RESIZE_METHODS', 'ResNet', 'VisionTransformer', 'WEIGHT_DECAY_MODES',
         'adjustBrightness', 'adjustContrast', 'applyAugmentParams', 'areaMatrix', 'augmentBatch', 'createExpert', 'deserializeExpert',
         'evaluateExpert', 'featureDimOf', 'flipImages', 'gaussianBlur', 'gaussianKernel1d', 'gelu', 'isBufferVariable',

@@ -112,7 +112,7 @@ export { noisyExpertBatch } from './noise-aware';
 export type { NoiseAwareConfig, NoisyExpertBatch, NoisyExpertBatchParams } from './noise-aware';
 
 // Checkpoints
-export { EXPERT_FORMAT, deserializeExpert, serializeExpert } from './expert-checkpoint';
+export { CHECKPOINT_STATUS_KEY, EXPERT_FORMAT, deserializeExpert, serializeExpert } from './expert-checkpoint';
 export type { DeserializeExpertParams, LoadExpertParams, LoadedExpert, SaveExpertParams, SerializeExpertParams } from './expert-checkpoint';
 
 // torchvision ResNet state dicts (pretrained weights in, fad experts out)

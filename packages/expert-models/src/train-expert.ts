@@ -10,10 +10,10 @@
  * and ends bit-identical to an uninterrupted run on the same backend; `shouldStop` (e.g. Ctrl-C)
  * writes the state and returns early. See train-state.ts for the file.
  */
-import { Generator } from '@fad/diffusion-core';
+import { Generator, decodeSafetensors, describeNonFiniteWeights, encodeSafetensors, findNonFiniteWeights } from '@fad/diffusion-core';
 import { type AugmentConfig, type AugmentConfigInput, augmentBatch, resolveAugmentConfig } from './augment-batch';
 import { checkImageSet, evaluateOnSet, type ExpertEvaluation } from './evaluate-expert';
-import { serializeExpert } from './expert-checkpoint';
+import { CHECKPOINT_STATUS_KEY, serializeExpert } from './expert-checkpoint';
 import type { ExpertModel } from './expert-model';
 import { ExpertTrainer, WEIGHT_DECAY_MODES, type WeightDecayMode } from './expert-trainer';
 import { type ImageSet, type ImageSetInput, type LabelSetInput, gatherImages, gatherLabels, readImageSet, readLabelSet } from './image-batch';
@@ -296,6 +296,22 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   let sums = { loss: 0, correct: 0, seen: 0 };
   let elapsedBefore = 0;
   if (saved) {
+    // A state whose position does not fit this run (hand-edited, or damaged) must never end as a
+    // finished run: every field is checked before anything is loaded.
+    const st = saved.state;
+    const bad = (field: string, expected: string): never => {
+      trainer.dispose();
+      throw new Error(`${fn}: cannot resume from ${statePath}: state.${field} is ${show((st as unknown as Record<string, unknown>)[field.split('.')[0]])}, expected ${expected}`);
+    };
+    const isInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v);
+    if (!isInt(st.epoch) || st.epoch < 0 || st.epoch > epochs) bad('epoch', `an integer in 0..${epochs}`);
+    if (st.stepsPerEpoch !== stepsPerEpoch) bad('stepsPerEpoch', String(stepsPerEpoch));
+    if (st.totalSteps !== totalSteps) bad('totalSteps', String(totalSteps));
+    const maxInEpoch = st.epoch === epochs ? 0 : stepsPerEpoch - 1;
+    if (!isInt(st.stepInEpoch) || st.stepInEpoch < 0 || st.stepInEpoch > maxInEpoch) bad('stepInEpoch', `an integer in 0..${maxInEpoch}`);
+    if (st.globalStep !== st.epoch * stepsPerEpoch + st.stepInEpoch) bad('globalStep', `${st.epoch * stepsPerEpoch + st.stepInEpoch} (epoch ${st.epoch} x ${stepsPerEpoch} steps + ${st.stepInEpoch})`);
+    if (!Array.isArray(st.history) || st.history.length !== st.epoch) bad('history', `a list of ${st.epoch} epoch summaries`);
+    if (st.best !== null && (typeof st.best !== 'object' || !isInt(st.best.epoch) || st.best.epoch < 1 || st.best.epoch > st.epoch)) bad('best', `null or a record of an epoch in 1..${st.epoch}`);
     try {
       expert.loadStateDict(saved.expert);
       trainer.setState(saved.adam);
@@ -303,7 +319,6 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
       trainer.dispose();
       throw new Error(`${fn}: cannot resume from ${statePath}: ${(e as Error).message}`);
     }
-    const st = saved.state;
     shuffle.setState(st.shuffle);
     augmentGen.setState(st.augment);
     if (st.noise) noiseGen.setState(st.noise);
@@ -322,8 +337,16 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   const eta = () => ((performance.now() - t0 - elapsedBefore) / Math.max(1, stepsThisRun())) * (totalSteps - globalStep);
   // The shuffle generator's state at the start of the epoch in progress.
   let epochShuffle = shuffle.getState();
+  // Nothing non-finite is written: weights that overflowed stop training with the step and the tensor.
+  const assertFinite = (what: string) => {
+    const bad = findNonFiniteWeights(expert.namedParameters());
+    if (bad) {
+      throw Object.assign(new Error(`${fn}: non-finite weights after step ${globalStep} (${describeNonFiniteWeights(bad)}); ${what} was not written. Lower the learning rate.`), { code: 'FAD_NON_FINITE', step: globalStep, tensor: bad.first });
+    }
+  };
   const writeState = async (epoch: number, stepInEpoch: number) => {
     if (!statePath) return;
+    assertFinite(`the training state ${statePath}`);
     const state: TrainState = {
       epoch, stepInEpoch, globalStep, totalSteps, epochs, stepsPerEpoch,
       shuffle: epochShuffle, augment: augmentGen.getState(), noise: noiseGen.getState(), sums: { ...sums }, history,
@@ -397,7 +420,9 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
         best = { epoch: e + 1, accuracy: valAcc ?? NaN, loss: valLoss ?? NaN, state: hasValidation && restoreBest ? expert.stateDict() : null };
         if (checkpointPath) {
           const training = { epoch: e + 1, epochs, validationAccuracy: valAcc, validationLoss: valLoss, trainLoss: lossSum / seen, learningRate: lr, batchSize, seed, ...(noiseAware ? { noiseAware: true } : {}) };
-          await files!.writeFileAtomic(checkpointPath, serializeExpert({ expert, metadata: { training: JSON.stringify(training), split: JSON.stringify(split) } }));
+          assertFinite(`the checkpoint ${checkpointPath}`);
+          // partial until training has finished (then marked complete below).
+          await files!.writeFileAtomic(checkpointPath, serializeExpert({ expert, metadata: { training: JSON.stringify(training), split: JSON.stringify(split), [CHECKPOINT_STATUS_KEY]: 'partial' } }));
         }
       }
       const summary: EpochSummary = {
@@ -435,6 +460,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   }
   // The expert holds the last epoch's weights; go back to the best one if asked.
   if (best?.state && best.epoch !== epochs) expert.loadStateDict(best.state);
+  if (checkpointPath) await markCheckpointComplete(files!, checkpointPath, () => { assertFinite(`the checkpoint ${checkpointPath}`); return expert; });
   const validation = hasValidation ? evaluateOnSet({ expert, set: valSet, labels: valLabels, indices: valIndices, batchSize: evalBatchSize }) : null;
   return {
     history,
@@ -448,4 +474,24 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
     interrupted: false,
     resumedFromStep,
   };
+}
+
+/**
+ * Marks the checkpoint written during training (the best epoch's weights, status `partial`) as
+ * complete, keeping its weights and other metadata. If it is missing (e.g. deleted before a resume),
+ * the expert as it is now is written instead.
+ */
+async function markCheckpointComplete(files: TrainingFiles, path: string, current: () => ExpertModel): Promise<void> {
+  let bytes: Uint8Array | null = null;
+  try {
+    bytes = await files.readFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (bytes === null) {
+    await files.writeFileAtomic(path, serializeExpert({ expert: current(), metadata: { [CHECKPOINT_STATUS_KEY]: 'complete' } }));
+    return;
+  }
+  const file = decodeSafetensors(bytes);
+  await files.writeFileAtomic(path, encodeSafetensors({ tensors: file.tensors, metadata: { ...file.metadata, [CHECKPOINT_STATUS_KEY]: 'complete' } }));
 }

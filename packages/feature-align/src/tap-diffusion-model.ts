@@ -3,7 +3,8 @@
  * `forward({..., returnActivations})`): one forward pass returns the output and named activations.
  *
  * Tap points of `UNet2DConditional`: `conv_in`, `down.{i}`, `down_out` (output of the whole down
- * path, the paper's choice and the default), `mid`, `up.{i}`.
+ * path, the paper's choice and the default), `mid`, `up.{i}`, and diffusers module paths such as
+ * `down_blocks.2.resnets.0.conv_shortcut` (see its `activationNames()`).
  */
 import type { UNetForwardParams, UNetForwardResult } from '@fad/diffusion-core';
 import type { TapResult } from './tap-layers-model';

@@ -25,6 +25,12 @@ describe('@fad/metrics exports', () => {
         'msSsimMinSize',
         'percentileInterval',
         'ssim',
+        'TFEVENTS_FILE_VERSION',
+        'crc32c',
+        'encodeEvent',
+        'encodeEventRecord',
+        'encodeTfRecord',
+        'maskedCrc32c',
       ].sort(),
     );
     expect(api.MS_SSIM_WEIGHTS).toEqual([0.0448, 0.2856, 0.3001, 0.2363, 0.1333]);

@@ -38,3 +38,7 @@ export { featureStatistics, frechetDistance, frechetDistanceFromStatistics } fro
 export type { FeatureStatistics, FrechetDistanceParams, FrechetDistanceResult, StatisticsInput } from './frechet-distance';
 export { kernelInceptionDistance, mmd2Unbiased } from './kernel-inception-distance';
 export type { KernelInceptionDistanceParams, KernelInceptionDistanceResult } from './kernel-inception-distance';
+
+// TensorBoard event records (bytes in memory; the file writer is in @fad/metrics/node)
+export { TFEVENTS_FILE_VERSION, crc32c, encodeEvent, encodeEventRecord, encodeTfRecord, maskedCrc32c } from './tfevents';
+export type { SummaryValue, TfEvent } from './tfevents';

@@ -20,9 +20,12 @@ export interface SafetensorsFile {
 
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F64: 8, I32: 4, F16: 2 };
 
-/** Encodes tensors and string metadata. Tensors are written in sorted-name order, 8-byte aligned. */
-export function encodeSafetensors(file: SafetensorsFile): Uint8Array {
-  const names = Object.keys(file.tensors).sort();
+/**
+ * Encodes tensors and string metadata. Tensors are written in sorted-name order (or, with
+ * `keepOrder`, in the order of `file.tensors`' keys, e.g. a PyTorch state dict's), 8-byte aligned.
+ */
+export function encodeSafetensors(file: SafetensorsFile, options: { keepOrder?: boolean } = {}): Uint8Array {
+  const names = options.keepOrder ? Object.keys(file.tensors) : Object.keys(file.tensors).sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(file.metadata).length > 0) {
     for (const [k, v] of Object.entries(file.metadata)) {

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DiffusionModel } from '../unet/unet';
+import { rescaleGuidance } from './guidance-rescale';
 
 /** Parameters of {@link resolveBatch}. */
 export interface ResolveBatchParams {
@@ -59,6 +60,8 @@ export interface ModelPredictionParams {
   /** Classifier-free guidance scale; applied only when `cfg` is true. */
   guidanceScale: number;
   cfg: boolean;
+  /** Guidance rescale phi in [0, 1] (see {@link rescaleGuidance}); 0 or absent: plain CFG. */
+  guidanceRescale?: number;
 }
 
 /**
@@ -75,7 +78,8 @@ export function modelPrediction(params: ModelPredictionParams): tf.Tensor4D {
       classLabels: [...labels, ...new Array(b).fill(model.config.numClasses)],
     }).sample;
     const [cond, uncond] = tf.split(both, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
-    return tf.add(uncond, tf.mul(tf.sub(cond, uncond), w));
+    const guided = tf.add(uncond, tf.mul(tf.sub(cond, uncond), w)) as tf.Tensor4D;
+    return rescaleGuidance({ guided, cond, phi: params.guidanceRescale ?? 0 });
   }
   return model.forward({ sample: x, timesteps: new Array(b).fill(t), classLabels: labels }).sample;
 }

@@ -24,6 +24,8 @@ export interface SampleClassGridParams {
   seed: number;
   /** Classifier-free guidance scale (default 1: conditional prediction only). */
   guidanceScale?: number;
+  /** Guidance rescale phi in [0, 1], as in `sampleImages`. */
+  guidanceRescale?: number;
   /** DDIM eta (default 0). */
   eta?: number;
   /** Range of the training data (default [-1, 1]), mapped to [0, 1]. */
@@ -58,6 +60,7 @@ export async function sampleClassGrid(p: SampleClassGridParams): Promise<ClassGr
     classLabels: labels,
     numInferenceSteps: p.numInferenceSteps,
     guidanceScale: p.guidanceScale,
+    guidanceRescale: p.guidanceRescale,
     eta: p.eta,
     dataRange: p.dataRange,
     ...(p.autoencoder !== undefined ? { autoencoder: p.autoencoder } : {}),

@@ -13,6 +13,7 @@ import type { AutoencoderKL } from '../autoencoder/autoencoder';
 import { decodeLatents } from '../autoencoder/latents';
 import type { GuidanceFn } from './guidance';
 import { guidedStep } from './guided-step';
+import { checkGuidanceRescale } from './guidance-rescale';
 import { modelPrediction, resolveBatch } from './model-prediction';
 
 export interface SampleProgress {
@@ -44,6 +45,13 @@ export interface SampleParams {
    * uses the conditional prediction only; needs a model with a null class when w != 1.
    */
   guidanceScale?: number;
+  /**
+   * Guidance rescale phi in [0, 1] (Lin et al. 2024, section 3.4; diffusers' `guidance_rescale`):
+   * the guided prediction is rescaled to the conditional one's standard deviation and mixed with
+   * the plain guided one by phi. Counters the over-exposure (and washed-out bright classes) that
+   * classifier-free guidance causes with zero terminal SNR; 0 (default) is plain guidance.
+   */
+  guidanceRescale?: number;
   /**
    * Gradient guidance g = s * grad_x E(x_t) applied at every step where it returns a tensor (see
    * `guidedStep`); DDIM and DDPM schedulers only (the guided update is written with their formulas).
@@ -96,6 +104,7 @@ export async function sampleImages(params: SampleParams): Promise<tf.Tensor4D> {
   const [lo, hi] = params.dataRange ?? [-1, 1];
   if (!(hi > lo)) throw new RangeError(`sampleImages: dataRange must be [low, high] with high > low, got [${lo}, ${hi}]`);
   const { labels, batchSize: b, cfg: cfgActive } = resolveBatch({ owner: 'sampleImages', model, classLabels: params.classLabels, batchSize: params.batchSize, guidanceScale: w });
+  const phi = checkGuidanceRescale('sampleImages', params.guidanceRescale);
   if (guidance !== undefined && typeof guidance !== 'function') throw new TypeError(`sampleImages: guidance must be a GuidanceFn (params) => tf.Tensor4D | null, got ${typeof guidance}`);
   if (guidance !== undefined && !(scheduler instanceof DDIMScheduler || scheduler instanceof DDPMScheduler)) {
     throw new TypeError(`sampleImages: guidance needs a DDIMScheduler or DDPMScheduler (the guided update uses their formulas), got ${(scheduler as object)?.constructor?.name ?? String(scheduler)}`);
@@ -119,7 +128,7 @@ export async function sampleImages(params: SampleParams): Promise<tf.Tensor4D> {
       const t0 = performance.now();
       let guidanceMs = 0;
       const next = tf.tidy(() => {
-        const out = modelPrediction({ model, x, timestep: t, labels, guidanceScale: w, cfg: cfgActive });
+        const out = modelPrediction({ model, x, timestep: t, labels, guidanceScale: w, cfg: cfgActive, guidanceRescale: phi });
         let g: tf.Tensor4D | null = null;
         if (guidance) {
           const g0 = performance.now();

@@ -21,6 +21,16 @@ function outputFor(model: UNet2DConditional, label: number, x: tf.Tensor4D): num
 }
 
 describe('addConditioningToken', () => {
+  it('works with class embeddings mapped to crossAttentionDim (classEmbeddingDim, as imported diffusers U-Nets use)', () => {
+    const base = new UNet2DConditional({ ...tiny, classEmbeddingDim: 5 }, { seed: 4 });
+    const { model, label } = addConditioningToken({ model: base, fromClass: 1, name: 'sks' });
+    disposables.push(base, model);
+    expect(model.conditioningEmbeddings().tokens?.shape).toEqual([1, 5]);
+    const x = new Generator(9).normal([2, 8, 8, 1]) as tf.Tensor4D;
+    disposables.push(x);
+    expect(outputFor(model, label, x)).toEqual(outputFor(base, 1, x));
+  });
+
   it('creates a token whose embedding equals the class embedding, and the same model output as the class', () => {
     const base = new UNet2DConditional(tiny, { seed: 4 });
     const { model, label } = addConditioningToken({ model: base, fromClass: 2, name: 'sks' });

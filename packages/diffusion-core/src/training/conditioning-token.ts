@@ -43,7 +43,8 @@ export function addConditioningToken(params: AddConditioningTokenParams): AddCon
 
   const state = model.stateDict();
   const classTable = state['class_emb.weight'];
-  const dim = c.crossAttentionDim;
+  // The embeddings' width (classEmbeddingDim when they are mapped to crossAttentionDim by class_proj).
+  const dim = classTable.shape[1];
   const oldTokens = state['token_emb.weight'];
   const rows = new Float32Array((tokens.length + 1) * dim);
   if (oldTokens) rows.set(oldTokens.data);

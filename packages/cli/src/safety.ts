@@ -1,0 +1,161 @@
+/**
+ * Guards for what fad writes and deletes:
+ *
+ * - `safeName`: a name from a file's metadata (a class name) that becomes a folder or file name must
+ *   be one plain path segment: non-empty, bounded length, no `/` or `\`, not `.` or `..`, no control
+ *   characters.
+ * - `pathInside`: every path derived from metadata is resolved (following the symlinks of the part
+ *   that exists) and must stay inside the chosen output folder.
+ * - `assertNotDeletingInputs`: `--force` never deletes a folder or file that holds (or is inside)
+ *   the run's own inputs, e.g. `fad generate -m RUN -o RUN --force`.
+ * - `removeStaleTemps`: temp files left by atomic writes that were interrupted (kill -9 during a
+ *   checkpoint write) are removed at the next start.
+ */
+import { existsSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { CliError } from './errors';
+import { LIMITS } from './limits';
+
+/** Why `name` is not a safe single path segment, or null when it is. */
+export function unsafeNameReason(name: unknown): string | null {
+  if (typeof name !== 'string') return `must be a string, got ${typeof name}`;
+  if (name.length === 0) return 'must not be empty';
+  if (name.length > LIMITS.maxNameLength) return `must be at most ${LIMITS.maxNameLength} characters, got ${name.length}`;
+  if (name === '.' || name === '..') return `must not be "${name}" (a path)`;
+  if (/[/\\]/.test(name)) return 'must not contain "/" or "\\" (a path separator)';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'must not contain control characters (NUL, newline, ...)';
+  if (name.trim() !== name) return 'must not start or end with white space';
+  return null;
+}
+
+/**
+ * Checks a list of names that become folder or file names: each a safe segment, all unique (also
+ * case-insensitively, for case-insensitive file systems). `where` names the file and field, e.g.
+ * `model /x/model.safetensors: metadata.classes`.
+ */
+export function assertSafeNames(names: unknown, where: string, expectedCount?: number): string[] {
+  if (!Array.isArray(names)) throw new CliError(`${where} must be a JSON list of names, got ${typeof names}`);
+  if (names.length > LIMITS.maxClasses) throw new CliError(`${where} has ${names.length} names; at most ${LIMITS.maxClasses} are allowed`);
+  if (expectedCount !== undefined && names.length !== expectedCount) {
+    throw new CliError(`${where} lists ${names.length} name(s), but the model has ${expectedCount} classes; the file is damaged or was edited`);
+  }
+  const seen = new Map<string, number>();
+  names.forEach((n, i) => {
+    const why = unsafeNameReason(n);
+    if (why) throw new CliError(`${where}[${i}] ${JSON.stringify(n)} is not a usable class name: it ${why}`);
+    const k = (n as string).toLowerCase();
+    if (seen.has(k)) throw new CliError(`${where}[${i}] ${JSON.stringify(n)} repeats ${where}[${seen.get(k)}]; class names must be unique`);
+    seen.set(k, i);
+  });
+  return names as string[];
+}
+
+/** The real path of `p`, following symlinks in the longest part of it that exists. */
+export function realpathOfExistingPrefix(p: string): string {
+  const abs = resolve(p);
+  let head = abs;
+  const tail: string[] = [];
+  for (;;) {
+    try {
+      const real = realpathSync(head);
+      return tail.length ? join(real, ...tail.reverse()) : real;
+    } catch {
+      const parent = dirname(head);
+      if (parent === head) return abs;
+      tail.push(basename(head));
+      head = parent;
+    }
+  }
+}
+
+function isInside(root: string, p: string): boolean {
+  const rel = relative(root, p);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+/**
+ * `p` (absolute, or relative to `root`) resolved; throws unless it stays inside `root`, both
+ * lexically and after following the symlinks of the parts that exist. `what` names where `p`
+ * came from (e.g. `class "x" of the model /m.safetensors`).
+ */
+export function pathInside(root: string, p: string, what = 'a path', verb: 'write' | 'read' = 'write'): string {
+  const r = resolve(root);
+  const abs = resolve(r, p);
+  if (!isInside(r, abs) || !isInside(realpathOfExistingPrefix(r), realpathOfExistingPrefix(abs))) {
+    throw new CliError(`refusing to ${verb} ${abs}: ${what} would put it outside the ${verb === 'write' ? 'output' : 'input'} folder ${r}`);
+  }
+  return abs;
+}
+
+export interface RunInput {
+  /** What the input is, e.g. "the model (--model)". */
+  what: string;
+  path: string;
+}
+
+/**
+ * Throws before `--force` deletes `target` if that would delete (or write into) one of the run's
+ * own inputs: an input that is `target` or inside it, or a `target` inside an input folder.
+ * `kind: 'files'` is for commands that delete only their own named files in `target` (train): then
+ * an input directly in `target` also counts (its run's marker files would go) but an input deeper
+ * inside does not.
+ */
+export function assertNotDeletingInputs(p: { target: string; inputs: Array<RunInput | null | undefined>; kind?: 'folder' | 'files'; flag?: string }): void {
+  const target = realpathOfExistingPrefix(p.target);
+  const flag = p.flag ?? '--force';
+  for (const input of p.inputs) {
+    if (!input?.path) continue;
+    const inp = realpathOfExistingPrefix(input.path);
+    const clash = p.kind === 'files'
+      ? inp === target || dirname(inp) === target || isInside(inp, target)
+      : isInside(target, inp) || isInside(inp, target);
+    if (clash) {
+      const how = inp === target ? 'is' : isInside(target, inp) ? 'holds' : 'is inside';
+      throw new CliError(`refusing to ${flag} replace ${p.target}: it ${how} ${input.what} ${input.path}, which this run reads; choose another output folder`);
+    }
+  }
+}
+
+/** `name.tmp-<pid>` or `name.tmp-<pid>-<time>` (atomic writes), `metrics.jsonl.tmp`. */
+const TEMP = /\.tmp-(\d+)(?:-\d+)?$/;
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp files (and folders) left by interrupted atomic writes in `dir`: `*.tmp-<pid>[-<time>]`
+ * of a process that no longer runs (a live writer's temp files are kept), and `metrics.jsonl.tmp`.
+ * With `prefix`, only entries whose name starts with it. Logs how many it removed; returns them.
+ */
+export function removeStaleTemps(p: { dir: string; prefix?: string; log?: (m: string) => void }): string[] {
+  if (!existsSync(p.dir)) return [];
+  let names: string[];
+  try {
+    names = readdirSync(p.dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (p.prefix !== undefined && !name.startsWith(p.prefix)) continue;
+    const m = TEMP.exec(name);
+    const stale = m ? !alive(Number(m[1])) : name === 'metrics.jsonl.tmp';
+    if (!stale) continue;
+    try {
+      rmSync(join(p.dir, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      /* left for the next start */
+    }
+  }
+  if (removed.length) p.log?.(`fad: removed ${removed.length} temp file(s) left by an interrupted write in ${p.dir} (${removed.slice(0, 3).join(', ')}${removed.length > 3 ? ', ...' : ''})`);
+  return removed;
+}
