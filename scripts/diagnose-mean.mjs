@@ -11,7 +11,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
-import { selectBackend } from '@fad/cli';
+import { selectBackend } from '@fad/diffusion-core/backend';
 import { DDIMScheduler, deserializeUNet, predictedMeanByTimestep, sampleImages } from '@fad/diffusion-core';
 import { readFileSync } from 'node:fs';
 

@@ -6,8 +6,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '@fad/cli';
-import { DDIMScheduler, DDPMScheduler, DiffusionTrainer, Generator, UNET_PRESETS, UNet2DConditional, sampleImages, saveUNet } from '@fad/diffusion-core';
+import { selectBackend } from '@fad/diffusion-core/backend';
+import { DDIMScheduler, DDPMScheduler, DiffusionTrainer, Generator, UNET_PRESETS, UNet2DConditional, sampleImages } from '@fad/diffusion-core';
+import { saveUNet } from '@fad/diffusion-core/node';
 import sharp from 'sharp';
 
 const { values: opt } = parseArgs({

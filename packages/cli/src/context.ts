@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import YAML from 'yaml';
-import { selectBackend } from './backend';
+import { selectBackend } from '@fad/diffusion-core/backend';
 import { type FadConfig, type FadConfigInput, mergeConfig, parseConfig, readConfigFile, setPath } from './config';
 import { stratifiedSplit } from '@fad/expert-models';
 import { type DataSplit, type LoadedDataset, loadDataset } from './data';

@@ -16,11 +16,9 @@ import {
   createExpert,
   describeTorchvisionResNet,
   EXPERT_PRESETS,
-  loadTorchvisionResNet,
   presetConfig,
-  readExpertTrainingState,
-  trainExpert,
 } from '@fad/expert-models';
+import { loadTorchvisionResNet, readExpertTrainingState, trainExpert } from '@fad/expert-models/node';
 import { type FeatureExtractor, featureExtractorFromFunction } from '@fad/feature-align';
 import type { FadConfig } from './config';
 import { CliError, DivergenceError, InterruptedError, fsError, withFs } from './errors';

@@ -9,7 +9,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AutoencoderKL, type UNet2DConditional, DIFFUSERS_CONFIG_FILE, DIFFUSERS_WEIGHTS_FILE, loadDiffusersUNet } from '@fad/diffusion-core';
+import { type AutoencoderKL, type UNet2DConditional, DIFFUSERS_CONFIG_FILE, DIFFUSERS_WEIGHTS_FILE } from '@fad/diffusion-core';
+import { loadDiffusersUNet } from '@fad/diffusion-core/node';
 import type { FadConfig } from './config';
 import { CliError } from './errors';
 import { sha256 } from './fsutil';

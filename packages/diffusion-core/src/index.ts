@@ -202,20 +202,18 @@ export { decodeLatents, encodeToLatents } from './autoencoder/latents';
 export type { DecodeLatentsParams, EncodeToLatentsParams } from './autoencoder/latents';
 export type { ComputeScalingFactorParams } from './autoencoder/scaling-factor';
 
-// Weights I/O (safetensors)
+// Weights I/O (safetensors) as bytes. The file functions (saveUNet, loadUNet, saveAutoencoder,
+// loadAutoencoder, writeFileAtomic) are in `@fad/diffusion-core/node`.
 export { decodeSafetensors, encodeSafetensors, readSafetensorsMetadata } from './io/safetensors';
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './io/safetensors';
 export {
   AUTOENCODER_PREFIX,
   deserializeUNet,
   loadModuleWeights,
-  loadUNet,
   moduleToSafetensors,
-  saveUNet,
   serializeUNet,
   UNET_FORMAT,
   WEIGHT_LAYOUT,
-  writeFileAtomic,
 } from './io/unet-io';
 export type { SerializeUNetOptions } from './io/unet-io';
 export {
@@ -224,8 +222,6 @@ export {
   diffusersUNetFromFiles,
   diffusersWeightNames,
   FAD_CONDITIONING_FILE,
-  loadDiffusersUNet,
-  saveDiffusersUNet,
   serializeDiffusersUNet,
 } from './io/diffusers-unet-io';
 export type {
@@ -233,14 +229,11 @@ export type {
   DiffusersUNetFromFilesParams,
   DiffusersWeightKind,
   DiffusersWeightName,
-  LoadDiffusersUNetParams,
   LoadedDiffusersUNet,
   SerializedDiffusersUNet,
 } from './io/diffusers-unet-io';
 export {
   AUTOENCODER_FORMAT,
   deserializeAutoencoder,
-  loadAutoencoder,
-  saveAutoencoder,
   serializeAutoencoder,
 } from './io/autoencoder-io';

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExpert } from './create-expert';
-import { EXPERT_FORMAT, deserializeExpert, loadExpert, saveExpert, serializeExpert } from './expert-checkpoint';
+import { EXPERT_FORMAT, deserializeExpert, serializeExpert } from './expert-checkpoint';
+import { loadExpert, saveExpert } from './node';
 import type { ExpertConfigInput } from './expert-config';
 import { leakedTensors, maxAbsDiff, useCpuBackend } from './testing/setup-cpu';
 

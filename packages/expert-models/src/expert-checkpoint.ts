@@ -11,9 +11,9 @@
  *   `partial` while training runs and `complete` at the end: see {@link CHECKPOINT_STATUS_KEY}).
  *
  * `serializeExpert` / `deserializeExpert` work on bytes (any platform); `saveExpert` /
- * `loadExpert` read and write files in Node, atomically (temporary file + rename).
+ * `loadExpert` (`@fad/expert-models/node`) read and write files, atomically (temporary file + rename).
  */
-import { loadModuleWeights, moduleToSafetensors, readSafetensorsMetadata, writeFileAtomic } from '@fad/diffusion-core';
+import { loadModuleWeights, moduleToSafetensors, readSafetensorsMetadata } from '@fad/diffusion-core';
 import { createExpert } from './create-expert';
 import type { ExpertConfig } from './expert-config';
 import type { ExpertModel } from './expert-model';
@@ -113,34 +113,8 @@ export interface SaveExpertParams extends SerializeExpertParams {
   path: string;
 }
 
-/** Writes {@link serializeExpert} bytes to `path` atomically (Node only). */
-export async function saveExpert(params: SaveExpertParams): Promise<void> {
-  assertObject('saveExpert', 'params', params);
-  if (typeof params.path !== 'string' || params.path === '') throw new TypeError(`saveExpert: path must be a non-empty string, got ${show(params.path)}`);
-  await writeFileAtomic(params.path, serializeExpert({ expert: params.expert, metadata: params.metadata }));
-}
-
 /** Parameters of {@link loadExpert}. */
 export interface LoadExpertParams {
   /** A file written by {@link saveExpert}. */
   path: string;
-}
-
-/** Reads an expert saved by {@link saveExpert} (Node only). */
-export async function loadExpert(params: LoadExpertParams): Promise<LoadedExpert> {
-  assertObject('loadExpert', 'params', params);
-  const { path } = params;
-  if (typeof path !== 'string' || path === '') throw new TypeError(`loadExpert: path must be a non-empty string, got ${show(path)}`);
-  const fs = await import('node:fs/promises');
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await fs.readFile(path));
-  } catch (e) {
-    throw new Error(`loadExpert: cannot read ${path}: ${(e as Error).message}`);
-  }
-  try {
-    return deserializeExpert({ bytes });
-  } catch (e) {
-    throw new Error(`loadExpert: ${path}: ${(e as Error).message}`);
-  }
 }

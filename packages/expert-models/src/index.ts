@@ -78,8 +78,9 @@ export { ExpertTrainer, WEIGHT_DECAY_MODES, softmaxCrossEntropy } from './expert
 export type { ExpertTrainerParams, TrainStepParams, TrainStepResult, WeightDecayMode } from './expert-trainer';
 export { trainExpert } from './train-expert';
 export type { EpochSummary, TrainExpertParams, TrainExpertResult, TrainProgress } from './train-expert';
-export { TRAIN_STATE_FORMAT, readExpertTrainingState } from './train-state';
-export type { ExpertTrainingStateInfo, ReadExpertTrainingStateParams } from './train-state';
+export { TRAIN_STATE_FORMAT, expertTrainingStateInfo } from './train-state';
+export type { ExpertTrainingStateInfo, ExpertTrainingStateInfoParams } from './train-state';
+export type { TrainingFiles } from './training-files';
 export { evaluateExpert } from './evaluate-expert';
 export type { ClassEvaluation, EvaluateExpertParams, ExpertEvaluation } from './evaluate-expert';
 export type { ImageSetInput, LabelSetInput } from './image-batch';
@@ -111,7 +112,7 @@ export { noisyExpertBatch } from './noise-aware';
 export type { NoiseAwareConfig, NoisyExpertBatch, NoisyExpertBatchParams } from './noise-aware';
 
 // Checkpoints
-export { CHECKPOINT_STATUS_KEY, EXPERT_FORMAT, deserializeExpert, loadExpert, saveExpert, serializeExpert } from './expert-checkpoint';
+export { CHECKPOINT_STATUS_KEY, EXPERT_FORMAT, deserializeExpert, serializeExpert } from './expert-checkpoint';
 export type { DeserializeExpertParams, LoadExpertParams, LoadedExpert, SaveExpertParams, SerializeExpertParams } from './expert-checkpoint';
 
 // torchvision ResNet state dicts (pretrained weights in, fad experts out)
@@ -120,7 +121,6 @@ export {
   describeTorchvisionResNet,
   exportTorchvisionResNet,
   loadTorchvisionResNet,
-  saveTorchvisionResNet,
   torchvisionStateDict,
 } from './torchvision-resnet';
 export type {

@@ -7,7 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeSafetensors } from '@fad/diffusion-core';
 import { ResNet } from './resnet';
 import { decodeTorchStateDict } from './torch-state-dict';
-import { describeTorchvisionResNet, exportTorchvisionResNet, loadTorchvisionResNet, saveTorchvisionResNet, torchvisionStateDict } from './torchvision-resnet';
+import { loadTorchvisionResNet, saveTorchvisionResNet } from './node';
+import { describeTorchvisionResNet, exportTorchvisionResNet, loadTorchvisionResNet as loadTorchvisionResNetFromBytes, torchvisionStateDict } from './torchvision-resnet';
 import { hasSharedReference, sharedReferencePath, skipReason } from './testing/shared-reference';
 import { leakedTensors, maxAbsDiff, useCpuBackend } from './testing/setup-cpu';
 
@@ -357,4 +358,13 @@ print(json.dumps(y.flatten().tolist()))
       }
     }, 300_000);
   }
+});
+
+describe('loadTorchvisionResNet from the main entry point', () => {
+  it('takes bytes, and sends file paths to @fad/expert-models/node', async () => {
+    await expect(loadTorchvisionResNetFromBytes({ file: 'resnet18.safetensors' })).rejects.toThrow(
+      /loadTorchvisionResNet: file needs file access: import loadTorchvisionResNet from '@fad\/expert-models\/node'/,
+    );
+    await expect(loadTorchvisionResNetFromBytes({ bytes: new Uint8Array(4), source: 'x.safetensors' })).rejects.toThrow(/x\.safetensors/);
+  });
 });

@@ -16,7 +16,7 @@
  * `hidden`-unit MLP) for another number of classes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Generator, encodeSafetensors, writeFileAtomic } from '@fad/diffusion-core';
+import { Generator, encodeSafetensors } from '@fad/diffusion-core';
 import type { SafetensorsTensor } from '@fad/diffusion-core';
 import { ClassifierHead } from './classifier-head';
 import type { HeadConfig, InputSpecInput, ResNetConfig } from './expert-config';
@@ -73,8 +73,10 @@ export interface NewHeadOption {
 
 /** Parameters of {@link loadTorchvisionResNet}; exactly one of `file`, `bytes`, `tensors`. */
 export interface LoadTorchvisionResNetParams {
-  /** A safetensors file (Node only). */
+  /** A safetensors file: only with `loadTorchvisionResNet` from `@fad/expert-models/node`. */
   file?: string;
+  /** How messages name `bytes` (default "the state dict"; the Node version passes the file's path). */
+  source?: string;
   /** The bytes of a safetensors file. */
   bytes?: Uint8Array;
   /** The state dict itself, by torchvision name, in PyTorch layouts. */
@@ -120,7 +122,7 @@ export interface LoadedTorchvisionResNet {
 }
 
 const FN = 'loadTorchvisionResNet';
-const PARAM_KEYS = ['file', 'bytes', 'tensors', 'arch', 'inChannels', 'conv1', 'head', 'classNames', 'input', 'seed'];
+const PARAM_KEYS = ['file', 'source', 'bytes', 'tensors', 'arch', 'inChannels', 'conv1', 'head', 'classNames', 'input', 'seed'];
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 const IMAGENET_STD = [0.229, 0.224, 0.225];
 
@@ -228,19 +230,15 @@ async function readSource(params: LoadTorchvisionResNetParams): Promise<{ tensor
   const given = (['file', 'bytes', 'tensors'] as const).filter((k) => params[k] !== undefined);
   if (given.length !== 1) throw new TypeError(`${FN}: give exactly one of file, bytes, tensors, got ${given.length ? given.join(' and ') : 'none'}`);
   if (params.file !== undefined) {
-    if (typeof params.file !== 'string' || params.file === '') throw new TypeError(`${FN}: file must be a non-empty path, got ${show(params.file)}`);
-    const fs = await import('node:fs/promises');
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await fs.readFile(params.file));
-    } catch (e) {
-      throw new Error(`${FN}: cannot read ${params.file}: ${(e as Error).message}`);
-    }
-    return { tensors: decodeTorchStateDict({ bytes, source: params.file }).tensors, source: params.file };
+    throw new TypeError(`${FN}: file needs file access: import loadTorchvisionResNet from '@fad/expert-models/node' (Node), or pass bytes`);
+  }
+  if (params.source !== undefined && (typeof params.source !== 'string' || params.source === '')) {
+    throw new TypeError(`${FN}: source must be a non-empty string, got ${show(params.source)}`);
   }
   if (params.bytes !== undefined) {
     if (!(params.bytes instanceof Uint8Array)) throw new TypeError(`${FN}: bytes must be a Uint8Array, got ${show(params.bytes)}`);
-    return { tensors: decodeTorchStateDict({ bytes: params.bytes }).tensors, source: 'the state dict' };
+    const source = params.source ?? 'the state dict';
+    return { tensors: decodeTorchStateDict({ bytes: params.bytes, ...(params.source ? { source } : {}) }).tensors, source };
   }
   assertObject(FN, 'tensors', params.tensors);
   const tensors: Record<string, TorchStateTensor> = {};
@@ -466,13 +464,6 @@ export function exportTorchvisionResNet(params: ExportTorchvisionResNetParams): 
 
 /** Parameters of {@link saveTorchvisionResNet}. */
 export interface SaveTorchvisionResNetParams extends ExportTorchvisionResNetParams {
-  /** Destination file, written atomically (Node only). */
+  /** Destination file, written atomically (`saveTorchvisionResNet` is in `@fad/expert-models/node`). */
   path: string;
-}
-
-/** Writes {@link exportTorchvisionResNet}'s bytes to `path`. */
-export async function saveTorchvisionResNet(params: SaveTorchvisionResNetParams): Promise<void> {
-  assertObject('saveTorchvisionResNet', 'params', params);
-  if (typeof params.path !== 'string' || params.path === '') throw new TypeError(`saveTorchvisionResNet: path must be a non-empty string, got ${show(params.path)}`);
-  await writeFileAtomic(params.path, exportTorchvisionResNet({ expert: params.expert }));
 }

@@ -15,8 +15,9 @@ import type { ExpertConfigInput } from './expert-config';
 import type { ExpertModel } from './expert-model';
 import { useCpuBackend } from './testing/setup-cpu';
 import { toyImages } from './testing/toy-data';
-import { type TrainExpertParams, type TrainExpertResult, type TrainProgress, trainExpert } from './train-expert';
-import { readExpertTrainingState, TRAIN_STATE_FORMAT } from './train-state';
+import { readExpertTrainingState, trainExpert } from './node';
+import type { TrainExpertParams, TrainExpertResult, TrainProgress } from './train-expert';
+import { TRAIN_STATE_FORMAT } from './train-state';
 
 let dir = '';
 beforeAll(async () => {

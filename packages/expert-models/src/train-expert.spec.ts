@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExpert } from './create-expert';
 import { evaluateExpert } from './evaluate-expert';
-import { loadExpert } from './expert-checkpoint';
+import { loadExpert, trainExpert } from './node';
 import type { ExpertConfigInput } from './expert-config';
 import { maxAbsDiff, useCpuBackend } from './testing/setup-cpu';
 import { toyImages } from './testing/toy-data';
-import { type TrainProgress, trainExpert } from './train-expert';
+import { type TrainProgress, trainExpert as trainExpertInMemory } from './train-expert';
 
 let dir = '';
 beforeAll(async () => {
@@ -120,6 +120,23 @@ describe('trainExpert with validation, augmentation and checkpoints', () => {
     const splitPath = join(dir, 'never.json');
     await expect(trainExpert({ ...base, splitPath })).rejects.toThrow(/the expert is frozen/);
     expect((await readdir(dir)).includes('never.json')).toBe(false);
+    expert.dispose();
+  });
+
+  it('from the main entry point, paths need file access (it imports no Node module)', async () => {
+    const toy = toyImages({ numClasses: 2, perClass: 2, size: 16, channels: 1 });
+    const expert = createExpert({ config: { ...tinyResNet, numClasses: 2 } });
+    const base = { expert, images: toy, labels: toy.labels, epochs: 1, batchSize: 4, validationFraction: 0 };
+    await expect(trainExpertInMemory({ ...base, statePath: join(dir, 'x.state') })).rejects.toThrow(
+      /trainExpert: statePath needs file access: import trainExpert from '@fad\/expert-models\/node' \(Node\), or pass files/,
+    );
+    await expect(trainExpertInMemory({ ...base, splitPath: 'split.json', files: { readFile: 1 } as never })).rejects.toThrow(/files.readFile must be a function/);
+    // Any `files` works: an in-memory one here.
+    const written = new Map<string, Uint8Array | string>();
+    const files = { readFile: async (p: string) => { throw new Error(`no ${p}`); }, writeFileAtomic: async (p: string, d: Uint8Array | string) => void written.set(p, d) };
+    await trainExpertInMemory({ ...base, splitPath: 'split.json', checkpointPath: 'best.safetensors', files });
+    expect(JSON.parse(String(written.get('split.json')))).toMatchObject({ seed: 0 });
+    expect(written.get('best.safetensors')).toBeInstanceOf(Uint8Array);
     expert.dispose();
   });
 });

@@ -10,10 +10,10 @@
  * and ends bit-identical to an uninterrupted run on the same backend; `shouldStop` (e.g. Ctrl-C)
  * writes the state and returns early. See train-state.ts for the file.
  */
-import { Generator, decodeSafetensors, describeNonFiniteWeights, encodeSafetensors, findNonFiniteWeights, writeFileAtomic } from '@fad/diffusion-core';
+import { Generator, decodeSafetensors, describeNonFiniteWeights, encodeSafetensors, findNonFiniteWeights } from '@fad/diffusion-core';
 import { type AugmentConfig, type AugmentConfigInput, augmentBatch, resolveAugmentConfig } from './augment-batch';
 import { checkImageSet, evaluateOnSet, type ExpertEvaluation } from './evaluate-expert';
-import { CHECKPOINT_STATUS_KEY, saveExpert } from './expert-checkpoint';
+import { CHECKPOINT_STATUS_KEY, serializeExpert } from './expert-checkpoint';
 import type { ExpertModel } from './expert-model';
 import { ExpertTrainer, WEIGHT_DECAY_MODES, type WeightDecayMode } from './expert-trainer';
 import { type ImageSet, type ImageSetInput, type LabelSetInput, gatherImages, gatherLabels, readImageSet, readLabelSet } from './image-batch';
@@ -21,6 +21,7 @@ import { stepDecayLearningRate } from './lr-step-decay';
 import { type NoiseAwareConfig, checkNoiseAwareConfig, noisyExpertBatch } from './noise-aware';
 import { type DataSplit, stratifiedSplit } from './stratified-split';
 import { checkStateMetadata, encodeTrainState, fnvFloats, fingerprintDifferences, readTrainState, type TrainState, trainFingerprint } from './train-state';
+import type { TrainingFiles } from './training-files';
 import { assertBoolean, assertFunction, assertInt, assertKnownKeys, assertNumber, assertObject, assertOneOf, show } from './validate';
 
 /** Parameters of {@link trainExpert}. */
@@ -64,6 +65,11 @@ export interface TrainExpertParams {
   seed?: number;
   /** Called after every step and every epoch (synchronously). */
   onProgress?: (event: TrainProgress) => void;
+  /**
+   * How the paths below are read and written. `trainExpert` from `@fad/expert-models/node` passes
+   * Node's file system; from the main entry point, paths need this (there is no default there).
+   */
+  files?: TrainingFiles;
   /** Where to write the best checkpoint (Node; atomically, each time validation accuracy improves). */
   checkpointPath?: string;
   /** Where to write the split indices as JSON (Node; atomically, before training starts). */
@@ -171,7 +177,7 @@ export interface TrainExpertResult {
 
 const KEYS = [
   'expert', 'images', 'labels', 'validation', 'validationFraction', 'epochs', 'batchSize', 'learningRate', 'lrGamma', 'lrStepEpochs',
-  'weightDecay', 'weightDecayMode', 'augment', 'noiseAware', 'seed', 'onProgress', 'checkpointPath', 'splitPath', 'restoreBest', 'evalBatchSize',
+  'weightDecay', 'weightDecayMode', 'augment', 'noiseAware', 'seed', 'onProgress', 'checkpointPath', 'splitPath', 'files', 'restoreBest', 'evalBatchSize',
   'statePath', 'checkpointEverySteps', 'resume', 'shouldStop', 'stateMetadata',
 ];
 
@@ -191,7 +197,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   const {
     expert, epochs, batchSize = 32, learningRate = 1e-4, lrGamma = 0.7, lrStepEpochs = 1, weightDecay = 0, weightDecayMode = 'l2',
     seed = 0, onProgress, checkpointPath, splitPath, restoreBest = true, evalBatchSize = 64, statePath, checkpointEverySteps, resume = false,
-    shouldStop,
+    shouldStop, files,
   } = params;
   if (!expert || typeof (expert as ExpertModel).trainableVariables !== 'function') {
     throw new TypeError(`${fn}: expert must be an expert model (ResNet or VisionTransformer), got ${show(expert)}`);
@@ -207,6 +213,15 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   if (onProgress !== undefined) assertFunction(fn, 'onProgress', onProgress);
   for (const [k, v] of [['checkpointPath', checkpointPath], ['splitPath', splitPath], ['statePath', statePath]] as const) {
     if (v !== undefined && (typeof v !== 'string' || v === '')) throw new TypeError(`${fn}: ${k} must be a non-empty string, got ${show(v)}`);
+  }
+  if (files !== undefined) {
+    assertObject(fn, 'files', files);
+    assertFunction(fn, 'files.readFile', files.readFile);
+    assertFunction(fn, 'files.writeFileAtomic', files.writeFileAtomic);
+  }
+  const firstPath = ([['checkpointPath', checkpointPath], ['splitPath', splitPath], ['statePath', statePath]] as const).find(([, v]) => v !== undefined);
+  if (firstPath && !files) {
+    throw new TypeError(`${fn}: ${firstPath[0]} needs file access: import trainExpert from '@fad/expert-models/node' (Node), or pass files: {readFile, writeFileAtomic}`);
   }
   assertBoolean(fn, 'restoreBest', restoreBest);
   assertInt(fn, 'evalBatchSize', evalBatchSize, 1);
@@ -258,7 +273,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
       })
     : {};
   // Read (and check) the state before anything is written or trained.
-  const saved = resume ? await readTrainState(fn, statePath!) : null;
+  const saved = resume ? await readTrainState(fn, statePath!, files!) : null;
   if (saved) {
     const diff = fingerprintDifferences(saved.fingerprint, fingerprint);
     if (diff.length > 0) {
@@ -338,13 +353,13 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
       best: best && { epoch: best.epoch, accuracy: Number.isNaN(best.accuracy) ? null : best.accuracy, loss: Number.isNaN(best.loss) ? null : best.loss, weights: best.state !== null },
       elapsedMs: performance.now() - t0,
     };
-    await writeFileAtomic(statePath, encodeTrainState({ state, fingerprint, metadata: stateMetadata, expert: expert.stateDict(), best: best?.state ?? null, adam: trainer.getState() }));
+    await files!.writeFileAtomic(statePath, encodeTrainState({ state, fingerprint, metadata: stateMetadata, expert: expert.stateDict(), best: best?.state ?? null, adam: trainer.getState() }));
   };
-  const yieldToEventLoop = () => new Promise<void>((res) => setImmediate(res));
+  const yieldToEventLoop = () => new Promise<void>((res) => (typeof setImmediate === 'function' ? setImmediate(res) : setTimeout(res, 0)));
   let interrupted = false;
 
   try {
-    if (splitPath) await writeFileAtomic(splitPath, JSON.stringify({ seed, ...split }));
+    if (splitPath) await files!.writeFileAtomic(splitPath, JSON.stringify({ seed, ...split }));
     for (let e = startEpoch; e < epochs && !interrupted; e++) {
       const lr = stepDecayLearningRate({ baseLearningRate: learningRate, gamma: lrGamma, stepEpochs: lrStepEpochs, epoch: e });
       epochShuffle = shuffle.getState();
@@ -407,7 +422,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
           const training = { epoch: e + 1, epochs, validationAccuracy: valAcc, validationLoss: valLoss, trainLoss: lossSum / seen, learningRate: lr, batchSize, seed, ...(noiseAware ? { noiseAware: true } : {}) };
           assertFinite(`the checkpoint ${checkpointPath}`);
           // partial until training has finished (then marked complete below).
-          await saveExpert({ expert, path: checkpointPath, metadata: { training: JSON.stringify(training), split: JSON.stringify(split), [CHECKPOINT_STATUS_KEY]: 'partial' } });
+          await files!.writeFileAtomic(checkpointPath, serializeExpert({ expert, metadata: { training: JSON.stringify(training), split: JSON.stringify(split), [CHECKPOINT_STATUS_KEY]: 'partial' } }));
         }
       }
       const summary: EpochSummary = {
@@ -445,7 +460,7 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
   }
   // The expert holds the last epoch's weights; go back to the best one if asked.
   if (best?.state && best.epoch !== epochs) expert.loadStateDict(best.state);
-  if (checkpointPath) await markCheckpointComplete(checkpointPath, () => { assertFinite(`the checkpoint ${checkpointPath}`); return expert; });
+  if (checkpointPath) await markCheckpointComplete(files!, checkpointPath, () => { assertFinite(`the checkpoint ${checkpointPath}`); return expert; });
   const validation = hasValidation ? evaluateOnSet({ expert, set: valSet, labels: valLabels, indices: valIndices, batchSize: evalBatchSize }) : null;
   return {
     history,
@@ -466,18 +481,17 @@ export async function trainExpert(params: TrainExpertParams): Promise<TrainExper
  * complete, keeping its weights and other metadata. If it is missing (e.g. deleted before a resume),
  * the expert as it is now is written instead.
  */
-async function markCheckpointComplete(path: string, current: () => ExpertModel): Promise<void> {
-  const fs = await import('node:fs/promises');
+async function markCheckpointComplete(files: TrainingFiles, path: string, current: () => ExpertModel): Promise<void> {
   let bytes: Uint8Array | null = null;
   try {
-    bytes = new Uint8Array(await fs.readFile(path));
+    bytes = await files.readFile(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   if (bytes === null) {
-    await saveExpert({ expert: current(), path, metadata: { [CHECKPOINT_STATUS_KEY]: 'complete' } });
+    await files.writeFileAtomic(path, serializeExpert({ expert: current(), metadata: { [CHECKPOINT_STATUS_KEY]: 'complete' } }));
     return;
   }
   const file = decodeSafetensors(bytes);
-  await writeFileAtomic(path, encodeSafetensors({ tensors: file.tensors, metadata: { ...file.metadata, [CHECKPOINT_STATUS_KEY]: 'complete' } }));
+  await files.writeFileAtomic(path, encodeSafetensors({ tensors: file.tensors, metadata: { ...file.metadata, [CHECKPOINT_STATUS_KEY]: 'complete' } }));
 }

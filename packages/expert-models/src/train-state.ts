@@ -1,5 +1,6 @@
 /**
- * The resumable state of `trainExpert` (internal, except `readExpertTrainingState`): one safetensors
+ * The resumable state of `trainExpert` (internal, except `expertTrainingStateInfo` and
+ * `readExpertTrainingState` in `@fad/expert-models/node`): one safetensors
  * file written atomically (temporary file, then rename), so a run killed at any moment leaves either
  * the previous state or the new one, never a mix.
  *
@@ -19,6 +20,7 @@ import type { AugmentConfig } from './augment-batch';
 import type { ExpertConfig } from './expert-config';
 import type { ImageSet } from './image-batch';
 import type { DataSplit } from './stratified-split';
+import type { TrainingFiles } from './training-files';
 import { assertObject, show } from './validate';
 import type { EpochSummary } from './train-expert';
 
@@ -225,14 +227,13 @@ export function decodeTrainState(bytes: Uint8Array): LoadedTrainState {
   };
 }
 
-/** Reads a state file (Node), with errors that name the path. */
-export async function readTrainState(fn: string, path: string): Promise<LoadedTrainState> {
-  const fs = await import('node:fs/promises');
+/** Reads a state file through `files`, with errors that name the path. */
+export async function readTrainState(fn: string, path: string, files: TrainingFiles): Promise<LoadedTrainState> {
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(await fs.readFile(path));
+    bytes = await files.readFile(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = (e as { code?: string }).code;
     throw new Error(`${fn}: cannot resume: cannot read the training state ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   try {
@@ -240,12 +241,6 @@ export async function readTrainState(fn: string, path: string): Promise<LoadedTr
   } catch (e) {
     throw new Error(`${fn}: cannot resume: ${path} is not a usable expert training state: ${(e as Error).message}`);
   }
-}
-
-/** Parameters of {@link readExpertTrainingState}. */
-export interface ReadExpertTrainingStateParams {
-  /** A `statePath` file written by `trainExpert`. */
-  path: string;
 }
 
 /** Where a saved training run stands (from {@link readExpertTrainingState}). */
@@ -265,46 +260,29 @@ export interface ExpertTrainingStateInfo {
   metadata: Record<string, string>;
 }
 
+/** Parameters of {@link expertTrainingStateInfo}. */
+export interface ExpertTrainingStateInfoParams {
+  /** A training-state file's bytes: the whole file, or at least its safetensors header. */
+  bytes: Uint8Array;
+}
+
 /**
- * Reads only the header of a training-state file (Node): position, fingerprint and the caller's
- * metadata, without the tensors. For deciding whether (and from where) to resume.
+ * Where a saved training run stands, from a state file's bytes (any platform): position,
+ * fingerprint and the caller's metadata, without the tensors. `readExpertTrainingState` in
+ * `@fad/expert-models/node` reads just the header of a file and calls this.
  */
-export async function readExpertTrainingState(params: ReadExpertTrainingStateParams): Promise<ExpertTrainingStateInfo> {
-  const fn = 'readExpertTrainingState';
+export function expertTrainingStateInfo(params: ExpertTrainingStateInfoParams): ExpertTrainingStateInfo {
+  const fn = 'expertTrainingStateInfo';
   assertObject(fn, 'params', params);
-  const { path } = params;
-  if (typeof path !== 'string' || path === '') throw new TypeError(`${fn}: path must be a non-empty string, got ${show(path)}`);
-  const fs = await import('node:fs/promises');
-  let header: Uint8Array;
-  try {
-    // The header alone: 8 bytes of length, then the JSON (the tensors can be hundreds of MB).
-    const fh = await fs.open(path, 'r');
-    try {
-      const len = new Uint8Array(8);
-      const { bytesRead } = await fh.read(len, 0, 8, 0);
-      const n = bytesRead === 8 ? Number(new DataView(len.buffer).getBigUint64(0, true)) : 0;
-      header = new Uint8Array(8 + Math.min(n, 100_000_000));
-      header.set(len);
-      if (n > 0) await fh.read(header, 8, header.length - 8, 8);
-      if (bytesRead < 8) header = header.subarray(0, bytesRead);
-    } finally {
-      await fh.close();
-    }
-  } catch (e) {
-    throw new Error(`${fn}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  try {
-    const { state, fingerprint, metadata } = parseMetadata(readSafetensorsMetadata(header));
-    return {
-      globalStep: state.globalStep,
-      totalSteps: state.totalSteps,
-      epochsDone: state.history.length,
-      stepInEpoch: state.stepInEpoch,
-      finished: state.epoch >= state.epochs,
-      fingerprint,
-      metadata,
-    };
-  } catch (e) {
-    throw new Error(`${fn}: ${path}: ${(e as Error).message}`);
-  }
+  if (!(params.bytes instanceof Uint8Array)) throw new TypeError(`${fn}: bytes must be a Uint8Array, got ${show(params.bytes)}`);
+  const { state, fingerprint, metadata } = parseMetadata(readSafetensorsMetadata(params.bytes));
+  return {
+    globalStep: state.globalStep,
+    totalSteps: state.totalSteps,
+    epochsDone: state.history.length,
+    stepInEpoch: state.stepInEpoch,
+    finished: state.epoch >= state.epochs,
+    fingerprint,
+    metadata,
+  };
 }

@@ -15,4 +15,14 @@ describe('combinedLoss', () => {
     expect(() => combinedLoss({ diffusionLoss: tf.ones([2]) as tf.Scalar, alignLoss: a })).toThrow(/diffusionLoss must be a scalar, got shape \[2\]/);
     tf.dispose([d, a]);
   });
+
+  it('takes tf.losses.meanSquaredError(...) as it is (typed Tensor<Rank>), and still checks the rank', () => {
+    const a = tf.tensor2d([[1, 2]]);
+    const b = tf.tensor2d([[0, 0]]);
+    const diffusionLoss = tf.losses.meanSquaredError(a, b); // Tensor<Rank>: must type-check
+    const out = combinedLoss({ diffusionLoss, alignLoss: tf.scalar(1), lambda1: 2 });
+    expect(out.dataSync()[0]).toBeCloseTo(2 * 2.5 + 1, 6);
+    expect(() => combinedLoss({ diffusionLoss: a, alignLoss: tf.scalar(1) })).toThrow(/diffusionLoss/);
+    tf.dispose([a, b, diffusionLoss, out]);
+  });
 });

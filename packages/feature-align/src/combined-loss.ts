@@ -3,10 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { assertFiniteNonNegative, assertKnownKeys, assertParamsObject, assertTensor } from './validate';
 
 export interface CombinedLossParams {
-  /** The diffusion (denoising MSE) loss, a scalar. */
-  diffusionLoss: tf.Scalar;
-  /** The alignment loss from `FeatureAlignmentLoss.forward`, a scalar. */
-  alignLoss: tf.Scalar;
+  /**
+   * The diffusion (denoising MSE) loss, a scalar (rank 0, checked at run time; typed `tf.Tensor`
+   * so that `tf.losses.meanSquaredError(...)`, typed `Tensor<Rank>`, goes in as it is).
+   */
+  diffusionLoss: tf.Tensor;
+  /** The alignment loss from `FeatureAlignmentLoss.forward`, a scalar (rank 0, checked). */
+  alignLoss: tf.Tensor;
   /** Weight of the diffusion loss (default 1). */
   lambda1?: number;
   /** Weight of the alignment loss (default 1, what the reference implementation used). */

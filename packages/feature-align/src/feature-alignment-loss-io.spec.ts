@@ -9,10 +9,9 @@ import { FeatureAlignmentLoss, type FeatureAlignmentLossParams } from './feature
 import {
   deserializeFeatureAlignmentLoss,
   FEATURE_ALIGN_FORMAT,
-  loadFeatureAlignmentLoss,
-  saveFeatureAlignmentLoss,
   serializeFeatureAlignmentLoss,
 } from './feature-alignment-loss-io';
+import { loadFeatureAlignmentLoss, saveFeatureAlignmentLoss } from './node';
 import { randomTensor, useCpuBackend } from './test-support/setup';
 
 beforeAll(useCpuBackend);

@@ -6,9 +6,10 @@
  * PyTorch `nn.Linear.weight`), plus any string metadata of the caller. Tensor names are the
  * loss's parameter names (`projection.weight`, ...). Written and read with `@fad/diffusion-core`'s
  * `moduleToSafetensors` / `loadModuleWeights` (the loss is a diffusion-core `Module`), so the
- * files are the format diffusion-core writes.
+ * files are the format diffusion-core writes. The file functions (`saveFeatureAlignmentLoss`,
+ * `loadFeatureAlignmentLoss`) are in `@fad/feature-align/node` (./node/feature-alignment-loss-files.ts).
  */
-import { loadModuleWeights, moduleToSafetensors, readSafetensorsMetadata, WEIGHT_LAYOUT, writeFileAtomic } from '@fad/diffusion-core';
+import { loadModuleWeights, moduleToSafetensors, readSafetensorsMetadata, WEIGHT_LAYOUT } from '@fad/diffusion-core';
 import { FeatureAlignmentLoss, type FeatureAlignmentLossConfig } from './feature-alignment-loss';
 import { assertKnownKeys, assertParamsObject, describe, fail } from './validate';
 
@@ -77,51 +78,4 @@ export function deserializeFeatureAlignmentLoss(params: DeserializeFeatureAlignm
     fail(where, (e as Error).message);
   }
   return { loss, metadata };
-}
-
-export interface SaveFeatureAlignmentLossParams extends SerializeFeatureAlignmentLossParams {
-  /** Destination file (conventionally `*.safetensors`); written atomically. */
-  path: string;
-}
-
-/** Saves a loss to a file, atomically: written beside it, then renamed into place (Node only). */
-export async function saveFeatureAlignmentLoss(params: SaveFeatureAlignmentLossParams): Promise<void> {
-  const where = 'saveFeatureAlignmentLoss';
-  assertParamsObject(where, params);
-  assertKnownKeys(where, params as unknown as Record<string, unknown>, ['loss', 'metadata', 'path']);
-  const { path, ...rest } = params;
-  if (typeof path !== 'string' || path.length === 0) fail(where, `path must be a file path, got ${describe(path)}`, TypeError);
-  const bytes = serializeFeatureAlignmentLoss(rest);
-  try {
-    await writeFileAtomic(path, bytes);
-  } catch (e) {
-    throw new Error(`${where}: cannot write ${path}: ${(e as Error).message}`);
-  }
-}
-
-export interface LoadFeatureAlignmentLossParams {
-  path: string;
-}
-
-/** Loads a loss saved by `saveFeatureAlignmentLoss` (Node only). */
-export async function loadFeatureAlignmentLoss(params: LoadFeatureAlignmentLossParams): Promise<{
-  loss: FeatureAlignmentLoss;
-  metadata: Record<string, string>;
-}> {
-  const where = 'loadFeatureAlignmentLoss';
-  assertParamsObject(where, params);
-  const { path } = params;
-  if (typeof path !== 'string' || path.length === 0) fail(where, `path must be a file path, got ${describe(path)}`, TypeError);
-  const fs = await import('node:fs/promises');
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await fs.readFile(path));
-  } catch (e) {
-    throw new Error(`${where}: cannot read ${path}: ${(e as Error).message}`);
-  }
-  try {
-    return deserializeFeatureAlignmentLoss({ bytes });
-  } catch (e) {
-    throw new Error(`${where}: ${path}: ${(e as Error).message}`);
-  }
 }

@@ -32,7 +32,7 @@ export type { ExtractExpertFeaturesParams } from './expert-features';
 
 // Features from any model
 export { featureExtractorFromLayersModel, tapLayersModel } from './tap-layers-model';
-export type { FeatureExtractorFromLayersModelParams, TapLayersModelParams, TappedLayersModel, TapResult } from './tap-layers-model';
+export type { FeatureExtractorFromLayersModelParams, LayersModelFeatureExtractor, TapLayersModelParams, TappedLayersModel, TapResult } from './tap-layers-model';
 export { DEFAULT_TAP, tapDiffusionModel } from './tap-diffusion-model';
 export type { TapDiffusionModelParams, TappableDiffusionModel, TappedDiffusionModel } from './tap-diffusion-model';
 
@@ -40,18 +40,14 @@ export type { TapDiffusionModelParams, TappableDiffusionModel, TappedDiffusionMo
 export { ALIGNMENT_TARGETS, featureAlignmentObjective, LATENT_EXPERT_INPUTS, latentExpertImages } from './feature-alignment-objective';
 export type { AlignmentTarget, FeatureAlignmentObjective, FeatureAlignmentObjectiveParams, LatentExpertInput } from './feature-alignment-objective';
 
-// Saving and loading
+// Saving and loading as bytes (the file functions are in `@fad/feature-align/node`)
 export {
   deserializeFeatureAlignmentLoss,
   FEATURE_ALIGN_FORMAT,
   FEATURE_ALIGN_WEIGHT_LAYOUT,
-  loadFeatureAlignmentLoss,
-  saveFeatureAlignmentLoss,
   serializeFeatureAlignmentLoss,
 } from './feature-alignment-loss-io';
 export type {
   DeserializeFeatureAlignmentLossParams,
-  LoadFeatureAlignmentLossParams,
-  SaveFeatureAlignmentLossParams,
   SerializeFeatureAlignmentLossParams,
 } from './feature-alignment-loss-io';

@@ -109,12 +109,19 @@ export interface FeatureExtractorFromLayersModelParams {
   inputSpec?: ExpertInputSpec;
 }
 
+/** What {@link featureExtractorFromLayersModel} returns: a `FeatureExtractor` whose width is known. */
+export interface LayersModelFeatureExtractor extends FeatureExtractor {
+  /** Width D of the features, read from the model's output (or tapped layer's) shape. */
+  readonly featureDim: number;
+  readonly inputSpec: ExpertInputSpec;
+}
+
 /**
  * A `FeatureExtractor` over a tfjs-layers model (e.g. a classifier, taking the features of its
  * pooling layer). Forward passes run with `training: false` unless asked otherwise, so
  * BatchNormalization uses and keeps its moving statistics.
  */
-export function featureExtractorFromLayersModel(params: FeatureExtractorFromLayersModelParams): FeatureExtractor {
+export function featureExtractorFromLayersModel(params: FeatureExtractorFromLayersModelParams): LayersModelFeatureExtractor {
   const where = 'featureExtractorFromLayersModel';
   assertParamsObject(where, params);
   assertKnownKeys(where, params as unknown as Record<string, unknown>, ['model', 'layer', 'inputSpec']);
@@ -132,9 +139,11 @@ export function featureExtractorFromLayersModel(params: FeatureExtractorFromLaye
   if (outShape.length !== 2 && outShape.length !== 4) {
     fail(where, `the features of model "${model.name}"${layer ? ` at layer "${layer}"` : ''} have shape [${outShape}]; expected [B,D] or [B,H,W,D]`);
   }
-  const last = outShape[outShape.length - 1];
-  const featureDim = typeof last === 'number' ? last : undefined;
-  if (featureDim !== undefined) assertPositiveInteger(where, 'feature width', featureDim);
+  const featureDim = outShape[outShape.length - 1];
+  if (typeof featureDim !== 'number') {
+    fail(where, `the feature width of model "${model.name}"${layer ? ` at layer "${layer}"` : ''} is not known from its shape [${outShape}]; wrap the model with featureExtractorFromFunction`);
+  }
+  assertPositiveInteger(where, 'feature width', featureDim);
   const [, h, w, c] = inShape;
   const spec: ExpertInputSpec =
     inputSpec ??
@@ -144,7 +153,7 @@ export function featureExtractorFromLayersModel(params: FeatureExtractorFromLaye
     };
   return {
     inputSpec: spec,
-    ...(featureDim !== undefined ? { featureDim } : {}),
+    featureDim,
     features(x, options = {}) {
       const training = options.training ?? false;
       if (tap) return tap.run(x, { training }).activations[layer as string] as tf.Tensor2D | tf.Tensor4D;

@@ -3,7 +3,8 @@
 //
 // The addon is optional: without it the package still loads and `registerNativeBackend()`
 // returns false, so applications fall back to the pure-JS `cpu` backend. This script
-// therefore always exits 0. It only runs `node-gyp rebuild` when the toolchain (a C++
+// therefore always exits 0. npm hides install-script output, so the lines also go to the
+// terminal (/dev/tty) when there is one: a compile is never silent. It only runs `node-gyp rebuild` when the toolchain (a C++
 // compiler), oneDNN's headers (Debian: libdnnl-dev) and node-addon-api are present, and
 // otherwise prints one line saying what is missing.
 //
@@ -11,15 +12,37 @@
 //   FAD_TFJS_NATIVE_SKIP_BUILD=1   do not try to build (e.g. on machines without oneDNN).
 //   FAD_TFJS_NATIVE_BUILD_LOG=path where the full compiler output goes (default build/install.log).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const tag = '[@fad/tfjs-native]';
-const say = (msg) => console.log(`${tag} ${msg}`);
-const howTo = 'the JS falls back to the cpu backend; to build later: `npm run build:native -w @fad/tfjs-native` (needs g++ and libdnnl-dev)';
+// npm (7+) hides the output of dependencies' install scripts unless they fail, so a compile of
+// a minute looked like a hung `npm i`. Say what happens on the terminal itself when there is one
+// (and on stdout, which `--foreground-scripts` and logs show).
+let tty = null;
+try {
+  tty = process.stdout.isTTY ? null : openSync('/dev/tty', 'w');
+} catch {
+  tty = null;
+}
+const say = (msg) => {
+  const line = `${tag} ${msg}`;
+  console.log(line);
+  if (tty !== null) {
+    try {
+      writeSync(tty, `${line}\n`);
+    } catch {
+      // best effort
+    }
+  }
+};
+// In the fad monorepo the workspace script; anywhere else this script by its absolute path.
+const inMonorepo = !pkgDir.split(/[\\/]/).includes('node_modules') && existsSync(join(pkgDir, '..', '..', 'nx.json'));
+const buildCmd = inMonorepo ? 'npm run build:native -w @fad/tfjs-native' : `node ${join(pkgDir, 'scripts', 'install.mjs')}`;
+const howTo = `the JS falls back to the cpu backend; to build later: \`${buildCmd}\` (needs g++ and libdnnl-dev)`;
 
 function main() {
   if (process.env.FAD_TFJS_NATIVE_SKIP_BUILD === '1') {
@@ -60,7 +83,7 @@ function main() {
     gypArgs.push(`--nodedir=${prefix}`);
   }
   const [cmd, args] = gypJs ? [process.execPath, [gypJs, ...gypArgs]] : ['node-gyp', gypArgs];
-  say('building the oneDNN addon (node-gyp rebuild)...');
+  say('compiling the optional oneDNN addon (node-gyp rebuild; 10 s to a few minutes; FAD_TFJS_NATIVE_SKIP_BUILD=1 skips it)...');
   const started = Date.now();
   const res = spawnSync(cmd, args, { cwd: pkgDir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const log = process.env.FAD_TFJS_NATIVE_BUILD_LOG || join(pkgDir, 'build', 'install.log');
@@ -83,4 +106,5 @@ try {
 } catch (err) {
   say(`unexpected error while building the native addon (${err?.message ?? err}); ${howTo}.`);
 }
+if (tty !== null) closeSync(tty);
 process.exit(0);

@@ -218,7 +218,16 @@ export interface NativeAddon {
 /** Result of {@link loadNativeAddon}. */
 export type LoadNativeAddonResult = { ok: true; addon: NativeAddon; path: string } | { ok: false; reason: string };
 
-const BUILD_HINT = 'run `npm run build:native -w @fad/tfjs-native` (needs g++ and libdnnl-dev)';
+/**
+ * How to build the addon from where this package sits: in the fad monorepo the workspace script,
+ * anywhere else (an installed package) the install script by its absolute path, which needs no
+ * npm lifecycle and prints what it does.
+ */
+export function nativeBuildHint(dir: string = packageDir()): string {
+  const inMonorepo = !dir.split(/[\\/]/).includes('node_modules') && existsSync(join(dir, '..', '..', 'nx.json'));
+  const cmd = inMonorepo ? 'npm run build:native -w @fad/tfjs-native' : `node ${join(dir, 'scripts', 'install.mjs')}`;
+  return `run \`${cmd}\` (needs g++ and libdnnl-dev)`;
+}
 
 /** Directory of this package (src/ and dist/ both sit one level below it). */
 function packageDir(): string {
@@ -259,16 +268,16 @@ function tryLoad(): LoadNativeAddonResult {
       ? [resolve(process.env.FAD_TFJS_NATIVE_PATH)]
       : [join(dir, 'build', 'Release', 'tfjs_native.node'), join(dir, 'build', 'Debug', 'tfjs_native.node')];
     const path = candidates.find((p) => existsSync(p));
-    if (!path) return { ok: false, reason: `native addon not built: ${BUILD_HINT}` };
+    if (!path) return { ok: false, reason: `native addon not built: ${nativeBuildHint()}` };
     if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.GOMP_SPINCOUNT = '10000';
     const addon = createRequire(import.meta.url)(path) as NativeAddon;
     if (typeof addon?.conv2d !== 'function' || typeof addon.matmul !== 'function' || typeof addon.groupNorm !== 'function' || typeof addon.setPrecision !== 'function') {
-      return { ok: false, reason: `native addon at ${path} is incomplete (stale build?): ${BUILD_HINT}` };
+      return { ok: false, reason: `native addon at ${path} is incomplete (stale build?): ${nativeBuildHint()}` };
     }
     return { ok: true, addon, path };
   } catch (err) {
     // Typically "libdnnl.so.2: cannot open shared object file" when the runtime library is gone.
     const first = String((err as Error)?.message ?? err).split('\n')[0];
-    return { ok: false, reason: `native addon failed to load (${first}): install libdnnl2 or ${BUILD_HINT}` };
+    return { ok: false, reason: `native addon failed to load (${first}): install libdnnl2 or ${nativeBuildHint()}` };
   }
 }

@@ -6,7 +6,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { decodeSafetensors, loadDiffusersUNet } from '@fad/diffusion-core';
+import { decodeSafetensors } from '@fad/diffusion-core';
+import { loadDiffusersUNet } from '@fad/diffusion-core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNativeAddon, NATIVE_BACKEND_NAME, registerNativeBackend } from './index';
 

@@ -83,4 +83,12 @@ describe('@fad/tfjs-native without the addon', () => {
     expect(reason).toMatch(/^native addon failed to load \(/);
     expect(reason).not.toContain('\n');
   });
+
+  it('the build hint names a command that works where the package sits', async () => {
+    const mod = await freshModule({});
+    const here = join(import.meta.dirname, '..');
+    expect(mod.nativeBuildHint(here)).toBe('run `npm run build:native -w @fad/tfjs-native` (needs g++ and libdnnl-dev)');
+    const installed = join(tmpdir(), 'app', 'node_modules', '@fad', 'tfjs-native');
+    expect(mod.nativeBuildHint(installed)).toBe(`run \`node ${join(installed, 'scripts', 'install.mjs')}\` (needs g++ and libdnnl-dev)`);
+  });
 });

@@ -3,6 +3,7 @@
 export {
   ACTIVATION_CODES,
   loadNativeAddon,
+  nativeBuildHint,
   type LoadNativeAddonResult,
   type NativeActivation,
   type NativeAddon,

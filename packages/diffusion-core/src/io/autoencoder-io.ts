@@ -8,7 +8,7 @@
 import { AutoencoderKL } from '../autoencoder/autoencoder';
 import { type AutoencoderKLConfig, resolveAutoencoderConfig } from '../autoencoder/autoencoder-config';
 import { readSafetensorsMetadata } from './safetensors';
-import { loadModuleWeights, moduleToSafetensors, writeFileAtomic } from './unet-io';
+import { loadModuleWeights, moduleToSafetensors } from './unet-io';
 
 export const AUTOENCODER_FORMAT = 'fad-autoencoder/1';
 
@@ -43,25 +43,4 @@ export function deserializeAutoencoder(bytes: Uint8Array): { model: AutoencoderK
     throw e;
   }
   return { model, metadata };
-}
-
-/** Saves an autoencoder (weights + config) to a .safetensors file, atomically (Node only). */
-export async function saveAutoencoder(model: AutoencoderKL, path: string, metadata: Record<string, string> = {}): Promise<void> {
-  await writeFileAtomic(path, serializeAutoencoder(model, metadata));
-}
-
-/** Loads an autoencoder saved by `saveAutoencoder` (Node only). */
-export async function loadAutoencoder(path: string): Promise<{ model: AutoencoderKL; metadata: Record<string, string> }> {
-  const fs = await import('node:fs/promises');
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await fs.readFile(path));
-  } catch (e) {
-    throw new Error(`loadAutoencoder: cannot read ${path}: ${(e as Error).message}`);
-  }
-  try {
-    return deserializeAutoencoder(bytes);
-  } catch (e) {
-    throw new Error(`loadAutoencoder: ${path}: ${(e as Error).message}`);
-  }
 }

@@ -16,10 +16,9 @@ import { decodeSafetensors, encodeSafetensors, type SafetensorsFile } from './sa
 import {
   diffusersUNetFromFiles,
   diffusersWeightNames,
-  loadDiffusersUNet,
-  saveDiffusersUNet,
   serializeDiffusersUNet,
 } from './diffusers-unet-io';
+import { loadDiffusersUNet, saveDiffusersUNet } from '../node/diffusers-files';
 
 beforeAll(useCpuBackend);
 

@@ -125,37 +125,3 @@ export function deserializeUNet(bytes: Uint8Array): { model: UNet2DConditional; 
   }
   return { model, metadata, autoencoder };
 }
-
-/** Writes a file atomically: to a temporary name beside it, then renamed into place (Node only). */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, path);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
-}
-
-/** Saves a U-Net (weights + config) to a .safetensors file, atomically (Node only). */
-export async function saveUNet(model: UNet2DConditional, path: string, metadata: Record<string, string> = {}, options: SerializeUNetOptions = {}): Promise<void> {
-  await writeFileAtomic(path, serializeUNet(model, metadata, options));
-}
-
-/** Loads a U-Net saved by `saveUNet` (Node only). */
-export async function loadUNet(path: string): Promise<{ model: UNet2DConditional; metadata: Record<string, string>; autoencoder?: AutoencoderKL }> {
-  const fs = await import('node:fs/promises');
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await fs.readFile(path));
-  } catch (e) {
-    throw new Error(`loadUNet: cannot read ${path}: ${(e as Error).message}`);
-  }
-  try {
-    return deserializeUNet(bytes);
-  } catch (e) {
-    throw new Error(`loadUNet: ${path}: ${(e as Error).message}`);
-  }
-}

@@ -1,6 +1,8 @@
 /**
- * Picks the fastest TensorFlow.js backend installed and says which one it chose. Libraries never
- * choose a backend; applications (the CLI, the examples) call this once at start-up.
+ * Picks the fastest TensorFlow.js backend installed and says which one it chose
+ * (`@fad/diffusion-core/backend`). Libraries never choose a backend; applications (the CLI, the
+ * examples, your program) call this once at start-up. Every backend package is optional and is
+ * imported only when tried.
  *
  * Preference order: `tensorflow` (@tensorflow/tfjs-node-gpu or tfjs-node, when installed),
  * `native` (@fad/tfjs-native: oneDNN kernels, when its addon is built), `wasm`
@@ -35,6 +37,15 @@ export interface SelectedBackend {
 
 type Loader = (threads?: number) => Promise<string>;
 
+/** A variable, so that bundlers and TypeScript leave the optional package alone. */
+const NATIVE_PACKAGE: string = '@fad/tfjs-native';
+
+/** The part of @fad/tfjs-native's API used here. */
+interface NativeBackendModule {
+  nativeInfo(): { available: boolean; reason?: string | null; addon?: { dnnlVersion: string; isa: string; threads: number } | null };
+  registerNativeBackend(params?: { threads?: number }): boolean;
+}
+
 /** Each loader registers its backend and resolves with a detail line, or rejects with the reason. */
 const LOADERS: Record<BackendName, Loader> = {
   async tensorflow() {
@@ -51,11 +62,13 @@ const LOADERS: Record<BackendName, Loader> = {
     throw new Error('neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed');
   },
   async native(threads?: number) {
-    let mod: typeof import('@fad/tfjs-native');
+    // Optional: typed locally so that @fad/diffusion-core does not depend on @fad/tfjs-native.
+    let mod: NativeBackendModule;
     try {
-      mod = await import('@fad/tfjs-native');
+      mod = (await import(NATIVE_PACKAGE)) as NativeBackendModule;
     } catch (e) {
-      throw new Error(`@fad/tfjs-native is not installed (${(e as Error).message.split('\n')[0]})`);
+      if (isNotFound(e)) throw new Error(`${NATIVE_PACKAGE} is not installed (optional: \`npm i ${NATIVE_PACKAGE}\` adds oneDNN kernels)`);
+      throw new Error(`${NATIVE_PACKAGE} is installed but failed to load: ${(e as Error).message.split('\n')[0]}`);
     }
     const info = mod.nativeInfo();
     if (!info.available) throw new Error(info.reason ?? 'the native addon is not available');

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { selectBackend } from './backend';
+import { selectBackend } from './select-backend';
 
 describe('selectBackend', () => {
   it('always finds cpu, and says what it chose', async () => {

@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import * as backend from './backend';
+import * as api from './index';
+import * as node from './node';
+
+describe('@fad/diffusion-core subpath exports', () => {
+  it('/node holds the file functions, which the browser-safe main entry point does not', () => {
+    expect(Object.keys(node).sort()).toEqual(['loadAutoencoder', 'loadUNet', 'saveAutoencoder', 'saveUNet', 'writeFileAtomic']);
+    for (const name of Object.keys(node)) expect(name in api, name).toBe(false);
+  });
+
+  it('/backend holds selectBackend', () => {
+    expect(Object.keys(backend).sort()).toEqual(['BACKEND_NAMES', 'selectBackend']);
+    expect('selectBackend' in api).toBe(false);
+  });
+});

@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import * as api from './index';
+import * as node from './node';
+
+describe('@fad/expert-models/node exports', () => {
+  it('holds the file functions; the browser-safe main entry point keeps only the byte-level ones', () => {
+    expect(Object.keys(node).sort()).toEqual([
+      'loadExpert', 'loadTorchvisionResNet', 'nodeTrainingFiles', 'readExpertTrainingState', 'saveExpert', 'saveTorchvisionResNet', 'trainExpert',
+    ]);
+    for (const name of ['loadExpert', 'saveExpert', 'saveTorchvisionResNet', 'readExpertTrainingState', 'nodeTrainingFiles']) expect(name in api, name).toBe(false);
+    // Same names in both, the main entry point's without Node file access.
+    expect(typeof api.trainExpert).toBe('function');
+    expect(typeof api.loadTorchvisionResNet).toBe('function');
+  });
+});

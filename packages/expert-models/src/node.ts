@@ -1,0 +1,14 @@
+// Explicit barrel of `@fad/expert-models/node`: everything that touches the file system. The
+// main entry point (`@fad/expert-models`) has no Node import and bundles for the browser. These
+// names moved here from it with the same signatures; `trainExpert` and `loadTorchvisionResNet`
+// are in both: here they also read and write files (paths, `file`).
+export {
+  loadExpert,
+  loadTorchvisionResNet,
+  nodeTrainingFiles,
+  readExpertTrainingState,
+  saveExpert,
+  saveTorchvisionResNet,
+  trainExpert,
+} from './node/expert-files';
+export type { ReadExpertTrainingStateParams } from './node/expert-files';

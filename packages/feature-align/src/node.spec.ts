@@ -1,0 +1,10 @@
+import { describe, expect, it } from 'vitest';
+import * as api from './index';
+import * as node from './node';
+
+describe('@fad/feature-align/node exports', () => {
+  it('holds the file functions, which the browser-safe main entry point does not', () => {
+    expect(Object.keys(node).sort()).toEqual(['loadFeatureAlignmentLoss', 'saveFeatureAlignmentLoss']);
+    for (const name of Object.keys(node)) expect(name in api, name).toBe(false);
+  });
+});
