@@ -5,7 +5,7 @@ import * as node from './node';
 
 describe('@fad/diffusion-core subpath exports', () => {
   it('/node holds the file functions, which the browser-safe main entry point does not', () => {
-    expect(Object.keys(node).sort()).toEqual(['loadAutoencoder', 'loadUNet', 'saveAutoencoder', 'saveUNet', 'writeFileAtomic']);
+    expect(Object.keys(node).sort()).toEqual(['loadAutoencoder', 'loadDiffusersUNet', 'loadUNet', 'saveAutoencoder', 'saveDiffusersUNet', 'saveUNet', 'writeFileAtomic']);
     for (const name of Object.keys(node)) expect(name in api, name).toBe(false);
   });
 
