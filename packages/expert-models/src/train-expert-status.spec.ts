@@ -16,7 +16,8 @@ import type { ExpertConfigInput } from './expert-config';
 import type { ExpertModel } from './expert-model';
 import { useCpuBackend } from './testing/setup-cpu';
 import { toyImages } from './testing/toy-data';
-import { type TrainExpertParams, trainExpert } from './train-expert';
+import type { TrainExpertParams } from './train-expert';
+import { trainExpert } from './node/expert-files';
 
 let dir = '';
 beforeAll(async () => {
