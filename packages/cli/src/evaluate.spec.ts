@@ -99,6 +99,17 @@ describe('evaluateGenerated: intensity', () => {
     evaluation = r!;
   });
 
+  it('lists the expert\'s top class for every generated image, in manifest order, consistent with the counts', () => {
+    const preds = evaluation.predictions!;
+    expect(preds.map((p) => p.file)).toEqual(generated.map((g, i) => `${g.class}/s0-${String(i).padStart(3, '0')}.png`));
+    expect(preds.map((p) => p.class)).toEqual(generated.map((g) => g.class));
+    expect(preds.every((p) => p.seed === 0 && classNames.includes(p.predicted))).toBe(true);
+    // "dark" (the counted class): its confusion-matrix row and numCorrect are the predictions' counts.
+    const dark = preds.filter((p) => p.class === 'dark');
+    expect(evaluation.confusionMatrix[1]).toEqual(classNames.map((c) => dark.filter((p) => p.predicted === c).length));
+    expect(evaluation.generationAccuracy.perClass[0].numCorrect).toBe(dark.filter((p) => p.predicted === 'dark').length);
+  });
+
   it('fad report shows the intensity table and figure, and still reports an older eval.json without it', async () => {
     const run = join(root, 'run');
     for (const v of ['baseline', 'old']) mkdirSync(join(run, 'variants', v), { recursive: true });

@@ -89,6 +89,12 @@ export interface EvaluationResult {
   };
   /** Rows: intended class, columns: expert's prediction, over the expert's classes (counted intended classes only). */
   confusionMatrix: number[][];
+  /**
+   * The expert's top class for every generated image (uncounted classes included), in manifest order:
+   * paired comparisons of variants sampled from the same seeds (bootstrap CIs of differences) need
+   * them. Absent in evaluations written before it was added.
+   */
+  predictions?: Array<{ file: string; class: string; seed: number; predicted: string }>;
   diversity: {
     perClass: ClassDiversity[];
     overall: { generated: number; real: number };
@@ -236,6 +242,7 @@ export async function evaluateGenerated(job: EvaluateJob): Promise<EvaluationRes
       perSeed,
     },
     confusionMatrix: cm,
+    predictions: m.images.map((im, i) => ({ file: im.file, class: im.class, seed: im.seed, predicted: classNames[predicted[i]] })),
     diversity: {
       perClass: countedIdx.map((label, j) => {
         const g = divGen.perClass.find((c) => c.label === label) ?? divGen.perClass[j];
