@@ -23,6 +23,7 @@ describe('@fad/metrics exports', () => {
         'mmd2Unbiased',
         'msSsim',
         'msSsimMinSize',
+        'pairedAccuracies',
         'percentileInterval',
         'ssim',
         'TFEVENTS_FILE_VERSION',

@@ -32,6 +32,8 @@ export type { GenerationAccuracyParams, GenerationAccuracyResult, GenerationClas
 // Intervals
 export { bootstrapIntervals, percentileInterval } from './bootstrap-interval';
 export type { BootstrapDraw, BootstrapIntervalsParams, BootstrapIntervalsResult, PercentileIntervalParams } from './bootstrap-interval';
+export { pairedAccuracies } from './paired-accuracy';
+export type { PairedAccuraciesParams, PairedAccuraciesResult, PairedArmAccuracy, PairedDifference } from './paired-accuracy';
 
 // Feature distributions
 export { featureStatistics, frechetDistance, frechetDistanceFromStatistics } from './frechet-distance';
