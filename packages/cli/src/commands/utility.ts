@@ -1,0 +1,45 @@
+/** fad utility: does the synthetic data help a downstream classifier? */
+import { type Command, Option } from 'commander';
+import { effectiveConfig, initBackend, makeLogger } from '../context';
+import { CliError } from '../errors';
+import { withInterrupt } from '../interrupt';
+import { checkpointExpertConfig, formatUtilityTable, runUtilityJob } from '../utility';
+import { abs, type CommandContext, float, floatList, globals, int, namedDir } from './shared';
+
+export function registerUtility(program: Command, { out }: CommandContext): void {
+  // fad utility
+  program
+    .command('utility')
+    .description('does the synthetic data help? Trains a downstream classifier (utility.*: ResNet18 by default, --arch vit for a ViT) per protocol and seed: real-only at each fraction of the real training split, real + synthetic at each ratio, synthetic-only; tests each on the held-out real split; prints means, 95% bootstrap CIs and gains over real-only.\nResumable: each finished classifier is kept in OUT/runs/; run the same command again after Ctrl-C or a kill')
+    .requiredOption('-s, --synthetic <name=dir>', 'a synthetic set: NAME=DIR, DIR written by fad generate (repeatable)', namedDir)
+    .requiredOption('-o, --out <dir>', 'output folder (utility.json, runs/)')
+    .option('-d, --data <dir>', 'real data folder (split by data.validationFraction and data.splitSeed: the training split trains, the validation split tests)')
+    .option('--fractions <list>', 'shares of the real training split, e.g. 0.1,1', floatList('--fractions'))
+    .option('--ratios <list>', 'synthetic:real ratios, e.g. 1,4', floatList('--ratios'))
+    .option('--seeds <k>', 'training seeds per protocol (K)', int('--seeds'))
+    .addOption(new Option('--arch <arch>', 'downstream classifier architecture').choices(['resnet', 'vit']))
+    .option('--preset <name>', 'preset of @fad/expert-models (default resnet18-kather, vit-small-kather with --arch vit)')
+    .option('--epochs <n>', 'epochs per classifier', int('--epochs'))
+    .option('--batch-size <n>', 'batch size', int('--batch-size'))
+    .option('--lr <x>', 'learning rate', float('--lr'))
+    .option('--without-synthetic-only', 'no synthetic-only (train synthetic, test real) protocols')
+    .option('--expert <file>', 'the expert that aligned or guided the generators (default: expert.checkpoint): the classifier must not be its architecture')
+    .option('--force', 'retrain every classifier (deletes OUT/runs)')
+    .action(async (o, cmd: Command) => {
+      const g = globals(cmd);
+      const log = makeLogger(Boolean(g.quiet));
+      const cfg = effectiveConfig(g, {
+        'data.dir': abs(o.data), 'expert.checkpoint': abs(o.expert), 'utility.fractions': o.fractions, 'utility.ratios': o.ratios, 'utility.seeds': o.seeds,
+        'utility.arch': o.arch, 'utility.preset': o.preset, 'utility.epochs': o.epochs, 'utility.batchSize': o.batchSize, 'utility.learningRate': o.lr,
+        'utility.syntheticOnly': o.withoutSyntheticOnly ? false : undefined,
+      });
+      const expertPath = cfg.expert.checkpoint;
+      const expertConfig = expertPath ? checkpointExpertConfig(expertPath) : null;
+      if (expertPath && !expertConfig) throw new CliError(`cannot read the architecture of the expert checkpoint ${expertPath} (--expert or expert.checkpoint)`);
+      const backend = await initBackend(cfg, log);
+      const r = await withInterrupt((interrupt) =>
+        runUtilityJob({ cfg, synthetic: o.synthetic, out: o.out, backend, log, interrupt, force: Boolean(o.force), generatorExpert: expertConfig ? { config: expertConfig, path: expertPath as string } : null }),
+      );
+      out(`${formatUtilityTable(r.json)}\n${r.trained} classifier(s) trained, ${r.reused} reused\nutility: ${r.path}\n`);
+    });
+}
