@@ -82,7 +82,7 @@ describe('fad demo --scale smallest (the CI smoke test)', () => {
     expect(again.code).toBe(0);
     const steps = JSON.parse(readFileSync(join(run, 'steps.json'), 'utf8'));
     for (const [name, s] of Object.entries(steps as Record<string, { reused: boolean }>)) if (name !== 'report') expect(s.reused, name).toBe(true);
-    const r = await runFad(['report', run]);
+    const r = await runFad(['report', '--run-dir', run]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/report: .*report\.html \(\d+ figures\)/);
   }, 120_000);

@@ -14,9 +14,10 @@ import { registerExperiment } from './commands/experiment';
 import { registerExpert } from './commands/expert';
 import { registerGenerate } from './commands/generate';
 import { registerReport } from './commands/report';
-import { type CommandContext, collect } from './commands/shared';
+import { type CommandContext, choicesOf, collect } from './commands/shared';
 import { registerTrain } from './commands/train';
 import { registerUtility } from './commands/utility';
+import { RunConfigSchema } from './config';
 import { CliError, classifyError } from './errors';
 
 export const VERSION = '0.1.0';
@@ -24,12 +25,12 @@ export const VERSION = '0.1.0';
 /** Builds the program. `out` receives normal output (tests capture it). */
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
   const program = new Command('fad')
-    .description('Feature-aligned diffusion for synthetic medical images: train, generate, evaluate, report.\nWithout a command, runs `fad demo`.')
+    .description('Feature-aligned diffusion for synthetic medical images: train, generate, evaluate, report.\nStart with `fad demo` (the whole experiment at toy scale, no data needed); `fad <command> --help` lists a command\'s options.')
     .version(VERSION, '-V, --version')
     .option('-c, --config <file>', 'YAML config file (see `fad config print` for every key)')
     .option('--set <key=value>', 'override one config key, e.g. --set diffusion.steps=500 (repeatable)', collect)
-    .addOption(new Option('--backend <name>', 'TensorFlow.js backend (default: the config\'s run.backend, auto)').choices(['auto', 'tensorflow', 'native', 'wasm', 'cpu']))
-    .addOption(new Option('--precision <p>', 'native backend precision: fp32, or bf16 mixed precision (default: the config\'s run.precision, fp32)').choices(['fp32', 'bf16']))
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend (default: the config\'s run.backend, auto)').choices(choicesOf(RunConfigSchema.shape.backend)))
+    .addOption(new Option('--precision <p>', 'native backend precision: fp32, or bf16 mixed precision (default: the config\'s run.precision, fp32)').choices(choicesOf(RunConfigSchema.shape.precision)))
     .option('--report-to <list>', 'training logs besides metrics.jsonl: tensorboard (events files in the run folder; view with tensorboard --logdir DIR) or none (default: the config\'s run.reportTo, tensorboard)')
     .option('-q, --quiet', 'only errors and results')
     .option('--debug', 'print stack traces of errors')
@@ -49,6 +50,26 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerExperiment(program, ctx);
   registerReport(program, ctx);
   registerDemo(program, ctx);
+
+  // Bare `fad` prints this help (exit 0). `fad bogus` is an unknown command and `fad --bogus` an
+  // unknown option (exit 1, as every usage error), with commander's did-you-mean. Set after the
+  // commands are added: they would inherit allowExcessArguments.
+  program
+    .allowExcessArguments()
+    .allowUnknownOption()
+    .action((_o, cmd: Command) => {
+      const first = cmd.args[0];
+      if (first === undefined) return cmd.outputHelp();
+      // commander's own errors (with the suggestion); their methods are not in its typings.
+      const c = cmd as Command & { unknownCommand?: () => never; unknownOption?: (flag: string) => never };
+      if (first.startsWith('-')) {
+        cmd.allowUnknownOption(false); // unknownOption() is silent while unknown options are allowed
+        if (typeof c.unknownOption === 'function') return c.unknownOption(first);
+        return cmd.error(`error: unknown option '${first}'`, { code: 'commander.unknownOption' });
+      }
+      if (typeof c.unknownCommand === 'function') return c.unknownCommand();
+      return cmd.error(`error: unknown command '${first}'`, { code: 'commander.unknownCommand' });
+    });
   return program;
 }
 

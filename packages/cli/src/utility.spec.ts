@@ -67,8 +67,10 @@ describe('fad utility', () => {
 
   it('fad report shows the utility figure and table of a fad utility folder', async () => {
     const a = join(root, 'a');
+    // The old spelling `fad report DIR` (deprecated for --run-dir DIR) still works.
     const r = await runFad(['report', a]);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/fad: warning: fad report RUN_DIR is deprecated; use fad report --run-dir RUN_DIR/);
     expect(existsSync(join(a, 'report', 'figures', 'utility-accuracy.png'))).toBe(true);
     const html = readFileSync(join(a, 'report', 'report.html'), 'utf8');
     expect(html).toMatch(/Does the synthetic data help\?/);

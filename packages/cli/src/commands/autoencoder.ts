@@ -8,7 +8,10 @@ import { loadExpertModel } from '../expert';
 import { formatDuration, writeJsonAtomic } from '../fsutil';
 import { withInterrupt } from '../interrupt';
 import { assertNotDeletingInputs } from '../safety';
-import { abs, type CommandContext, dataInput, fileInput, float, globals, int } from './shared';
+import { abs, applyRenamedFlags, type CommandContext, dataInput, fileInput, float, globals, int, type RenamedFlag, renamedOption, seedArg } from './shared';
+
+/** Old spellings kept as deprecated aliases. */
+const RENAMED: RenamedFlag[] = [{ was: '--steps', now: '--train-steps' }];
 
 export function registerAutoencoder(program: Command, { out }: CommandContext): void {
   // fad autoencoder train
@@ -19,12 +22,14 @@ export function registerAutoencoder(program: Command, { out }: CommandContext): 
     .description('train the KL autoencoder (autoencoder.*) on the training split, store the latent scaling factor, then run the fidelity check on held-out images: PSNR, SSIM, and with --expert/--judge their accuracy on reconstructions vs originals (a drop above autoencoder.maxAccuracyDrop points is flagged).\nResumable: Ctrl-C keeps OUT/autoencoder-checkpoint.safetensors; run again with --resume to continue')
     .option('-d, --data <dir>', 'data folder')
     .requiredOption('-o, --out <dir>', 'output folder (autoencoder.safetensors, metrics.jsonl, fidelity.json, split.json)')
-    .option('--steps <n>', 'training steps', int('--steps'))
+    .option('--train-steps <n>', 'training steps: autoencoder.steps', int('--train-steps'))
+    .addOption(renamedOption(RENAMED[0], 'n', int('--steps')))
     .option('--batch-size <n>', 'batch size', int('--batch-size'))
     .option('--lr <x>', 'learning rate', float('--lr'))
     .option('--perceptual-weight <x>', 'weight of the perceptual term on the expert\'s features (needs --expert; default 0)', float('--perceptual-weight'))
-    .option('--expert <file>', 'expert checkpoint: accuracy in the fidelity check, and the perceptual features')
+    .option('-e, --expert <file>', 'expert checkpoint: accuracy in the fidelity check, and the perceptual features')
     .option('--judge <file>', 'an independent classifier checkpoint for the fidelity check')
+    .option('--seed <n>', 'seed of the weights, posterior samples and batch order: autoencoder.seed', seedArg)
     .option('--checkpoint-every <n>', 'steps between checkpoints', int('--checkpoint-every'))
     .option('--resume', 'continue an interrupted run from its last checkpoint')
     .option('--force', 'start over, deleting a previous run in OUT')
@@ -32,9 +37,11 @@ export function registerAutoencoder(program: Command, { out }: CommandContext): 
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       const log = makeLogger(Boolean(g.quiet));
+      applyRenamedFlags(o, RENAMED, log.warn);
       const cfg = effectiveConfig(g, {
-        'data.dir': abs(o.data), 'expert.checkpoint': abs(o.expert), 'autoencoder.steps': o.steps, 'autoencoder.batchSize': o.batchSize,
+        'data.dir': abs(o.data), 'expert.checkpoint': abs(o.expert), 'autoencoder.steps': o.trainSteps, 'autoencoder.batchSize': o.batchSize,
         'autoencoder.learningRate': o.lr, 'autoencoder.perceptualWeight': o.perceptualWeight, 'autoencoder.checkpointEvery': o.checkpointEvery,
+        'autoencoder.seed': o.seed,
       });
       const dir = resolve(o.out);
       if (o.force) {

@@ -6,15 +6,16 @@ import { DEMO_SCALES, type DemoScale, demoPlan, writeDemoData } from '../demo';
 import { formatDuration } from '../fsutil';
 import { withInterrupt } from '../interrupt';
 import { runExperiment } from '../experiment';
-import { type CommandContext, globals } from './shared';
+import { type CommandContext, globals, RUN_SEED_KEYS, seedArg, seedOverrides } from './shared';
 
 export function registerDemo(program: Command, { out }: CommandContext): void {
-  // fad demo (the default command)
+  // fad demo
   program
-    .command('demo', { isDefault: true })
+    .command('demo')
     .description('the whole experiment at toy scale on built-in procedural textures (no data needed); prints the report path')
     .addOption(new Option('--scale <scale>', 'toy scale').choices([...DEMO_SCALES]).default('small'))
     .option('-r, --run-dir <dir>', 'run directory (default runs/demo-<scale>)')
+    .option('--seed <n>', `seed of the procedural data and of training: sets ${RUN_SEED_KEYS.join(', ')} (as fad experiment --seed)`, seedArg)
     .option('--force', 'redo every step')
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
@@ -23,7 +24,7 @@ export function registerDemo(program: Command, { out }: CommandContext): void {
       const plan = demoPlan(scale);
       const runDir = resolve(o.runDir ?? join('runs', `demo-${scale}`));
       const dataDir = join(runDir, 'data');
-      const cfg = effectiveConfig(g, {}, { ...plan.config, data: { ...plan.config.data, dir: dataDir } });
+      const cfg = effectiveConfig(g, seedOverrides(RUN_SEED_KEYS, o.seed), { ...plan.config, data: { ...plan.config.data, dir: dataDir } });
       const backend = await initBackend(cfg, log);
       const t0 = Date.now();
       log.info(`fad demo (${scale}): ${plan.perClass} procedural ${plan.imageSize}x${plan.imageSize} textures per class in ${dataDir}`);

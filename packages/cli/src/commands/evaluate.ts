@@ -1,11 +1,12 @@
 /** fad evaluate: generation accuracy, diversity, Fréchet distance, KID, intensity of a generated folder. */
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
+import { EvaluateConfigSchema } from '../config';
 import { effectiveConfig, initBackend, loadDataAndSplit, makeLogger } from '../context';
 import { evaluateGenerated, formatConfusion, formatIntensity, readManifest } from '../evaluate';
 import { loadExpertModel } from '../expert';
 import { writeJsonAtomic } from '../fsutil';
-import { abs, type CommandContext, globals, list } from './shared';
+import { abs, choicesOf, type CommandContext, globals, list } from './shared';
 
 export function registerEvaluate(program: Command, { out }: CommandContext): void {
   // fad evaluate
@@ -17,7 +18,7 @@ export function registerEvaluate(program: Command, { out }: CommandContext): voi
     .option('-d, --data <dir>', 'real data folder')
     .option('--classes <names>', 'classes to count (default: all but evaluate.excludeClasses, i.e. "empty")', list)
     .option('--exclude <names>', 'classes to leave out (default: empty)', list)
-    .addOption(new Option('--real-set <which>', 'real images compared with').choices(['validation', 'all']))
+    .addOption(new Option('--real-set <which>', 'real images compared with').choices(choicesOf(EvaluateConfigSchema.shape.realSet)))
     .option('-o, --out <file>', 'write the results as JSON here (default: GENERATED/eval.json)')
     .option('--json', 'print the results as JSON')
     .action(async (o, cmd: Command) => {

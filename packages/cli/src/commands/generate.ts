@@ -2,13 +2,16 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { BUILTIN_SCHEDULER_NAMES } from '@fad/diffusion-core';
+import { ExpertGuidanceSchema, GenerateConfigSchema } from '../config';
 import { effectiveConfig, initBackend, loadDataAndSplit, makeLogger } from '../context';
 import { CliError } from '../errors';
 import { formatDuration } from '../fsutil';
 import { classIntensityStats, generateImages } from '../generate';
 import type { RunInput } from '../safety';
-import { abs, type CommandContext, dataInput, float, globals, int, intList, list } from './shared';
+import { abs, applyRenamedFlags, choicesOf, type CommandContext, dataInput, float, globals, int, intList, list, type RenamedFlag, renamedOption, seedArg } from './shared';
+
+/** Old spellings kept as deprecated aliases. */
+const RENAMED: RenamedFlag[] = [{ was: '--steps', now: '--sampling-steps' }];
 
 export function registerGenerate(program: Command, { out }: CommandContext): void {
   // fad generate
@@ -19,13 +22,15 @@ export function registerGenerate(program: Command, { out }: CommandContext): voi
     .requiredOption('-o, --out <dir>', 'output folder')
     .option('-n, --per-class <n>', 'images per class and seed', int('--per-class'))
     .option('--classes <names>', 'comma-separated class names (default: all)', list)
-    .option('--seeds <list>', 'comma-separated seeds, one image set per seed', intList('--seeds'))
+    .option('--seed <n>', 'one image set from seed n: generate.seeds = [n] (as --seeds n)', seedArg)
+    .option('--seeds <list>', 'comma-separated seeds, one image set per seed: generate.seeds', intList('--seeds'))
     .option('--num-seeds <k>', 'seeds 0..k-1', int('--num-seeds'))
-    .addOption(new Option('--sampler <name>', 'sampler: ddim, ddpm, dpm-solver++ (DPM-Solver++(2M), good in 10-25 steps) or dpm-solver').choices([...BUILTIN_SCHEDULER_NAMES]))
-    .option('--steps <n>', 'denoising steps', int('--steps'))
+    .addOption(new Option('--sampler <name>', 'sampler: ddim, ddpm, dpm-solver++ (DPM-Solver++(2M), good in 10-25 steps) or dpm-solver').choices(choicesOf(GenerateConfigSchema.shape.sampler)))
+    .option('--sampling-steps <n>', 'denoising steps: generate.steps', int('--sampling-steps'))
+    .addOption(renamedOption(RENAMED[0], 'n', int('--steps')))
     .option('--guidance-scale <x>', 'classifier-free guidance scale (1 = none)', float('--guidance-scale'))
     .option('--guidance-rescale <phi>', 'rescale the guided prediction to the conditional std, in [0, 1] (Lin et al. 2024; 0.7 with zero terminal SNR)', float('--guidance-rescale'))
-    .addOption(new Option('--guidance <kind>', 'expert guidance: climb log p(class | x_t) (classifier) or the expert\'s uncertainty (entropy, margin, least-confidence: hard, boundary samples)').choices(['none', 'classifier', 'entropy', 'margin', 'least-confidence']))
+    .addOption(new Option('--guidance <kind>', 'expert guidance: climb log p(class | x_t) (classifier) or the expert\'s uncertainty (entropy, margin, least-confidence: hard, boundary samples)').choices(choicesOf(ExpertGuidanceSchema.shape.kind)))
     .option('--guidance-expert <file>', 'expert checkpoint that guides (default: expert.checkpoint; best trained with fad expert train --noise-aware)')
     .option('--guidance-expert-scale <s>', 'strength s of expert guidance, g = s * grad log p or s * grad U (default 1; 0 = off)', float('--guidance-expert-scale'))
     .option('--two-stage', 'expert guidance in two stages: sample, DDIM-invert to x_T, decode with guidance (ddim)')
@@ -38,11 +43,13 @@ export function registerGenerate(program: Command, { out }: CommandContext): voi
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       const log = makeLogger(Boolean(g.quiet));
+      applyRenamedFlags(o, RENAMED, log.warn);
       if (o.seeds && o.numSeeds) throw new CliError('give either --seeds or --num-seeds, not both');
+      if (o.seed !== undefined && (o.seeds || o.numSeeds)) throw new CliError('give either --seed or --seeds/--num-seeds, not both');
       const cfg = effectiveConfig(g, {
         'data.dir': abs(o.data), 'generate.imagesPerClass': o.perClass, 'generate.classes': o.classes,
-        'generate.seeds': o.seeds ?? (o.numSeeds ? Array.from({ length: o.numSeeds as number }, (_, i) => i) : undefined),
-        'generate.sampler': o.sampler, 'generate.steps': o.steps, 'generate.guidanceScale': o.guidanceScale, 'generate.guidanceRescale': o.guidanceRescale, 'generate.eta': o.eta,
+        'generate.seeds': o.seed !== undefined ? [o.seed] : o.seeds ?? (o.numSeeds ? Array.from({ length: o.numSeeds as number }, (_, i) => i) : undefined),
+        'generate.sampler': o.sampler, 'generate.steps': o.samplingSteps, 'generate.guidanceScale': o.guidanceScale, 'generate.guidanceRescale': o.guidanceRescale, 'generate.eta': o.eta,
         'generate.batchSize': o.batchSize, 'generate.matchMean.enabled': o.matchMean ? true : undefined, 'generate.matchMean.k': o.matchMeanK,
         'generate.expertGuidance.kind': o.guidance, 'generate.expertGuidance.scale': o.guidanceExpertScale,
         'generate.expertGuidance.expert': abs(o.guidanceExpert), 'generate.expertGuidance.twoStage': o.twoStage ? true : undefined,

@@ -4,9 +4,10 @@
  * config schema (so a `.choices(...)` list is never written twice).
  */
 import { resolve } from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { z } from 'zod';
 import type { GlobalOptions } from '../context';
+import { CliError } from '../errors';
 import type { RunInput } from '../safety';
 
 /** What every `register<Name>(program, ctx)` receives. */
@@ -74,4 +75,50 @@ export function choicesOf(schema: z.ZodType): string[] {
   }
   if (def.type !== 'enum' || !def.entries) throw new Error(`choicesOf: not an enum schema (${def.type})`);
   return Object.values(def.entries);
+}
+
+/** `--seed <n>`: an integer >= 0 (the config checks the upper bound, naming the key). */
+export const seedArg = int('--seed', 0);
+
+/**
+ * The config keys `--seed N` sets on `fad experiment` and `fad demo`: every training seed (and the
+ * top-level `seed`: the demo's procedural data, the bootstrap of `fad utility`). Not
+ * `data.splitSeed`, `generate.seeds` or `diffusion.validation.seed`: the comparison holds the split
+ * and the sampling seeds fixed.
+ */
+export const RUN_SEED_KEYS = ['seed', 'expert.seed', 'diffusion.seed', 'dreambooth.seed'] as const;
+
+/** `{key: seed}` for each key, or `{}` when `--seed` was not given. */
+export function seedOverrides(keys: readonly string[], seed: unknown): Record<string, unknown> {
+  return seed === undefined ? {} : Object.fromEntries(keys.map((k) => [k, seed]));
+}
+
+/** A renamed flag: the old spelling still works, with a one-line deprecation note on stderr. */
+export interface RenamedFlag {
+  /** The old spelling, e.g. `--steps`. */
+  was: string;
+  /** The new spelling, e.g. `--train-steps`. */
+  now: string;
+}
+
+const attribute = (flag: string) => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Moves the values of deprecated flags to their new names in the parsed options `o`, warning once
+ * per flag used; both spellings at once is an error.
+ */
+export function applyRenamedFlags(o: Record<string, unknown>, renamed: readonly RenamedFlag[], warn: (m: string) => void): void {
+  for (const { was, now } of renamed) {
+    const [a, b] = [attribute(was), attribute(now)];
+    if (o[a] === undefined) continue;
+    if (o[b] !== undefined) throw new CliError(`give ${now} only (${was} is its deprecated old name)`);
+    warn(`${was} is deprecated; use ${now} (same meaning)`);
+    o[b] = o[a];
+    delete o[a];
+  }
+}
+
+/** The hidden option of a deprecated spelling (`--steps <n>`), parsed like the new one. */
+export function renamedOption({ was, now }: RenamedFlag, arg: string, parse: (v: string) => unknown): Option {
+  return new Option(`${was} <${arg}>`, `deprecated: use ${now}`).argParser(parse).hideHelp();
 }

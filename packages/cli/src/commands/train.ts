@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
+import { AlignmentConfigSchema, DreamBoothConfigSchema } from '../config';
 import { effectiveConfig, initBackend, loadDataAndSplit, makeLogger } from '../context';
 import { trainDiffusion } from '../diffusion';
 import { trainDreamBooth } from '../dreambooth';
@@ -10,7 +11,10 @@ import { loadExpertModel } from '../expert';
 import { formatDuration, writeJsonAtomic } from '../fsutil';
 import { withInterrupt } from '../interrupt';
 import { assertNotDeletingInputs } from '../safety';
-import { abs, type CommandContext, dataInput, fileInput, float, globals, int } from './shared';
+import { abs, applyRenamedFlags, choicesOf, type CommandContext, dataInput, fileInput, float, globals, int, type RenamedFlag, renamedOption, seedArg } from './shared';
+
+/** Old spellings kept as deprecated aliases. */
+const RENAMED: RenamedFlag[] = [{ was: '--steps', now: '--train-steps' }];
 
 export function registerTrain(program: Command, { out }: CommandContext): void {
   // fad train
@@ -29,16 +33,18 @@ export function registerTrain(program: Command, { out }: CommandContext): void {
     .option('--without-prior-preservation', 'with --dreambooth: no prior preservation')
     .option('--num-class-images <n>', 'with --dreambooth: class images for prior preservation', int('--num-class-images'))
     .option('--prior-loss-weight <x>', 'with --dreambooth: weight of the prior-preservation loss', float('--prior-loss-weight'))
-    .addOption(new Option('--train-embeddings <which>', 'with --dreambooth: conditioning embeddings that train (token: the new one only)').choices(['token', 'all', 'none']))
-    .addOption(new Option('--align-to <target>', 'what the expert sees').choices(['noisy', 'clean']))
+    .addOption(new Option('--train-embeddings <which>', 'with --dreambooth: conditioning embeddings that train (token: the new one only)').choices(choicesOf(DreamBoothConfigSchema.shape.trainEmbeddings)))
+    .addOption(new Option('--align-to <target>', 'what the expert sees').choices(choicesOf(AlignmentConfigSchema.shape.alignTo)))
     .option('--lambda1 <x>', 'weight of the diffusion loss', float('--lambda1'))
     .option('--lambda2 <x>', 'weight of the alignment loss', float('--lambda2'))
     .option('--tap <name>', 'U-Net activation to align (default down_out)')
-    .option('--expert <file>', 'expert checkpoint (expert.safetensors)')
-    .option('--steps <n>', 'training steps (dreambooth.steps with --dreambooth)', int('--steps'))
+    .option('-e, --expert <file>', 'expert checkpoint (expert.safetensors)')
+    .option('--train-steps <n>', 'training steps: diffusion.steps (dreambooth.steps with --dreambooth)', int('--train-steps'))
+    .addOption(renamedOption(RENAMED[0], 'n', int('--steps')))
     .option('--batch-size <n>', 'batch size (instance images per step with --dreambooth)', int('--batch-size'))
     .option('--lr <x>', 'learning rate (dreambooth.learningRate with --dreambooth)', float('--lr'))
     .option('--cond-drop-prob <p>', 'label dropout for classifier-free guidance, in [0, 1) (default 0.1; dreambooth.condDropProb with --dreambooth)', float('--cond-drop-prob'))
+    .option('--seed <n>', 'seed of the initialisation, noise and timestep draws and data order: diffusion.seed (dreambooth.seed with --dreambooth)', seedArg)
     .option('--checkpoint-every <n>', 'steps between checkpoints', int('--checkpoint-every'))
     .option('--resume', 'continue an interrupted run from its last checkpoint')
     .option('--force', 'start over, deleting a previous run in OUT')
@@ -46,6 +52,7 @@ export function registerTrain(program: Command, { out }: CommandContext): void {
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       const log = makeLogger(Boolean(g.quiet));
+      applyRenamedFlags(o, RENAMED, log.warn);
       const db = o.dreambooth !== undefined;
       const dbFlags = ['pretrained', 'token', 'instanceImages', 'withPriorPreservation', 'withoutPriorPreservation', 'numClassImages', 'priorLossWeight', 'trainEmbeddings'];
       if (!db) {
@@ -61,9 +68,10 @@ export function registerTrain(program: Command, { out }: CommandContext): void {
               'dreambooth.class': o.dreambooth, 'dreambooth.token': o.token, 'dreambooth.instanceImages': o.instanceImages,
               'dreambooth.withPriorPreservation': o.withPriorPreservation ? true : o.withoutPriorPreservation ? false : undefined,
               'dreambooth.numClassImages': o.numClassImages, 'dreambooth.priorLossWeight': o.priorLossWeight, 'dreambooth.trainEmbeddings': o.trainEmbeddings,
-              'dreambooth.steps': o.steps, 'dreambooth.batchSize': o.batchSize, 'dreambooth.learningRate': o.lr, 'dreambooth.condDropProb': o.condDropProb,
+              'dreambooth.steps': o.trainSteps, 'dreambooth.batchSize': o.batchSize, 'dreambooth.learningRate': o.lr, 'dreambooth.condDropProb': o.condDropProb,
+              'dreambooth.seed': o.seed,
             }
-          : { 'diffusion.steps': o.steps, 'diffusion.batchSize': o.batchSize, 'diffusion.learningRate': o.lr, 'diffusion.condDropProb': o.condDropProb }),
+          : { 'diffusion.steps': o.trainSteps, 'diffusion.batchSize': o.batchSize, 'diffusion.learningRate': o.lr, 'diffusion.condDropProb': o.condDropProb, 'diffusion.seed': o.seed }),
         'diffusion.checkpointEvery': o.checkpointEvery, 'diffusion.pretrainedDiffusers': abs(o.pretrainedDiffusers),
       });
       if (db && o.pretrainedDiffusers) throw new CliError('--pretrained-diffusers does not apply with --dreambooth (which fine-tunes a fad model: --pretrained MODEL)');

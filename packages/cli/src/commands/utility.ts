@@ -1,10 +1,14 @@
 /** fad utility: does the synthetic data help a downstream classifier? */
 import { type Command, Option } from 'commander';
+import { UtilityConfigSchema } from '../config';
 import { effectiveConfig, initBackend, makeLogger } from '../context';
 import { CliError } from '../errors';
 import { withInterrupt } from '../interrupt';
 import { checkpointExpertConfig, formatUtilityTable, runUtilityJob } from '../utility';
-import { abs, type CommandContext, float, floatList, globals, int, namedDir } from './shared';
+import { abs, applyRenamedFlags, choicesOf, type CommandContext, float, floatList, globals, int, namedDir, type RenamedFlag, renamedOption, seedArg } from './shared';
+
+/** Old spellings kept as deprecated aliases (`--seeds` is a list of seeds in fad generate). */
+const RENAMED: RenamedFlag[] = [{ was: '--seeds', now: '--num-seeds' }];
 
 export function registerUtility(program: Command, { out }: CommandContext): void {
   // fad utility
@@ -16,20 +20,23 @@ export function registerUtility(program: Command, { out }: CommandContext): void
     .option('-d, --data <dir>', 'real data folder (split by data.validationFraction and data.splitSeed: the training split trains, the validation split tests)')
     .option('--fractions <list>', 'shares of the real training split, e.g. 0.1,1', floatList('--fractions'))
     .option('--ratios <list>', 'synthetic:real ratios, e.g. 1,4', floatList('--ratios'))
-    .option('--seeds <k>', 'training seeds per protocol (K)', int('--seeds'))
-    .addOption(new Option('--arch <arch>', 'downstream classifier architecture').choices(['resnet', 'vit']))
+    .option('--num-seeds <k>', 'training seeds per protocol: seeds 0..K-1 (utility.seeds)', int('--num-seeds'))
+    .addOption(renamedOption(RENAMED[0], 'k', int('--seeds')))
+    .option('--seed <n>', 'seed of the bootstrap CIs: the top-level seed (the classifiers train with seeds 0..K-1, --num-seeds K)', seedArg)
+    .addOption(new Option('--arch <arch>', 'downstream classifier architecture').choices(choicesOf(UtilityConfigSchema.shape.arch)))
     .option('--preset <name>', 'preset of @fad/expert-models (default resnet18-kather, vit-small-kather with --arch vit)')
     .option('--epochs <n>', 'epochs per classifier', int('--epochs'))
     .option('--batch-size <n>', 'batch size', int('--batch-size'))
     .option('--lr <x>', 'learning rate', float('--lr'))
     .option('--without-synthetic-only', 'no synthetic-only (train synthetic, test real) protocols')
-    .option('--expert <file>', 'the expert that aligned or guided the generators (default: expert.checkpoint): the classifier must not be its architecture')
+    .option('-e, --expert <file>', 'the expert that aligned or guided the generators (default: expert.checkpoint): the classifier must not be its architecture')
     .option('--force', 'retrain every classifier (deletes OUT/runs)')
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       const log = makeLogger(Boolean(g.quiet));
+      applyRenamedFlags(o, RENAMED, log.warn);
       const cfg = effectiveConfig(g, {
-        'data.dir': abs(o.data), 'expert.checkpoint': abs(o.expert), 'utility.fractions': o.fractions, 'utility.ratios': o.ratios, 'utility.seeds': o.seeds,
+        'data.dir': abs(o.data), 'expert.checkpoint': abs(o.expert), 'utility.fractions': o.fractions, 'utility.ratios': o.ratios, 'utility.seeds': o.numSeeds, seed: o.seed,
         'utility.arch': o.arch, 'utility.preset': o.preset, 'utility.epochs': o.epochs, 'utility.batchSize': o.batchSize, 'utility.learningRate': o.lr,
         'utility.syntheticOnly': o.withoutSyntheticOnly ? false : undefined,
       });
