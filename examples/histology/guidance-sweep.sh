@@ -20,7 +20,7 @@ OUT=$RUN/guidance
 CFG=examples/histology/config.yaml
 FAD="node packages/cli/dist/bin.js --config $CFG"
 CLASSES=tumor,stroma,complex,lympho,debris,mucosa,adipose   # "empty" is left out, as in the paper
-COMMON="--model $RUN/variants/baseline/train --classes $CLASSES -n 4 --seeds 100,101 --sampler ddim --steps 25 --guidance-scale 2"
+COMMON="--model $RUN/variants/baseline/train --classes $CLASSES -n 4 --seeds 100,101 --sampler ddim --sampling-steps 25 --guidance-scale 2"
 mkdir -p "$OUT"
 run() { # name, extra generate flags
   local name=$1; shift
