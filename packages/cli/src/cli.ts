@@ -55,6 +55,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   // unknown option (exit 1, as every usage error), with commander's did-you-mean. Set after the
   // commands are added: they would inherit allowExcessArguments.
   program
+    .helpCommand(true) // `fad help <command>`: commander drops it once the program has an action
     .allowExcessArguments()
     .allowUnknownOption()
     .action((_o, cmd: Command) => {

@@ -67,9 +67,15 @@ describe('bare fad', () => {
       expect(r.err).toBe('');
       expect(r.out).toMatch(/^Usage: fad \[options\] \[command\]/);
       expect(r.out).toMatch(/Start with `fad demo`/);
-      for (const c of ['demo', 'train', 'generate', 'evaluate', 'report', 'experiment', 'utility']) expect(r.out).toMatch(new RegExp(`\\n  ${c} `));
+      for (const c of ['demo', 'train', 'generate', 'evaluate', 'report', 'experiment', 'utility', 'help']) expect(r.out).toMatch(new RegExp(`\\n  ${c} `));
       expect(seen.configs).toHaveLength(0);
     }
+  });
+
+  it('fad help COMMAND still prints that command\'s help', async () => {
+    const r = await fad(['help', 'report']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^Usage: fad report --run-dir DIR \[options\]/);
   });
 
   it('fad demo is a command, not the default any more', async () => {
