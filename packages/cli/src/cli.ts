@@ -6,7 +6,10 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BUILTIN_SCHEDULER_NAMES } from '@fad/diffusion-core';
+import { BUILTIN_SCHEDULER_NAMES, EMBEDDING_TRAINING_MODES } from '@fad/diffusion-core';
+import { BACKEND_NAMES } from '@fad/diffusion-core/backend';
+import { EXPERT_ARCHS, GUIDANCE_KINDS } from '@fad/expert-models';
+import { ALIGNMENT_TARGETS } from '@fad/feature-align';
 import { formatFidelity, trainAutoencoder } from './autoencoder';
 import { configToYaml } from './config';
 import { effectiveConfig, type GlobalOptions, initBackend, loadDataAndSplit, makeLogger } from './context';
@@ -77,7 +80,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .version(VERSION, '-V, --version')
     .option('-c, --config <file>', 'YAML config file (see `fad config print` for every key)')
     .option('--set <key=value>', 'override one config key, e.g. --set diffusion.steps=500 (repeatable)', collect)
-    .addOption(new Option('--backend <name>', 'TensorFlow.js backend (default: the config\'s run.backend, auto)').choices(['auto', 'tensorflow', 'native', 'wasm', 'cpu']))
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend (default: the config\'s run.backend, auto)').choices(['auto', ...BACKEND_NAMES]))
     .addOption(new Option('--precision <p>', 'native backend precision: fp32, or bf16 mixed precision (default: the config\'s run.precision, fp32)').choices(['fp32', 'bf16']))
     .option('--report-to <list>', 'training logs besides metrics.jsonl: tensorboard (events files in the run folder; view with tensorboard --logdir DIR) or none (default: the config\'s run.reportTo, tensorboard)')
     .option('-q, --quiet', 'only errors and results')
@@ -130,7 +133,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .description('train the expert (ResNet50 by default, --arch vit for a ViT) and write its checkpoint; prints accuracy and the confusion matrix.\nResumable: Ctrl-C (or a kill) keeps OUT/expert-state.safetensors; run again with --resume to continue')
     .option('-d, --data <dir>', 'data folder')
     .requiredOption('-o, --out <dir>', 'output folder (expert.safetensors, eval.json, metrics.jsonl, split.json; expert-state.safetensors while unfinished)')
-    .addOption(new Option('--arch <arch>', 'architecture').choices(['resnet', 'vit']))
+    .addOption(new Option('--arch <arch>', 'architecture').choices([...EXPERT_ARCHS]))
     .option('--preset <name>', 'preset of @fad/expert-models (e.g. resnet50-kather, resnet18-kather, vit-small-kather)')
     .option('--epochs <n>', 'epochs', int('--epochs'))
     .option('--batch-size <n>', 'batch size', int('--batch-size'))
@@ -237,8 +240,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--without-prior-preservation', 'with --dreambooth: no prior preservation')
     .option('--num-class-images <n>', 'with --dreambooth: class images for prior preservation', int('--num-class-images'))
     .option('--prior-loss-weight <x>', 'with --dreambooth: weight of the prior-preservation loss', float('--prior-loss-weight'))
-    .addOption(new Option('--train-embeddings <which>', 'with --dreambooth: conditioning embeddings that train (token: the new one only)').choices(['token', 'all', 'none']))
-    .addOption(new Option('--align-to <target>', 'what the expert sees').choices(['noisy', 'clean']))
+    .addOption(new Option('--train-embeddings <which>', 'with --dreambooth: conditioning embeddings that train (token: the new one only)').choices([...EMBEDDING_TRAINING_MODES]))
+    .addOption(new Option('--align-to <target>', 'what the expert sees').choices([...ALIGNMENT_TARGETS]))
     .option('--lambda1 <x>', 'weight of the diffusion loss', float('--lambda1'))
     .option('--lambda2 <x>', 'weight of the alignment loss', float('--lambda2'))
     .option('--tap <name>', 'U-Net activation to align (default down_out)')
@@ -340,7 +343,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--steps <n>', 'denoising steps', int('--steps'))
     .option('--guidance-scale <x>', 'classifier-free guidance scale (1 = none)', float('--guidance-scale'))
     .option('--guidance-rescale <phi>', 'rescale the guided prediction to the conditional std, in [0, 1] (Lin et al. 2024; 0.7 with zero terminal SNR)', float('--guidance-rescale'))
-    .addOption(new Option('--guidance <kind>', 'expert guidance: climb log p(class | x_t) (classifier) or the expert\'s uncertainty (entropy, margin, least-confidence: hard, boundary samples)').choices(['none', 'classifier', 'entropy', 'margin', 'least-confidence']))
+    .addOption(new Option('--guidance <kind>', 'expert guidance: climb log p(class | x_t) (classifier) or the expert\'s uncertainty (entropy, margin, least-confidence: hard, boundary samples)').choices(['none', ...GUIDANCE_KINDS]))
     .option('--guidance-expert <file>', 'expert checkpoint that guides (default: expert.checkpoint; best trained with fad expert train --noise-aware)')
     .option('--guidance-expert-scale <s>', 'strength s of expert guidance, g = s * grad log p or s * grad U (default 1; 0 = off)', float('--guidance-expert-scale'))
     .option('--two-stage', 'expert guidance in two stages: sample, DDIM-invert to x_T, decode with guidance (ddim)')
@@ -438,7 +441,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--fractions <list>', 'shares of the real training split, e.g. 0.1,1', floatList('--fractions'))
     .option('--ratios <list>', 'synthetic:real ratios, e.g. 1,4', floatList('--ratios'))
     .option('--seeds <k>', 'training seeds per protocol (K)', int('--seeds'))
-    .addOption(new Option('--arch <arch>', 'downstream classifier architecture').choices(['resnet', 'vit']))
+    .addOption(new Option('--arch <arch>', 'downstream classifier architecture').choices([...EXPERT_ARCHS]))
     .option('--preset <name>', 'preset of @fad/expert-models (default resnet18-kather, vit-small-kather with --arch vit)')
     .option('--epochs <n>', 'epochs per classifier', int('--epochs'))
     .option('--batch-size <n>', 'batch size', int('--batch-size'))
