@@ -31,7 +31,7 @@ import { numberedTensors, numberTensors, prefixTensors, tensorsWithPrefix, trunc
 import type { ExpertModel } from '@fad/expert-models';
 import { ssim } from '@fad/metrics';
 import type { FadConfig } from './config';
-import { DataOrder, assertFiniteTraining, type MetricsWindow, type TrainingData, emptyMetricsWindow, logTrainingStep, makeBatch, pickData } from './diffusion';
+import { DataOrder, type DiffusionResult, assertFiniteTraining, type MetricsWindow, type TrainingData, emptyMetricsWindow, logTrainingStep, makeBatch, pickData } from './diffusion';
 import { CliError, InterruptedError } from './errors';
 import { type LoadedExpertModel, expertOutputs } from './expert';
 import { assertSameStateKey, prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
@@ -114,13 +114,7 @@ export interface FidelityReport {
   latentShape: number[];
 }
 
-export interface AutoencoderResult {
-  dir: string;
-  modelPath: string;
-  steps: number;
-  finalLoss: number;
-  reused: boolean;
-  key: string;
+export interface AutoencoderResult extends DiffusionResult {
   fidelity: FidelityReport;
 }
 

@@ -168,6 +168,7 @@ export interface DiffusionJob {
   resumeHint?: string;
 }
 
+/** What a training job returns (diffusion; DreamBooth and the autoencoder add their own fields). */
 export interface DiffusionResult {
   dir: string;
   modelPath: string;

@@ -37,7 +37,7 @@ import type { FeatureAlignmentLoss } from '@fad/feature-align';
 import type { FadConfig, GenerateSection } from './config';
 import { CliError, InterruptedError } from './errors';
 import type { LoadedExpertModel } from './expert';
-import { DataOrder, type TrainingData, assertFiniteTraining, emptyMetricsWindow, logTrainingStep, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
+import { DataOrder, type DiffusionResult, type TrainingData, assertFiniteTraining, emptyMetricsWindow, logTrainingStep, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
 import { COMPLETE_FILE, prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { type GenerateManifest, generateImages, loadModel } from './generate';
 import { chooseMicroBatch } from './memory-fit';
@@ -67,13 +67,7 @@ export interface DreamBoothJob {
   quiet?: boolean;
 }
 
-export interface DreamBoothResult {
-  dir: string;
-  modelPath: string;
-  steps: number;
-  finalLoss: number;
-  reused: boolean;
-  key: string;
+export interface DreamBoothResult extends DiffusionResult {
   className: string;
   token: string;
 }
