@@ -88,9 +88,11 @@ describe('prepareResumableStep', () => {
 });
 
 describe('atomic writes and the metrics log', () => {
-  it('writes through a temp file that does not stay behind, creating the folder', async () => {
+  it('writes through a temp file that does not stay behind (the sync form creating the folder)', async () => {
     const dir = tmp();
     writeFileAtomicSync(join(dir, 'a', 'f.txt'), 'one');
+    await expect(writeFileAtomic(join(dir, 'b', 'g.bin'), new Uint8Array([1, 2, 3]))).rejects.toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    writeFileAtomicSync(join(dir, 'b', 'keep'), '');
     await writeFileAtomic(join(dir, 'b', 'g.bin'), new Uint8Array([1, 2, 3]));
     expect(readFileSync(join(dir, 'a', 'f.txt'), 'utf8')).toBe('one');
     expect([...readFileSync(join(dir, 'b', 'g.bin'))]).toEqual([1, 2, 3]);

@@ -6,7 +6,7 @@
  * unchanged (its `code` and `path` intact, so callers can classify it).
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 function tempName(path: string): string {
@@ -17,9 +17,8 @@ function toBytes(data: Uint8Array | string): Uint8Array {
   return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
 }
 
-/** Writes a file atomically (temp file, fsync, rename); creates the folder. */
+/** Writes a file atomically (temp file, fsync, rename). The folder must exist (a missing one rejects). */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   const tmp = tempName(path);
   try {
     const fh = await open(tmp, 'w');
