@@ -27,13 +27,14 @@ import {
   resolveAutoencoderConfig,
   serializeAutoencoder,
 } from '@fad/diffusion-core';
+import { numberedTensors, numberTensors, prefixTensors, tensorsWithPrefix, truncateMetricsLog } from '@fad/diffusion-core/node';
 import type { ExpertModel } from '@fad/expert-models';
 import { ssim } from '@fad/metrics';
 import type { FadConfig } from './config';
-import { DataOrder, assertFiniteTraining, type MetricsWindow, type TrainingData, emptyMetricsWindow, logTrainingStep, makeBatch, pickData } from './diffusion';
+import { DataOrder, type DiffusionResult, assertFiniteTraining, type MetricsWindow, type TrainingData, emptyMetricsWindow, logTrainingStep, makeBatch, pickData } from './diffusion';
 import { CliError, InterruptedError } from './errors';
 import { type LoadedExpertModel, expertOutputs } from './expert';
-import { readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
+import { assertSameStateKey, prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { loadAutoencoderFile, loadCheckpointWeights, readTrainCheckpoint, STATUS_COMPLETE, STATUS_KEY } from './model-files';
 import { removeStaleTemps } from './safety';
 import type { Interrupt } from './interrupt';
@@ -113,13 +114,7 @@ export interface FidelityReport {
   latentShape: number[];
 }
 
-export interface AutoencoderResult {
-  dir: string;
-  modelPath: string;
-  steps: number;
-  finalLoss: number;
-  reused: boolean;
-  key: string;
+export interface AutoencoderResult extends DiffusionResult {
   fidelity: FidelityReport;
 }
 
@@ -145,15 +140,11 @@ interface CheckpointState {
   lastLoss: number;
 }
 
-type F32 = { dtype: 'F32'; shape: number[]; data: Float32Array };
 
 function writeCheckpoint(path: string, state: CheckpointState, model: AutoencoderKL, trainer: AutoencoderTrainer): void {
   assertFiniteTraining([model], state.step, `the checkpoint ${path}`);
   const ts = trainer.getState();
-  const tensors: Record<string, F32> = {};
-  for (const [k, v] of Object.entries(model.stateDict())) tensors[`model.${k}`] = { dtype: 'F32', shape: v.shape, data: v.data };
-  ts.optimizer.m.forEach((m, i) => (tensors[`adam.m.${i}`] = { dtype: 'F32', shape: [m.length], data: m }));
-  ts.optimizer.v.forEach((v, i) => (tensors[`adam.v.${i}`] = { dtype: 'F32', shape: [v.length], data: v }));
+  const tensors = { ...prefixTensors('model.', model.stateDict()), ...numberTensors('adam.m.', ts.optimizer.m), ...numberTensors('adam.v.', ts.optimizer.v) };
   const st: CheckpointState = { ...state, generator: ts.generator, optimizerStep: ts.optimizer.step };
   writeFileAtomicSync(path, encodeSafetensors({ tensors, metadata: { format: CHECKPOINT_FORMAT, state: JSON.stringify(st) } }), 'the training checkpoint');
 }
@@ -167,31 +158,6 @@ function readCheckpoint(path: string, totalSteps: number): { state: CheckpointSt
       return null;
     },
   });
-}
-
-function prefixed(tensors: Record<string, { shape: number[]; data: Float32Array }>, prefix: string) {
-  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [k, v] of Object.entries(tensors)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-  return out;
-}
-
-function numbered(tensors: Record<string, { shape: number[]; data: Float32Array }>, prefix: string): Float32Array[] {
-  const out: Float32Array[] = [];
-  for (let i = 0; tensors[`${prefix}${i}`]; i++) out.push(tensors[`${prefix}${i}`].data);
-  return out;
-}
-
-/** Keeps the metrics lines up to `step` (a resumed run rewrites what came after its checkpoint). */
-function truncateMetrics(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const keep = readFileSync(path, 'utf8').split('\n').filter((l) => {
-    try {
-      return l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step;
-    } catch {
-      return false;
-    }
-  });
-  writeFileAtomicSync(path, keep.length ? `${keep.join('\n')}\n` : '');
 }
 
 /** Images [n,S,S,C] in [0,1] (the rows `indices` of `images`) as a tensor in [-1, 1]. */
@@ -332,11 +298,12 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
     return { ...r, fidelity };
   };
 
-  const done = readComplete(dir);
-  if (done && !job.force) {
-    if (done.key !== key) {
-      throw new CliError(`${dir} holds a finished autoencoder run with a different config or data (key ${done.key}, now ${key}); use another folder or --force to overwrite it`);
-    }
+  const prepared = prepareStep({
+    dir, key, resume: job.resume, force: job.force, stateFile: AUTOENCODER_CHECKPOINT_FILE, outputs: ['metrics.jsonl', AUTOENCODER_FILE, FIDELITY_FILE],
+    describe: { finished: 'a finished autoencoder run', unfinished: 'a checkpoint of an unfinished autoencoder run' },
+  });
+  if (prepared.action === 'reuse') {
+    const done = prepared.marker;
     log(`fad: ${dir} holds an autoencoder trained with this config (key ${key}); reusing it`);
     const loaded = loadAutoencoderFile(modelPath);
     try {
@@ -345,14 +312,10 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
       loaded.model.dispose();
     }
   }
-  if (job.force) for (const f of ['complete.json', AUTOENCODER_CHECKPOINT_FILE, 'metrics.jsonl', AUTOENCODER_FILE, FIDELITY_FILE]) rmSync(join(dir, f), { force: true });
   let resumeFrom: ReturnType<typeof readCheckpoint> | null = null;
-  if (existsSync(ckptPath)) {
-    if (!job.resume) throw new CliError(`${dir} has a checkpoint of an unfinished autoencoder run; pass --resume to continue it, or --force to start over`);
+  if (prepared.action === 'resume') {
     resumeFrom = readCheckpoint(ckptPath, a.steps);
-    if (resumeFrom.state.key !== key) {
-      throw new CliError(`the checkpoint ${ckptPath} (state.key) was written with a different config or data (key ${resumeFrom.state.key}, now ${key}); --resume needs the same settings (or --force to start over)`);
-    }
+    assertSameStateKey({ where: `the checkpoint ${ckptPath}`, stored: resumeFrom.state.key, storedName: 'state.key', key });
     if (resumeFrom.state.backend !== job.backend) log(`fad: warning: the checkpoint was written on the "${resumeFrom.state.backend}" backend, resuming on "${job.backend}": the result will not be bit-identical to an uninterrupted run`);
   } else if (existsSync(metricsPath)) {
     rmSync(metricsPath);
@@ -386,8 +349,8 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
     const { state, tensors } = resumeFrom;
     try {
       loadCheckpointWeights(() => {
-        model.loadStateDict(prefixed(tensors, 'model.'));
-        trainer.setState({ step: state.optimizerStep, generator: state.generator, optimizer: { step: state.optimizerStep, m: numbered(tensors, 'adam.m.'), v: numbered(tensors, 'adam.v.') } });
+        model.loadStateDict(tensorsWithPrefix(tensors, 'model.'));
+        trainer.setState({ step: state.optimizerStep, generator: state.generator, optimizer: { step: state.optimizerStep, m: numberedTensors(tensors, 'adam.m.'), v: numberedTensors(tensors, 'adam.v.') } });
       }, `the autoencoder checkpoint ${ckptPath}`);
     } catch (e) {
       trainer.dispose();
@@ -399,7 +362,7 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
     step = state.step;
     elapsedBefore = state.elapsedSeconds;
     lastLoss = state.lastLoss;
-    truncateMetrics(metricsPath, step);
+    truncateMetricsLog(metricsPath, step);
     log(`fad: resuming ${dir} at step ${step}/${a.steps}`);
   }
   const t0 = Date.now();

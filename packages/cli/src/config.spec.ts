@@ -33,7 +33,7 @@ describe('config validation', () => {
     expect(c.experiment.dreambooth).toBe(false);
     expect(c.dreambooth).toMatchObject({ class: null, token: 'sks', withPriorPreservation: true, numClassImages: 50, priorLossWeight: 1, trainEmbeddings: 'token', emaDecay: null });
     expect(errorOf(() => parseConfig({ dreambooth: { priorWeight: 1 } }))).toMatch(/dreambooth: unknown key "priorWeight"; allowed keys: class, token, instanceImages, withPriorPreservation, numClassImages, priorLossWeight, trainEmbeddings/);
-    expect(errorOf(() => parseConfig({ dreambooth: { trainEmbeddings: 'text' } }))).toContain('dreambooth.trainEmbeddings: must be one of "token", "all", "none", got "text"');
+    expect(errorOf(() => parseConfig({ dreambooth: { trainEmbeddings: 'text' } }))).toContain('dreambooth.trainEmbeddings: must be one of "none", "token", "all", got "text"');
     expect(errorOf(() => parseConfig({ dreambooth: { priorLossWeight: -1 } }))).toContain('dreambooth.priorLossWeight: must be a number >= 0, got -1');
   });
 

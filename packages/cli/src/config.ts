@@ -9,11 +9,36 @@
  * `config: diffusion: unknown key "stepz"; allowed keys: unet, steps, batchSize, ...`.
  */
 import { readFileSync } from 'node:fs';
-import { BUILTIN_SCHEDULER_NAMES } from '@fad/diffusion-core';
+import {
+  AUTOENCODER_PRESETS,
+  BUILTIN_BETA_SCHEDULE_NAMES,
+  BUILTIN_SCHEDULER_NAMES,
+  EMBEDDING_TRAINING_MODES,
+  LR_SCHEDULE_TYPES,
+  PREDICTION_TYPES,
+  TIMESTEP_SPACINGS,
+  UNET_PRESETS,
+} from '@fad/diffusion-core';
+import { BACKEND_NAMES } from '@fad/diffusion-core/backend';
+import { EXPERT_ARCHS, GUIDANCE_KINDS } from '@fad/expert-models';
+import { ALIGNMENT_CENTERINGS, ALIGNMENT_TARGETS, INPUT_ADAPTATION_NAMES, LATENT_EXPERT_INPUTS, PROJECTION_KINDS } from '@fad/feature-align';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { CliError } from './errors';
 import { LIMITS } from './limits';
+
+/**
+ * A zod enum over a vocabulary a library exports (scheduler names, prediction types, expert archs,
+ * ...): the libraries spell each list once, the config follows them.
+ */
+function oneOf<const T extends string>(values: readonly T[]) {
+  return z.enum(values as unknown as [T, ...T[]]);
+}
+
+/** The U-Net preset names, in the config's documented order (UNET_PRESETS of @fad/diffusion-core). */
+const UNET_PRESET_NAMES = Object.keys(UNET_PRESETS) as Array<keyof typeof UNET_PRESETS>;
+/** The autoencoder preset names (AUTOENCODER_PRESETS of @fad/diffusion-core). */
+const AUTOENCODER_PRESET_NAMES = Object.keys(AUTOENCODER_PRESETS) as Array<keyof typeof AUTOENCODER_PRESETS>;
 
 const posInt = () => z.number().int().positive();
 /** Sizes and counts have upper bounds (limits.ts, the README's "Limits"), so a value that cannot work is an error before any allocation. */
@@ -57,7 +82,7 @@ export const DataConfigSchema = z.strictObject({
 });
 
 export const ExpertConfigSchema = z.strictObject({
-  arch: z.enum(['resnet', 'vit']).default('resnet'),
+  arch: oneOf(EXPERT_ARCHS).default('resnet'),
   /** A preset of @fad/expert-models (default: `resnet50-kather` for resnet, `vit-small-kather` for vit). */
   preset: z.string().min(1).nullable().default(null),
   /** Architecture fields overriding the preset (e.g. `{ layers: [1, 1], baseWidth: 8 }`); checked by @fad/expert-models. */
@@ -90,15 +115,15 @@ export const ExpertConfigSchema = z.strictObject({
 
 export const UNetSectionSchema = z.strictObject({
   /** A UNET_PRESETS name of @fad/diffusion-core. */
-  preset: z.enum(['histology64', 'tiny', 'reference']).default('histology64'),
+  preset: oneOf(UNET_PRESET_NAMES).default('histology64'),
   /** UNetConfig fields overriding the preset (sampleSize, inChannels and numClasses come from the data). */
   overrides: z.record(z.string(), z.unknown()).default({}),
 });
 
 export const SchedulerSectionSchema = z.strictObject({
-  betaSchedule: z.enum(['linear', 'scaled_linear', 'squaredcos_cap_v2']).default('linear'),
+  betaSchedule: oneOf(BUILTIN_BETA_SCHEDULE_NAMES).default('linear'),
   numTrainTimesteps: posInt().max(LIMITS.maxTrainTimesteps).default(1000),
-  predictionType: z.enum(['epsilon', 'sample', 'v_prediction']).default('epsilon'),
+  predictionType: oneOf(PREDICTION_TYPES).default('epsilon'),
   /**
    * Rescale the betas to zero terminal SNR (Lin et al. 2024): the model trains on pure noise at
    * t = T-1, where sampling starts. Needs predictionType v_prediction or sample; sample with
@@ -153,7 +178,7 @@ export const DiffusionConfigSchema = z.strictObject({
    */
   microBatchSize: batchInt().nullable().default(null),
   learningRate: z.number().positive().default(1e-4),
-  lrSchedule: z.enum(['constant', 'cosine']).default('cosine'),
+  lrSchedule: oneOf(LR_SCHEDULE_TYPES).default('cosine'),
   warmupSteps: nonNegInt().default(500),
   minLearningRate: z.number().nonnegative().default(0),
   gradClipNorm: z.number().positive().nullable().default(1),
@@ -197,24 +222,24 @@ export const AlignmentConfigSchema = z.strictObject({
   /** Feature alignment on (`fad train --feature-alignment`); off is the vanilla baseline. */
   enabled: z.boolean().default(false),
   /** What the expert sees: the noisy input x_t (the paper) or the clean image x_0. */
-  alignTo: z.enum(['noisy', 'clean']).default('noisy'),
+  alignTo: oneOf(ALIGNMENT_TARGETS).default('noisy'),
   /** Weight of the diffusion loss. */
   lambda1: z.number().nonnegative().default(1),
   /** Weight of the alignment loss. */
   lambda2: z.number().nonnegative().default(1),
   /** U-Net activation aligned with the expert's features. */
   tap: z.string().min(1).default('down_out'),
-  projection: z.enum(['linear', 'mlp']).default('linear'),
+  projection: oneOf(PROJECTION_KINDS).default('linear'),
   /** `spec`: images adapted to the expert's input spec; `raw`: unchanged (the reference implementation). */
-  inputAdaptation: z.enum(['spec', 'raw']).default('spec'),
+  inputAdaptation: oneOf(INPUT_ADAPTATION_NAMES).default('spec'),
   /** `none`: the paper's loss; `batch`: both operands centred over the batch first (@fad/feature-align). */
-  centering: z.enum(['none', 'batch']).default('none'),
+  centering: oneOf(ALIGNMENT_CENTERINGS).default('none'),
   /**
    * With diffusion.space latent and alignTo noisy, what the expert sees as x_t: `decoded`, the
    * decoded noisy latent D(z_t); `pixel-noised`, the pixel image noised to the same alpha-bar_t
    * (see @fad/feature-align, "Feature alignment in latent space"). Ignored in pixel space.
    */
-  latentExpertInput: z.enum(['decoded', 'pixel-noised']).default('decoded'),
+  latentExpertInput: oneOf(LATENT_EXPERT_INPUTS).default('decoded'),
 });
 
 export const MatchMeanSchema = z.strictObject({
@@ -236,7 +261,7 @@ export const ExpertGuidanceSchema = z.strictObject({
    * `least-confidence`: climb the expert's uncertainty (Yang et al., TPAMI 2024), towards hard,
    * boundary samples.
    */
-  kind: z.enum(['none', 'classifier', 'entropy', 'margin', 'least-confidence']).default('none'),
+  kind: oneOf(['none', ...GUIDANCE_KINDS] as const).default('none'),
   /** s in g = s * grad_x E(x_t); 0 = unguided. Separate from guidanceScale (classifier-free). */
   scale: z.number().nonnegative().default(1),
   /** The guiding expert's checkpoint (relative to the config file); null: expert.checkpoint. */
@@ -252,7 +277,7 @@ export const GenerateConfigSchema = z.strictObject({
    * A built-in scheduler name of @fad/diffusion-core's registry (`schedulerFromName`): `ddim`, `ddpm`,
    * `dpm-solver++` (DPM-Solver++(2M), diffusers' DPMSolverMultistepScheduler defaults) or `dpm-solver`.
    */
-  sampler: z.enum(BUILTIN_SCHEDULER_NAMES).default('ddim'),
+  sampler: oneOf(BUILTIN_SCHEDULER_NAMES).default('ddim'),
   /** Denoising steps. */
   steps: posInt().max(LIMITS.maxTrainTimesteps).default(50),
   guidanceScale: z.number().nonnegative().default(2),
@@ -269,7 +294,7 @@ export const GenerateConfigSchema = z.strictObject({
    * is at T - T/n), `trailing` (starts at T-1; Lin et al. 2024) or `linspace`. Absent: the sampler's
    * default.
    */
-  timestepSpacing: z.enum(['leading', 'trailing', 'linspace']).optional(),
+  timestepSpacing: oneOf(TIMESTEP_SPACINGS).optional(),
   /** Clip the predicted x_0 to [-1, 1] at every step. Absent: the sampler's default (on for DDIM and DDPM). */
   clipSample: z.boolean().optional(),
   imagesPerClass: posInt().max(LIMITS.maxImagesPerClass).default(10),
@@ -320,7 +345,7 @@ export const DreamBoothConfigSchema = z.strictObject({
   /** Weight of the prior-preservation loss. */
   priorLossWeight: z.number().nonnegative().default(1),
   /** Which conditioning embeddings train: `token` (its row only), `all` (the class table too), `none` (frozen; only the U-Net adapts). */
-  trainEmbeddings: z.enum(['token', 'all', 'none']).default('token'),
+  trainEmbeddings: oneOf(EMBEDDING_TRAINING_MODES).default('token'),
   steps: stepsInt().default(400),
   /** Instance images per step (and as many prior images). */
   batchSize: batchInt().default(4),
@@ -343,7 +368,7 @@ export const DreamBoothConfigSchema = z.strictObject({
  */
 export const AutoencoderConfigSchema = z.strictObject({
   /** An AUTOENCODER_PRESETS name of @fad/diffusion-core: `histology64` maps 64x64x1 to 16x16x4. */
-  preset: z.enum(['histology64', 'tiny']).default('histology64'),
+  preset: oneOf(AUTOENCODER_PRESET_NAMES).default('histology64'),
   /** AutoencoderKLConfig fields overriding the preset (inChannels and outChannels come from the data). */
   overrides: z.record(z.string(), z.unknown()).default({}),
   steps: stepsInt().default(3000),
@@ -383,7 +408,7 @@ export const UtilityConfigSchema = z.strictObject({
   /** K training seeds per protocol (seeds 0..K-1): real subset, synthetic draw, initialisation. */
   seeds: posInt().default(3),
   /** The downstream classifier: it must differ from the generator's expert. */
-  arch: z.enum(['resnet', 'vit']).default('resnet'),
+  arch: oneOf(EXPERT_ARCHS).default('resnet'),
   /** A preset of @fad/expert-models (default: resnet18-kather for resnet, vit-small-kather for vit). */
   preset: z.string().min(1).nullable().default(null),
   /** Architecture fields overriding the preset (checked by @fad/expert-models). */
@@ -419,7 +444,7 @@ export const ExperimentConfigSchema = z.strictObject({
 
 export const RunConfigSchema = z.strictObject({
   /** TensorFlow.js backend: auto picks the fastest installed (see selectBackend). */
-  backend: z.enum(['auto', 'tensorflow', 'native', 'wasm', 'cpu']).default('auto'),
+  backend: oneOf(['auto', ...BACKEND_NAMES] as const).default('auto'),
   /** Threads of the native backend; null: all cores. */
   threads: posInt().nullable().default(null),
   /**

@@ -43,11 +43,12 @@ import {
   schedulerFromName,
   serializeUNet,
 } from '@fad/diffusion-core';
+import { numberedTensors, numberTensors, prefixTensors, tensorsWithPrefix, truncateMetricsLog } from '@fad/diffusion-core/node';
 import { FeatureAlignmentLoss, featureAlignmentObjective, serializeFeatureAlignmentLoss } from '@fad/feature-align';
 import type { AlignmentSection, DataConfig, DiffusionSection, FadConfig } from './config';
 import { CliError, InterruptedError, withFs } from './errors';
 import { expertAsFeatureExtractor, type LoadedExpertModel } from './expert';
-import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync } from './fsutil';
+import { assertSameStateKey, prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync } from './fsutil';
 import type { Interrupt } from './interrupt';
 import { loadPretrainedDiffusers, pretrainedDiffusersSha256 } from './pretrained-diffusers';
 import { chooseMicroBatch } from './memory-fit';
@@ -167,6 +168,7 @@ export interface DiffusionJob {
   resumeHint?: string;
 }
 
+/** What a training job returns (diffusion; DreamBooth and the autoencoder add their own fields). */
 export interface DiffusionResult {
   dir: string;
   modelPath: string;
@@ -288,12 +290,6 @@ export function makeBatch(data: Pick<TrainingData, 'images' | 'imageSize' | 'cha
   return tf.tensor4d(out, [idx.length, s, s, c]);
 }
 
-function tensorsOf(prefix: string, dict: Record<string, { shape: number[]; data: Float32Array }>) {
-  const out: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
-  for (const [k, v] of Object.entries(dict)) out[`${prefix}${k}`] = { dtype: 'F32', shape: v.shape, data: v.data };
-  return out;
-}
-
 /**
  * Throws a DivergenceError (exit 4) naming the step and the first non-finite tensor when the
  * weights hold NaN or infinity: nothing non-finite is written as a checkpoint or a finished model.
@@ -307,13 +303,13 @@ export function assertFiniteTraining(modules: Array<{ namedParameters(): Array<[
 function writeCheckpoint(path: string, state: CheckpointState, model: UNet2DConditional, loss: FeatureAlignmentLoss | null, trainer: DiffusionTrainer): void {
   assertFiniteTraining([model, loss], state.step, `the checkpoint ${path}`);
   const ts = trainer.getState();
-  const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {
-    ...tensorsOf('model.', model.stateDict()),
-    ...(loss ? tensorsOf('align.', loss.stateDict()) : {}),
+  const tensors = {
+    ...prefixTensors('model.', model.stateDict()),
+    ...(loss ? prefixTensors('align.', loss.stateDict()) : {}),
+    ...numberTensors('adam.m.', ts.optimizer.m),
+    ...numberTensors('adam.v.', ts.optimizer.v),
+    ...numberTensors('ema.', ts.ema ?? []),
   };
-  ts.optimizer.m.forEach((m, i) => (tensors[`adam.m.${i}`] = { dtype: 'F32', shape: [m.length], data: m }));
-  ts.optimizer.v.forEach((v, i) => (tensors[`adam.v.${i}`] = { dtype: 'F32', shape: [v.length], data: v }));
-  (ts.ema ?? []).forEach((e, i) => (tensors[`ema.${i}`] = { dtype: 'F32', shape: [e.length], data: e }));
   const st: CheckpointState = { ...state, trainer: { step: ts.step, generator: ts.generator, optimizerStep: ts.optimizer.step } };
   writeFileAtomicSync(path, encodeSafetensors({ tensors, metadata: { format: st.format, state: JSON.stringify(st) } }), 'the training checkpoint');
 }
@@ -330,35 +326,6 @@ function readCheckpoint(path: string, totalSteps: number): { state: CheckpointSt
       return null;
     },
   });
-}
-
-function sub(tensors: Record<string, { shape: number[]; data: Float32Array }>, prefix: string) {
-  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [k, v] of Object.entries(tensors)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-  return out;
-}
-
-function numbered(tensors: Record<string, { shape: number[]; data: Float32Array }>, prefix: string): Float32Array[] {
-  const out: Float32Array[] = [];
-  for (let i = 0; tensors[`${prefix}${i}`]; i++) out.push(tensors[`${prefix}${i}`].data);
-  return out;
-}
-
-/** Keeps the metrics lines up to `step` (a resumed run rewrites what came after its checkpoint). */
-function truncateMetrics(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const keep = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .filter((l) => {
-      try {
-        return (JSON.parse(l) as { step: number }).step <= step;
-      } catch {
-        return false;
-      }
-    });
-  writeFileSync(`${path}.tmp`, keep.length ? `${keep.join('\n')}\n` : '');
-  renameSync(`${path}.tmp`, path);
 }
 
 /** Running sums of the training steps since the last `metrics.jsonl` line (a checkpoint holds it). */
@@ -438,24 +405,18 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
   const modelPath = join(dir, 'model.safetensors');
   withFs(dir, 'create the output folder', () => mkdirSync(dir, { recursive: true }));
   removeStaleTemps({ dir, log });
-  const done = readComplete(dir);
-  if (done && !job.force) {
-    if (done.key === key) {
-      log(`fad: ${dir} is already trained with this config (key ${key}); reusing it`);
-      return { dir, modelPath, steps: d.steps, finalLoss: Number(done.finalLoss), reused: true, key };
-    }
-    throw new CliError(`${dir} holds a finished training run with a different config or data (key ${done.key}, now ${key}); use another folder or --force to overwrite it`);
-  }
-  if (job.force) {
-    for (const f of [COMPLETE_FILE, 'checkpoint.safetensors', 'metrics.jsonl', 'model.safetensors', 'align.safetensors']) rmSync(join(dir, f), { force: true });
+  const prepared = prepareStep({
+    dir, key, resume: job.resume, force: job.force, stateFile: 'checkpoint.safetensors', outputs: ['metrics.jsonl', 'model.safetensors', 'align.safetensors'],
+    describe: { finished: 'a finished training run', unfinished: 'a checkpoint of an unfinished run' },
+  });
+  if (prepared.action === 'reuse') {
+    log(`fad: ${dir} is already trained with this config (key ${key}); reusing it`);
+    return { dir, modelPath, steps: d.steps, finalLoss: Number(prepared.marker.finalLoss), reused: true, key };
   }
   let resumeFrom: ReturnType<typeof readCheckpoint> | null = null;
-  if (existsSync(ckptPath)) {
-    if (!job.resume) throw new CliError(`${dir} has a checkpoint of an unfinished run; pass --resume to continue it, or --force to start over`);
+  if (prepared.action === 'resume') {
     resumeFrom = readCheckpoint(ckptPath, d.steps);
-    if (resumeFrom.state.key !== key) {
-      throw new CliError(`the checkpoint ${ckptPath} was written with a different config or data (state.key ${resumeFrom.state.key}, now ${key}); --resume needs the same settings (or --force to start over)`);
-    }
+    assertSameStateKey({ where: `the checkpoint ${ckptPath}`, stored: resumeFrom.state.key, storedName: 'state.key', key });
     if (resumeFrom.state.backend !== job.backend) {
       log(`fad: warning: the checkpoint was written on the "${resumeFrom.state.backend}" backend, resuming on "${job.backend}": the result will not be bit-identical to an uninterrupted run`);
     }
@@ -521,15 +482,15 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
   let lastLoss = NaN;
   if (resumeFrom) {
     const { state, tensors } = resumeFrom;
-    const ema = numbered(tensors, 'ema.');
+    const ema = numberedTensors(tensors, 'ema.');
     try {
       loadCheckpointWeights(() => {
-        model.loadStateDict(sub(tensors, 'model.'));
-        if (loss) loss.loadStateDict(sub(tensors, 'align.'));
+        model.loadStateDict(tensorsWithPrefix(tensors, 'model.'));
+        if (loss) loss.loadStateDict(tensorsWithPrefix(tensors, 'align.'));
         trainer.setState({
           step: state.trainer.step,
           generator: state.trainer.generator,
-          optimizer: { step: state.trainer.optimizerStep, m: numbered(tensors, 'adam.m.'), v: numbered(tensors, 'adam.v.') },
+          optimizer: { step: state.trainer.optimizerStep, m: numberedTensors(tensors, 'adam.m.'), v: numberedTensors(tensors, 'adam.v.') },
           ema: ema.length ? ema : null,
         });
         const train = new Set(data.indices);
@@ -547,7 +508,7 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
     step = state.step;
     elapsedBefore = state.elapsedSeconds;
     lastLoss = state.lastLoss;
-    truncateMetrics(metricsPath, step);
+    truncateMetricsLog(metricsPath, step);
     log(`fad: resuming ${dir} at step ${step}/${d.steps}`);
   }
   const t0 = Date.now();

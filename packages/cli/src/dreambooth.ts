@@ -37,8 +37,8 @@ import type { FeatureAlignmentLoss } from '@fad/feature-align';
 import type { FadConfig, GenerateSection } from './config';
 import { CliError, InterruptedError } from './errors';
 import type { LoadedExpertModel } from './expert';
-import { DataOrder, type TrainingData, assertFiniteTraining, emptyMetricsWindow, logTrainingStep, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
-import { COMPLETE_FILE, readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
+import { DataOrder, type DiffusionResult, type TrainingData, assertFiniteTraining, emptyMetricsWindow, logTrainingStep, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
+import { COMPLETE_FILE, prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { type GenerateManifest, generateImages, loadModel } from './generate';
 import { chooseMicroBatch } from './memory-fit';
 import { STATUS_COMPLETE, STATUS_KEY } from './model-files';
@@ -67,13 +67,7 @@ export interface DreamBoothJob {
   quiet?: boolean;
 }
 
-export interface DreamBoothResult {
-  dir: string;
-  modelPath: string;
-  steps: number;
-  finalLoss: number;
-  reused: boolean;
-  key: string;
+export interface DreamBoothResult extends DiffusionResult {
   className: string;
   token: string;
 }
@@ -194,19 +188,25 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
   const metricsPath = join(dir, 'metrics.jsonl');
   mkdirSync(dir, { recursive: true });
   removeStaleTemps({ dir, log });
-  const done = readComplete(dir);
-  if (done && !job.force) {
-    if (done.key === key) {
+  const outputs = [MODEL_FILE, 'metrics.jsonl', 'instances.json', 'align.safetensors'];
+  const describe = { finished: 'a finished DreamBooth run', inputs: 'inputs' };
+  let prepared: ReturnType<typeof prepareStep>;
+  try {
+    prepared = prepareStep({ dir, key, resume: false, force: job.force, outputs, describe });
+  } catch (e) {
+    // A stale finished run (another key) is replaced when the caller says so (replaceStale).
+    if (!job.replaceStale || !(e instanceof CliError)) {
       model.dispose();
-      log(`fad: ${dir} is already fine-tuned with this config (key ${key}); reusing it`);
-      return { dir, modelPath, steps: db.steps, finalLoss: Number(done.finalLoss), reused: true, key, className, token: db.token };
+      throw e;
     }
-    if (!job.replaceStale) {
-      model.dispose();
-      throw new CliError(`${dir} holds a finished DreamBooth run with a different config or inputs (key ${done.key}, now ${key}); use another folder or --force to overwrite it`);
-    }
+    prepared = { action: 'start' };
   }
-  for (const f of [COMPLETE_FILE, MODEL_FILE, 'metrics.jsonl', 'instances.json', 'align.safetensors']) rmSync(join(dir, f), { force: true });
+  if (prepared.action === 'reuse') {
+    model.dispose();
+    log(`fad: ${dir} is already fine-tuned with this config (key ${key}); reusing it`);
+    return { dir, modelPath, steps: db.steps, finalLoss: Number(prepared.marker.finalLoss), reused: true, key, className, token: db.token };
+  }
+  for (const f of [COMPLETE_FILE, ...outputs]) rmSync(join(dir, f), { force: true });
 
   let loss: FeatureAlignmentLoss | null = null;
   let trainer: DreamBoothTrainer | null = null;

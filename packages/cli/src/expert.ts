@@ -22,7 +22,7 @@ import { loadTorchvisionResNet, readExpertTrainingState, trainExpert } from '@fa
 import { type FeatureExtractor, featureExtractorFromFunction } from '@fad/feature-align';
 import type { FadConfig } from './config';
 import { CliError, DivergenceError, InterruptedError, fsError, withFs } from './errors';
-import { readComplete, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
+import { prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { LIMITS } from './limits';
 import { assertFiniteWeights, loadExpertFile } from './model-files';
 import { removeStaleTemps } from './safety';
@@ -213,15 +213,12 @@ export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainRe
   const e = cfg.expert;
   const key = expertStepKey(cfg, job.fingerprint, { train: job.train, validation: job.validation });
   const path = join(dir, 'expert.safetensors');
-  const done = readComplete(dir);
-  if (done && !job.force) {
-    if (done.key === key) {
-      log(`fad: ${dir} already holds an expert trained with this config (key ${key}); reusing it`);
-      return { path, key, reused: true, evaluation: null };
-    }
-    throw new CliError(`${dir} holds an expert trained with a different config or data (key ${done.key}, now ${key}); use another folder or --force`);
+  // The marker part of the resumable step (the state's own key check below can restart a stale one).
+  const prepared = prepareStep({ dir, key, resume: job.resume ?? false, force: job.force, describe: { finished: 'an expert trained' } });
+  if (prepared.action === 'reuse') {
+    log(`fad: ${dir} already holds an expert trained with this config (key ${key}); reusing it`);
+    return { path, key, reused: true, evaluation: null };
   }
-  withFs(dir, 'create the output folder', () => mkdirSync(dir, { recursive: true }));
   removeStaleTemps({ dir, log });
   rmSync(join(dir, 'complete.json'), { force: true });
   const statePath = join(dir, EXPERT_STATE_FILE);

@@ -1,41 +1,34 @@
 /**
- * File helpers for run directories: atomic writes (temp file + rename, so a reader never sees a
- * half-written file), content hashes, and step keys (a hash of a step's config and input hashes,
- * used to decide whether a finished step can be reused).
+ * File helpers for run directories, with the CLI's error messages: atomic writes, content hashes,
+ * step keys and the resumable-step bookkeeping. The logic lives in @fad/diffusion-core/node
+ * (write-file-atomic.ts, resumable-step.ts); this file maps its errors to the CLI's (exit codes,
+ * `--force` / `--resume` in the messages).
  */
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { CliError, fsError, withFs } from './errors';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  assertStateKey,
+  COMPLETE_FILE,
+  type CompleteMarker,
+  type PreparedStep,
+  type PrepareResumableStepParams,
+  prepareResumableStep,
+  ResumableStepError,
+  readCompleteMarker,
+  sha256,
+  writeCompleteMarker,
+  writeFileAtomicSync as writeFileAtomicSyncCore,
+} from '@fad/diffusion-core/node';
+import { CliError, withFs } from './errors';
 
 /**
- * Writes a file atomically (same directory temp file, fsync, rename). Creates the folder. A
- * filesystem error names the path and `what` was written (e.g. "the final model"): an
- * EnvironmentError (exit 3) for a full disk, no permission or a read-only file system.
+ * Writes a file atomically (`writeFileAtomicSync` of @fad/diffusion-core/node: same-directory temp
+ * file, fsync, rename; creates the folder). A filesystem error names the path and `what` was
+ * written (e.g. "the final model"): an EnvironmentError (exit 3) for a full disk, no permission or
+ * a read-only file system.
  */
 export function writeFileAtomicSync(path: string, data: Uint8Array | string, what?: string): void {
-  const doing = what ? `write ${what}` : 'write';
-  withFs(dirname(path), 'create the folder', () => mkdirSync(dirname(path), { recursive: true }));
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      /* the original error matters */
-    }
-    throw fsError(e, path, doing);
-  }
+  withFs(path, what ? `write ${what}` : 'write', () => writeFileAtomicSyncCore(path, data));
 }
 
 export function writeJsonAtomic(path: string, value: unknown, what?: string): void {
@@ -65,43 +58,43 @@ export function readJsonIfExists<T>(path: string): T | null {
   }
 }
 
-export function sha256(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+export { COMPLETE_FILE, sha256, stableStringify, stepKey } from '@fad/diffusion-core/node';
+export type { CompleteMarker } from '@fad/diffusion-core/node';
 
 export function sha256File(path: string): string {
   return sha256(readFileSync(path));
 }
 
-/** JSON with object keys sorted at every level (a canonical form for hashing). */
-export function stableStringify(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  const keys = Object.keys(value as Record<string, unknown>).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`).join(',')}}`;
-}
-
-/** A step key: sha256 of the step's name, its config and the hashes of its inputs. */
-export function stepKey(name: string, config: unknown, inputs: Record<string, string> = {}): string {
-  return sha256(stableStringify({ step: name, config, inputs })).slice(0, 16);
-}
-
-/** Marker written last in a step's folder: the step finished and its outputs are complete. */
-export const COMPLETE_FILE = 'complete.json';
-
-export interface CompleteMarker {
-  step: string;
-  key: string;
-  finishedAt: string;
-  [extra: string]: unknown;
-}
-
 export function readComplete(dir: string): CompleteMarker | null {
-  return readJsonIfExists<CompleteMarker>(`${dir}/${COMPLETE_FILE}`);
+  return readCompleteMarker(dir);
 }
 
 export function writeComplete(dir: string, marker: Omit<CompleteMarker, 'finishedAt'>): void {
-  writeJsonAtomic(`${dir}/${COMPLETE_FILE}`, { ...marker, finishedAt: new Date().toISOString() });
+  withFs(join(dir, COMPLETE_FILE), 'write the completion marker', () => writeCompleteMarker(dir, marker));
+}
+
+/**
+ * `prepareResumableStep` of @fad/diffusion-core/node with the CLI's flags in its messages
+ * (`--resume`, `--force`); its refusals become CliErrors (exit 1).
+ */
+export function prepareStep(p: Omit<PrepareResumableStepParams, 'flags'>): PreparedStep {
+  return asCliError(() => withFs(p.dir, 'prepare the output folder', () => prepareResumableStep({ ...p, flags: CLI_FLAGS })));
+}
+
+/** `assertStateKey` of @fad/diffusion-core/node with the CLI's flags; a mismatch is a CliError. */
+export function assertSameStateKey(p: { where: string; stored: string; key: string; storedName?: string }): void {
+  asCliError(() => assertStateKey({ ...p, flags: CLI_FLAGS }));
+}
+
+const CLI_FLAGS = { force: '--force', resume: '--resume' };
+
+function asCliError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ResumableStepError) throw new CliError(e.message);
+    throw e;
+  }
 }
 
 /** Formats seconds as 1h02m, 3m05s or 12s. */

@@ -19,7 +19,7 @@ import { writeDemoData } from './demo';
 import { InterruptedError } from './errors';
 import { type TrainingData, trainDiffusion } from './diffusion';
 import { trainExpertJob } from './expert';
-import { type ReadEvent, readTfEvents } from './testing/tfevents-reader';
+import { type ReadEvent, readTfEvents } from '@fad/test-utils/tfevents-reader';
 import { runFad } from './testing/run-fad';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-tensorboard-'));

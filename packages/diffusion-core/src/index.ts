@@ -14,6 +14,7 @@ export {
   DDIMScheduler,
   DDPM_SCHEDULER_DEFAULTS,
   DDPMScheduler,
+  BUILTIN_BETA_SCHEDULE_NAMES,
   BUILTIN_SCHEDULER_NAMES,
   DPM_FINAL_SIGMAS_TYPES,
   DPM_SOLVER_ALGORITHM_TYPES,
@@ -31,6 +32,7 @@ export {
   schedulerFromConfig,
   schedulerFromName,
   schedulerNames,
+  supportsGuidedStep,
   TIMESTEP_SPACINGS,
   unregisterBetaSchedule,
   unregisterScheduler,
@@ -56,6 +58,7 @@ export type {
   DPMSolverTimestepsParams,
   DPMSolverType,
   DPMVarianceType,
+  GuidedStepInput,
   InferenceTimestepsParams,
   MakeBetasParams,
   NoiseScheduler,
@@ -140,7 +143,7 @@ export { DreamBoothTrainer, EMBEDDING_TRAINING_MODES } from './training/dreamboo
 export type { DreamBoothStepParams, DreamBoothTrainerParams, EmbeddingTraining } from './training/dreambooth-trainer';
 export { Adam, DEFAULT_ADAM_CONFIG, resolveAdamConfig } from './training/adam';
 export type { AdamConfig, AdamState } from './training/adam';
-export { DEFAULT_LR_SCHEDULE, learningRateAt, resolveLrSchedule } from './training/lr-schedule';
+export { DEFAULT_LR_SCHEDULE, learningRateAt, LR_SCHEDULE_TYPES, resolveLrSchedule } from './training/lr-schedule';
 export type { LrScheduleConfig } from './training/lr-schedule';
 export { EmaWeights } from './training/ema';
 export { clipByGlobalNorm, globalNorm } from './training/grad-clip';

@@ -5,7 +5,11 @@ import * as node from './node';
 
 describe('@fad/diffusion-core subpath exports', () => {
   it('/node holds the file functions, which the browser-safe main entry point does not', () => {
-    expect(Object.keys(node).sort()).toEqual(['loadAutoencoder', 'loadDiffusersUNet', 'loadUNet', 'saveAutoencoder', 'saveDiffusersUNet', 'saveUNet', 'writeFileAtomic']);
+    expect(Object.keys(node).sort()).toEqual([
+      'COMPLETE_FILE', 'ResumableStepError', 'assertStateKey', 'loadAutoencoder', 'loadDiffusersUNet', 'loadUNet', 'numberTensors', 'numberedTensors', 'prefixTensors',
+      'prepareResumableStep', 'readCompleteMarker', 'saveAutoencoder', 'saveDiffusersUNet', 'saveUNet', 'sha256', 'stableStringify', 'stepKey', 'tensorsWithPrefix', 'truncateMetricsLog',
+      'writeCompleteMarker', 'writeFileAtomic', 'writeFileAtomicSync',
+    ].sort());
     for (const name of Object.keys(node)) expect(name in api, name).toBe(false);
   });
 

@@ -9,7 +9,7 @@ import { ResNet } from './resnet';
 import { decodeTorchStateDict } from './torch-state-dict';
 import { loadTorchvisionResNet, saveTorchvisionResNet } from './node';
 import { describeTorchvisionResNet, exportTorchvisionResNet, loadTorchvisionResNet as loadTorchvisionResNetFromBytes, torchvisionStateDict } from './torchvision-resnet';
-import { hasSharedReference, sharedReferencePath, skipReason } from './testing/shared-reference';
+import { hasSharedReference, sharedReferencePath, skipReason } from '@fad/test-utils/shared-reference';
 import { leakedTensors, maxAbsDiff, useCpuBackend } from './testing/setup-cpu';
 
 beforeAll(useCpuBackend);
@@ -40,7 +40,7 @@ function io(c: string): { x: tf.Tensor4D; logits: Float32Array; features: Float3
 /** The oracle feeds torchvision unnormalised tensors: mean 0, std 1 per channel. */
 const identityInput = (channels: number) => ({ size: 64, mean: new Array<number>(channels).fill(0), std: new Array<number>(channels).fill(1) });
 
-describe.skipIf(!hasSharedReference(REF))(`loadTorchvisionResNet vs torchvision (../shared/reference/${REF})${skipReason(REF)}`, () => {
+describe.skipIf(!hasSharedReference(REF))(`loadTorchvisionResNet vs torchvision (../shared/reference/${REF})${skipReason(REF, '@fad/expert-models tests')}`, () => {
   for (const c of CASES) {
     it(`${c}: eval-mode logits and pooled features match torchvision to 1e-4`, async () => {
       const meta = metaOf(c);

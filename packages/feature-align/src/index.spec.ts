@@ -13,6 +13,7 @@ describe('@fad/feature-align exports', () => {
         'FEATURE_ALIGN_FORMAT',
         'FEATURE_ALIGN_WEIGHT_LAYOUT',
         'FeatureAlignmentLoss',
+        'INPUT_ADAPTATION_NAMES',
         'LATENT_EXPERT_INPUTS',
         'PROJECTION_KINDS',
         'PROJECTION_SIDES',

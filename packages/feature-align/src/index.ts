@@ -19,7 +19,7 @@ export { runWithoutGradient, stopGradient } from './stop-gradient';
 // The frozen expert
 export { featureExtractorFromFunction } from './feature-extractor';
 export type { ExpertInputSpec, FeatureExtractor, FeatureExtractorFromFunctionParams, FeatureOptions } from './feature-extractor';
-export { adaptExpertInput, RAW_INPUT_ADAPTATION, resolveInputAdaptation } from './input-adaptation';
+export { adaptExpertInput, INPUT_ADAPTATION_NAMES, RAW_INPUT_ADAPTATION, resolveInputAdaptation } from './input-adaptation';
 export type {
   AdaptExpertInputParams,
   InputAdaptation,

@@ -47,7 +47,10 @@ export type InputAdaptationOverrides = Partial<Omit<InputAdaptation, 'size'>> & 
  * `'raw'`: pass the images unchanged (the reference implementation). An object: `'spec'` with
  * these fields overridden (`null` turns a step off; `mean`/`std` add normalisation).
  */
-export type InputAdaptationOption = 'spec' | 'raw' | InputAdaptationOverrides;
+export type InputAdaptationOption = (typeof INPUT_ADAPTATION_NAMES)[number] | InputAdaptationOverrides;
+
+/** The named input adaptations (`InputAdaptationOption` without the override object). */
+export const INPUT_ADAPTATION_NAMES = ['spec', 'raw'] as const;
 
 /** What the reference implementation did: the expert sees the diffusion images unchanged. */
 export const RAW_INPUT_ADAPTATION: InputAdaptation = Object.freeze({

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { featureStatistics, frechetDistance, frechetDistanceFromStatistics, sumSqrtEigenvalues } from './frechet-distance';
 import { createSeededRandom } from './seeded-random';
-import { hasSharedReference, loadSharedReference, skipReason } from './test-support/shared-reference';
+import { hasSharedReference, loadSharedReference, skipReason } from '@fad/test-utils/shared-reference';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -34,7 +34,7 @@ interface FrechetCase {
   frechet_distance: number;
 }
 
-describe.skipIf(!hasSharedReference('fid/frechet.json'))(`frechetDistance vs scipy (fid/frechet.json)${skipReason('fid/frechet.json')}`, () => {
+describe.skipIf(!hasSharedReference('fid/frechet.json'))(`frechetDistance vs scipy (fid/frechet.json)${skipReason('fid/frechet.json', '@fad/metrics tests')}`, () => {
   it('matches every case to 1e-3 relative, by every route', () => {
     const { cases } = loadSharedReference<{ cases: FrechetCase[] }>('fid/frechet.json');
     expect(cases.length).toBeGreaterThan(0);

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MetricInputError } from './metric-input';
 import { resolveSsimWindow, ssim } from './ssim';
-import { hasSharedReference, skipReason } from './test-support/shared-reference';
+import { hasSharedReference, skipReason } from '@fad/test-utils/shared-reference';
 import {
   addNoise,
   gaussianKernel1d,
@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 
 for (const file of ['ssim/ssim-64.json', 'ssim/ssim-128.json']) {
-  describe.skipIf(!hasSharedReference(file))(`ssim vs scikit-image 0.19.3 (${file})${skipReason(file)}`, () => {
+  describe.skipIf(!hasSharedReference(file))(`ssim vs scikit-image 0.19.3 (${file})${skipReason(file, '@fad/metrics tests')}`, () => {
     it('matches structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False) to 1e-4', () => {
       const cases = loadSsimCases(file);
       const n = cases[0].size;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TensorBoardWriter, isTfEventsFileName } from './node';
-import { readTfEvents } from './test-support/tfevents-reader';
+import { readTfEvents } from '@fad/test-utils/tfevents-reader';
 
 const dirs: string[] = [];
 function tempDir(): string {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TFEVENTS_FILE_VERSION, crc32c, encodeEvent, encodeEventRecord, encodeTfRecord, maskedCrc32c } from './tfevents';
-import { crc32cBitwise, maskCrc, readTfEvents, readTfRecords } from './test-support/tfevents-reader';
+import { crc32cBitwise, maskCrc, readTfEvents, readTfRecords } from '@fad/test-utils/tfevents-reader';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const ascii = (s: string) => new TextEncoder().encode(s);

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Generator } from '../random';
-import { sharedReferencePath, skipReason } from '../testing/shared-reference';
+import { sharedReferencePath, skipReason } from '@fad/test-utils/shared-reference';
 import { leakedTensors, useCpuBackend } from '../testing/setup-cpu';
 import { timestepEmbedding } from '../unet/timestep-embedding';
 import { UNet2DConditional } from '../unet/unet';
@@ -23,7 +23,7 @@ import { loadDiffusersUNet, saveDiffusersUNet } from '../node/diffusers-files';
 beforeAll(useCpuBackend);
 
 const REF = 'diffusers-unet';
-const skip = skipReason(REF);
+const skip = skipReason(REF, '@fad/diffusion-core tests');
 const CONFIGS = ['sd-tiny', 'sd-tiny-linear-proj', 'sd-tiny-segmind-arch'];
 
 const read = (cfg: string, f: string) => new Uint8Array(fs.readFileSync(sharedReferencePath(`${REF}/${cfg}/${f}`)));

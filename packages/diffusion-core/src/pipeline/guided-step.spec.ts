@@ -138,7 +138,7 @@ describe('guidedStep', () => {
       tf.dispose([o.prevSample, o.predOriginalSample]);
     })).toBe(0);
     expect(() => guidedStep({ scheduler: sched, modelOutput: x, timestep: 750, sample: x, guidance: tf.ones([1, 2, 2, 2]) })).toThrow(/guidedStep: guidance shape \[1,2,2,2\] must equal sample shape \[2,2,2,2\]/);
-    expect(() => guidedStep({ scheduler: {} as never, modelOutput: x, timestep: 750, sample: x, guidance: x })).toThrow(/scheduler must be a DDIMScheduler or DDPMScheduler/);
+    expect(() => guidedStep({ scheduler: {} as never, modelOutput: x, timestep: 750, sample: x, guidance: x })).toThrow(/guidedStep: gradient guidance needs a scheduler that implements guidedStep \(DDIMScheduler and DDPMScheduler do\), got Object/);
     expect(() => guidedStep({ scheduler: sched, modelOutput: x, timestep: 751, sample: x, guidance: x })).toThrow(/timestep 751 is not in the schedule/);
     expect(() => guidedStep({ scheduler: sched, modelOutput: x, timestep: 750, sample: x, guidance: x, eta: 1 })).toThrow(/generator is required/);
     x.dispose();

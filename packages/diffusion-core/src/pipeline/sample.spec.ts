@@ -59,7 +59,7 @@ describe('sampleImages', () => {
     expect(tf.memory().numTensors).toBe(before);
     x0.dispose();
     await expect(sampleImages({ model, scheduler: new DPMSolverMultistepScheduler(), classLabels: [0], numInferenceSteps: 2, guidance: () => null }))
-      .rejects.toThrow(/guidance needs a DDIMScheduler or DDPMScheduler \(the guided update uses their formulas\), got DPMSolverMultistepScheduler/);
+      .rejects.toThrow(/gradient guidance needs a scheduler that implements guidedStep \(DDIMScheduler and DDPMScheduler do\), got DPMSolverMultistepScheduler/);
   });
 
   it('gives identical images for the same seed and different ones for another seed', async () => {
@@ -177,7 +177,7 @@ describe('sampleImages', () => {
     expect(tf.memory().numTensors).toBe(before);
     await expect(sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [0], numInferenceSteps: 2, guidance: 3 as never })).rejects.toThrow(/sampleImages: guidance must be a GuidanceFn/);
     const custom = { ...new DDIMScheduler(), step: () => null } as unknown as DDIMScheduler;
-    await expect(sampleImages({ model, scheduler: custom, classLabels: [0], numInferenceSteps: 2, guidance: () => null })).rejects.toThrow(/sampleImages: guidance needs a DDIMScheduler or DDPMScheduler \(the guided update uses their formulas\), got Object/);
+    await expect(sampleImages({ model, scheduler: custom, classLabels: [0], numInferenceSteps: 2, guidance: () => null })).rejects.toThrow(/sampleImages: gradient guidance needs a scheduler that implements guidedStep \(DDIMScheduler and DDPMScheduler do\), got Object/);
     await expect(sampleImages({ model, scheduler: new DDIMScheduler(), classLabels: [0], numInferenceSteps: 2, initialNoise: tf.zeros([2, 8, 8, 1]) as tf.Tensor4D })).rejects.toThrow(/initialNoise must be a tensor of shape \[1,8,8,1\]/);
   });
 });

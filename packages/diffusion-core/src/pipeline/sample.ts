@@ -5,14 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Generator } from '../random';
-import { DDIMScheduler } from '../schedulers/ddim-scheduler';
-import { DDPMScheduler } from '../schedulers/ddpm-scheduler';
-import type { NoiseScheduler } from '../schedulers/scheduler';
+import { type NoiseScheduler, supportsGuidedStep } from '../schedulers/scheduler';
 import type { DiffusionModel } from '../unet/unet';
 import type { AutoencoderKL } from '../autoencoder/autoencoder';
 import { decodeLatents } from '../autoencoder/latents';
 import type { GuidanceFn } from './guidance';
-import { guidedStep } from './guided-step';
+import { guidedStep, guidedStepUnsupported } from './guided-step';
 import { checkGuidanceRescale } from './guidance-rescale';
 import { modelPrediction, resolveBatch } from './model-prediction';
 
@@ -54,7 +52,8 @@ export interface SampleParams {
   guidanceRescale?: number;
   /**
    * Gradient guidance g = s * grad_x E(x_t) applied at every step where it returns a tensor (see
-   * `guidedStep`); DDIM and DDPM schedulers only (the guided update is written with their formulas).
+   * `guidedStep`); needs a scheduler that implements the `guidedStep` capability (DDIM, DDPM, or
+   * your own).
    * It receives x_t in model space (`dataRange`).
    */
   guidance?: GuidanceFn;
@@ -106,9 +105,7 @@ export async function sampleImages(params: SampleParams): Promise<tf.Tensor4D> {
   const { labels, batchSize: b, cfg: cfgActive } = resolveBatch({ owner: 'sampleImages', model, classLabels: params.classLabels, batchSize: params.batchSize, guidanceScale: w });
   const phi = checkGuidanceRescale('sampleImages', params.guidanceRescale);
   if (guidance !== undefined && typeof guidance !== 'function') throw new TypeError(`sampleImages: guidance must be a GuidanceFn (params) => tf.Tensor4D | null, got ${typeof guidance}`);
-  if (guidance !== undefined && !(scheduler instanceof DDIMScheduler || scheduler instanceof DDPMScheduler)) {
-    throw new TypeError(`sampleImages: guidance needs a DDIMScheduler or DDPMScheduler (the guided update uses their formulas), got ${(scheduler as object)?.constructor?.name ?? String(scheduler)}`);
-  }
+  if (guidance !== undefined && !supportsGuidedStep(scheduler)) throw new TypeError(guidedStepUnsupported('sampleImages', scheduler));
   const ae = params.autoencoder;
   if (ae !== undefined) {
     checkLatentSampling({ owner: 'sampleImages', model, scheduler, autoencoder: ae });

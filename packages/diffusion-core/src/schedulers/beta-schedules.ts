@@ -83,7 +83,10 @@ const squaredcosCapV2Betas: BetaScheduleFn = ({ numTrainTimesteps }) =>
     maxBeta: 0.999,
   });
 
-const BUILT_IN_SCHEDULES: ReadonlyMap<string, BetaScheduleFn> = new Map([
+/** The built-in beta schedule names (`registerBetaSchedule` adds more; see {@link betaScheduleNames}). */
+export const BUILTIN_BETA_SCHEDULE_NAMES = ['linear', 'scaled_linear', 'squaredcos_cap_v2'] as const;
+
+const BUILT_IN_SCHEDULES: ReadonlyMap<string, BetaScheduleFn> = new Map<(typeof BUILTIN_BETA_SCHEDULE_NAMES)[number], BetaScheduleFn>([
   ['linear', linearBetas],
   ['scaled_linear', scaledLinearBetas],
   ['squaredcos_cap_v2', squaredcosCapV2Betas],

@@ -3,7 +3,7 @@
  * "Denoising Diffusion Implicit Models", numerically matching HuggingFace diffusers' `DDIMScheduler`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { NoiseScheduler, SchedulerOutput, StepOptions } from './scheduler';
+import type { GuidedStepInput, NoiseScheduler, SchedulerOutput, StepOptions } from './scheduler';
 import { BaseScheduler } from './scheduler-base';
 import {
   BASE_CONFIG_SPEC,
@@ -164,6 +164,44 @@ export class DDIMScheduler extends BaseScheduler<DDIMSchedulerConfig> implements
       // can dispose inputs and outputs independently.
       if (predOriginalSample === modelOutput) predOriginalSample = tf.clone(modelOutput);
       return { prevSample, predOriginalSample };
+    });
+  }
+
+  /**
+   * One step shifted by a gradient guidance g = s * grad_x E(x_t) (Dhariwal & Nichol 2021,
+   * algorithm 2; Yang et al. 2024), with a = alpha-bar_t:
+   *   1. x0 = clip((x_t - sqrt(1-a) eps) / sqrt(a))           (clip only if clipSample)
+   *   2. eps' = (x_t / sqrt(a) - x0) / sqrt(1/a - 1)          (the eps matching the clipped x0)
+   *   3. eps_hat = eps' - sqrt(1-a) g
+   *   4. x0' = x0 + (1-a) / sqrt(a) g                        (= the x0 implied by eps_hat)
+   *   5. x_prev = sqrt(a_prev) x0' + sqrt(1 - a_prev - sigma^2) eps_hat + sigma z
+   * Without clipping, step 2 is skipped (eps' = eps), so g = 0 reproduces {@link step} bit for bit.
+   * @returns prevSample and the shifted x0' as predOriginalSample; the caller owns both.
+   */
+  guidedStep(input: GuidedStepInput): SchedulerOutput {
+    const owner = 'guidedStep';
+    const { modelOutput, timestep, sample, guidance } = input;
+    const { eta, generator: maybeGenerator } = checkStepArgs({ owner, modelOutput, sample, options: input.options });
+    const c = this.stepCoefficients(timestep, eta);
+    const generator = eta > 0 ? requireGenerator(owner, maybeGenerator, `when eta > 0 (got ${eta})`) : null;
+    const { predictionType, clipSample, clipSampleRange } = this.config;
+    const a = c.alphaBar;
+    return tf.tidy(() => {
+      const predictParams = { predictionType, modelOutput, sample, alphaBar: a };
+      // 1.-2.
+      let x0 = predictOriginalSample(predictParams);
+      let eps = predictEpsilon(predictParams);
+      if (clipSample) {
+        x0 = tf.clipByValue(x0, -clipSampleRange, clipSampleRange);
+        eps = tf.div(tf.sub(tf.div(sample, Math.sqrt(a)), x0), Math.sqrt(1 / a - 1));
+      }
+      // 3.-4.
+      const epsHat = tf.sub(eps, tf.mul(guidance, Math.sqrt(1 - a)));
+      const x0Hat = tf.add(x0, tf.mul(guidance, (1 - a) / Math.sqrt(a)));
+      // 5. The same arithmetic as step.
+      let prevSample = tf.add(tf.mul(x0Hat, c.coefX0), tf.mul(epsHat, c.coefEps));
+      if (generator) prevSample = tf.add(prevSample, tf.mul(generator.normal(sample.shape), c.sigma));
+      return { prevSample, predOriginalSample: x0Hat };
     });
   }
 

@@ -3,7 +3,7 @@
  * numerically matching HuggingFace diffusers' `DDPMScheduler`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { NoiseScheduler, SchedulerOutput, StepOptions } from './scheduler';
+import type { GuidedStepInput, NoiseScheduler, SchedulerOutput, StepOptions } from './scheduler';
 import { BaseScheduler } from './scheduler-base';
 import {
   BASE_CONFIG_SPEC,
@@ -206,6 +206,20 @@ export class DDPMScheduler extends BaseScheduler<DDPMSchedulerConfig> implements
       if (predOriginalSample === modelOutput) predOriginalSample = tf.clone(modelOutput);
       return { prevSample, predOriginalSample };
     });
+  }
+
+  /**
+   * One step shifted by a gradient guidance g (Dhariwal & Nichol 2021, algorithm 1): the posterior
+   * mean moves by Sigma g, Sigma the step's variance: x_prev = mu + Sigma g + sqrt(Sigma) z. Draws
+   * the same noise as {@link step}; predOriginalSample is the unshifted estimate. The caller owns both.
+   */
+  guidedStep(input: GuidedStepInput): SchedulerOutput {
+    const { modelOutput, timestep, sample, guidance, options } = input;
+    const post = this.posteriorCoefficients(timestep);
+    const out = this.step(modelOutput, timestep, sample, options);
+    const prevSample = tf.tidy(() => tf.add(out.prevSample, tf.mul(guidance, post.variance)));
+    out.prevSample.dispose();
+    return { prevSample, predOriginalSample: out.predOriginalSample };
   }
 
   /** The config plus `_class: "DDPMScheduler"`; `DDPMScheduler.fromConfig` inverts it. */

@@ -24,6 +24,7 @@ describe('schedulers barrel', () => {
     expect(Object.keys(schedulers).sort()).toEqual(
       [
         'BASE_SCHEDULER_DEFAULTS',
+        'BUILTIN_BETA_SCHEDULE_NAMES',
         'BUILTIN_SCHEDULER_NAMES',
         'DDIMScheduler',
         'DDIM_SCHEDULER_DEFAULTS',
@@ -50,6 +51,7 @@ describe('schedulers barrel', () => {
         'schedulerFromConfig',
         'schedulerFromName',
         'schedulerNames',
+        'supportsGuidedStep',
         'unregisterBetaSchedule',
         'unregisterScheduler',
       ].sort(),

@@ -9,6 +9,7 @@ export {
   alphasCumprodFromBetas,
   betasForAlphaBar,
   betaScheduleNames,
+  BUILTIN_BETA_SCHEDULE_NAMES,
   makeBetas,
   registerBetaSchedule,
   rescaleZeroTerminalSnr,
@@ -44,8 +45,10 @@ export {
   unregisterScheduler,
 } from './registry';
 export type { BuiltinSchedulerName, SchedulerFactory, SchedulerFromNameParams } from './registry';
+export { supportsGuidedStep } from './scheduler';
 export type {
   BetaScheduleName,
+  GuidedStepInput,
   NoiseScheduler,
   PredictionType,
   SchedulerOutput,

@@ -24,6 +24,19 @@ export interface SchedulerOutput {
   predOriginalSample: tf.Tensor;
 }
 
+/** Input of the optional {@link NoiseScheduler.guidedStep} capability. */
+export interface GuidedStepInput {
+  /** The model's (CFG-combined) prediction at (sample, timestep), per the scheduler's predictionType. */
+  modelOutput: tf.Tensor;
+  timestep: number;
+  /** x_t. */
+  sample: tf.Tensor;
+  /** g = s * grad_x E(x_t), same shape as sample (checked by the caller, `guidedStep`). */
+  guidance: tf.Tensor;
+  /** `eta` and `generator`, as for `step`. */
+  options?: StepOptions;
+}
+
 export interface NoiseScheduler<C = unknown> {
   /** The JSON-serialisable config, as passed to the constructor with defaults filled in. */
   readonly config: Readonly<C>;
@@ -37,4 +50,17 @@ export interface NoiseScheduler<C = unknown> {
   getVelocity(sample: tf.Tensor, noise: tf.Tensor, timesteps: tf.Tensor1D | number[]): tf.Tensor;
   step(modelOutput: tf.Tensor, timestep: number, sample: tf.Tensor, options?: StepOptions): SchedulerOutput;
   toJSON(): C & { _class: string };
+  /**
+   * Optional capability: one step x_t -> x_prev shifted by a gradient guidance g (classifier or
+   * uncertainty guidance, see `guidedStep` in the pipeline). Schedulers that implement it can be used
+   * with `sampleImages({ guidance })`; the pipelines test for the method, not for a class, so a
+   * scheduler of your own qualifies by implementing it. DDIM and DDPM do; DPM-Solver does not.
+   * Draws the same noise as the unguided `step`; the caller owns both outputs.
+   */
+  guidedStep?(input: GuidedStepInput): SchedulerOutput;
+}
+
+/** Whether `scheduler` implements the optional {@link NoiseScheduler.guidedStep} capability. */
+export function supportsGuidedStep(scheduler: NoiseScheduler): scheduler is NoiseScheduler & { guidedStep(input: GuidedStepInput): SchedulerOutput } {
+  return typeof (scheduler as { guidedStep?: unknown } | null)?.guidedStep === 'function';
 }

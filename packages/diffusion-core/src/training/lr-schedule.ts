@@ -1,8 +1,11 @@
 /** Learning-rate schedules, as pure functions of the step (0-based). */
 
+/** The learning-rate schedule types (`LrScheduleConfig.type`). */
+export const LR_SCHEDULE_TYPES = ['constant', 'cosine'] as const;
+
 export interface LrScheduleConfig {
   /** 'constant', or 'cosine' (Loshchilov & Hutter 2017) decaying to minLearningRate at totalSteps. */
-  type: 'constant' | 'cosine';
+  type: (typeof LR_SCHEDULE_TYPES)[number];
   /** Linear warm-up from 0 over this many steps. */
   warmupSteps: number;
   /** Required for 'cosine': the step at which the decay ends. */
@@ -14,8 +17,8 @@ export const DEFAULT_LR_SCHEDULE: LrScheduleConfig = { type: 'constant', warmupS
 
 export function resolveLrSchedule(partial: Partial<LrScheduleConfig> = {}): LrScheduleConfig {
   const c = { ...DEFAULT_LR_SCHEDULE, ...partial };
-  if (c.type !== 'constant' && c.type !== 'cosine') {
-    throw new RangeError(`lrSchedule.type must be one of constant, cosine, got ${JSON.stringify(c.type)}`);
+  if (!(LR_SCHEDULE_TYPES as readonly string[]).includes(c.type)) {
+    throw new RangeError(`lrSchedule.type must be one of ${LR_SCHEDULE_TYPES.join(', ')}, got ${JSON.stringify(c.type)}`);
   }
   if (!Number.isInteger(c.warmupSteps) || c.warmupSteps < 0) {
     throw new RangeError(`lrSchedule.warmupSteps must be an integer >= 0, got ${c.warmupSteps}`);

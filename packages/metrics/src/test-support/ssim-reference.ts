@@ -3,7 +3,7 @@
  * deliberately naive SSIM (full 2-D window loops over a scipy-'reflect'-padded image, then crop)
  * used as an independent re-implementation.
  */
-import { loadSharedReference } from './shared-reference';
+import { loadSharedReference } from '@fad/test-utils/shared-reference';
 
 export interface SsimReferenceCase {
   a: string;

@@ -1,7 +1,7 @@
 /**
- * Test helper (not part of the package API): locates the read-only reference values in
+ * Test helper (private, never published): locates the read-only reference values in
  * `<repo root>/../shared/reference` and loads them. Tests that need them skip, with the reason in
- * their name and a warning, when the folder is missing.
+ * their name and a warning, when the folder is missing. One home for every package's specs.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,20 +27,28 @@ export const SHARED_REFERENCE_DIR =
   process.env.FAD_SHARED_REFERENCE_DIR ??
   (repoRoot ? path.resolve(repoRoot, '..', 'shared', 'reference') : path.resolve('/nonexistent-shared-reference'));
 
-/** Whether `relativePath` (e.g. 'ssim/ssim-64.json') exists under the shared reference folder. */
-export function hasSharedReference(relativePath: string): boolean {
-  return existsSync(path.join(SHARED_REFERENCE_DIR, relativePath));
+/** Absolute path of `relativePath` under the shared reference folder (it may not exist). */
+export function sharedReferencePath(relativePath: string): string {
+  return path.join(SHARED_REFERENCE_DIR, relativePath);
 }
 
-/** Suffix for a describe() name: empty when present, else the reason the block is skipped. */
-export function skipReason(relativePath: string): string {
+/** Whether `relativePath` (e.g. 'ssim/ssim-64.json') exists under the shared reference folder. */
+export function hasSharedReference(relativePath: string): boolean {
+  return existsSync(sharedReferencePath(relativePath));
+}
+
+/**
+ * Suffix for a describe() name: empty when present, else the reason the block is skipped (also
+ * warned, prefixed with `owner`, e.g. "@fad/metrics tests").
+ */
+export function skipReason(relativePath: string, owner = 'fad tests'): string {
   if (hasSharedReference(relativePath)) return '';
-  const reason = ` [SKIPPED: reference file ${path.join(SHARED_REFERENCE_DIR, relativePath)} not found]`;
-  console.warn(`@fad/metrics tests:${reason}`);
+  const reason = ` [SKIPPED: reference file ${sharedReferencePath(relativePath)} not found]`;
+  console.warn(`${owner}:${reason}`);
   return reason;
 }
 
 /** Parses a reference JSON file. */
 export function loadSharedReference<T>(relativePath: string): T {
-  return JSON.parse(readFileSync(path.join(SHARED_REFERENCE_DIR, relativePath), 'utf8')) as T;
+  return JSON.parse(readFileSync(sharedReferencePath(relativePath), 'utf8')) as T;
 }
