@@ -58,7 +58,7 @@ describe('fad generate --shard and fad merge', () => {
     const victim = order[Math.floor(Math.random() * N)];
     console.log(`shard order ${order.join(', ')}; shard ${victim} is killed and retried`);
     let killedAt = '';
-    const runs = order.map((i, k) => new Promise<FadRun>((res) => setTimeout(res, k * 150)).then(() => runFad([...common, ...how(i).args, '--out', shards], {
+    const runs = order.map((i, k) => new Promise<void>((res) => setTimeout(res, k * 150)).then(() => runFad([...common, ...how(i).args, '--out', shards], {
       env: how(i).env,
       // The victim is killed as soon as its temp folder exists (sampling under way, nothing finished).
       onStart: i === victim ? (child) => {
