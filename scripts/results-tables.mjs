@@ -74,7 +74,8 @@ if (existsSync(gdir)) {
   for (const g of rows) {
     const e = read(join(gdir, g, 'eval.json'));
     const m = read(join(gdir, g, 'manifest.json'));
-    const t = m?.timing;
+    // Step timing: timing.json (fad generate since shards), or the manifest of older sets.
+    const t = read(join(gdir, g, 'timing.json'))?.timing ?? m?.timing;
     const kind = g === 'unguided' ? 'unguided (CFG 2 only)' : g.replace(/-s[\d.]+$/, '');
     const scale = g === 'unguided' ? '—' : g.match(/-s([\d.]+)$/)[1];
     console.log(`| ${kind} | ${scale} | ${pct(e.generationAccuracy.overall)} | ${f3(e.diversity.overall.generated)} (${f3(e.diversity.overall.real)}) | ${e.frechetDistance.toFixed(1)} | ${e.kid.mean.toFixed(3)} | ${t ? `${t.msPerStep.toFixed(0)} (${(t.guidanceMsPerStep ?? 0).toFixed(0)})` : '—'} |`);

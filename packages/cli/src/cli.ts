@@ -13,6 +13,7 @@ import { registerEvaluate } from './commands/evaluate';
 import { registerExperiment } from './commands/experiment';
 import { registerExpert } from './commands/expert';
 import { registerGenerate } from './commands/generate';
+import { registerMerge } from './commands/merge';
 import { registerReport } from './commands/report';
 import { type CommandContext, choicesOf, collect } from './commands/shared';
 import { registerTrain } from './commands/train';
@@ -48,6 +49,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   registerEvaluate(program, ctx);
   registerUtility(program, ctx);
   registerExperiment(program, ctx);
+  registerMerge(program, ctx);
   registerReport(program, ctx);
   registerDemo(program, ctx);
 

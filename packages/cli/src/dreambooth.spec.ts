@@ -44,7 +44,7 @@ describe('generateDreamBooth', () => {
     expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'))).toEqual(m);
     expect(Object.keys(m)).toEqual([
       'format', 'checkpoint', 'checkpointSha256', 'classNames', 'generatedClasses', 'sampler', 'samplerConfig', 'steps', 'guidanceScale', 'eta', 'seeds',
-      'imagesPerClass', 'batchSize', 'imageSize', 'channels', 'matchMean', 'backend', 'createdAt', 'elapsedSeconds', 'images', 'dreambooth', 'key',
+      'imagesPerClass', 'batchSize', 'imageSize', 'channels', 'matchMean', 'backend', 'images', 'dreambooth', 'key',
     ]);
     expect(m).toMatchObject({ classNames: classes, generatedClasses: ['rings'], matchMean: null, dreambooth: { ...info, settings: { steps: 1 } }, key: 'k1' });
     expect(m.images.map((i) => [i.file, i.class, i.label, i.seed, i.index])).toEqual([0, 1].flatMap((seed) => [0, 1, 2].map((index) => [`rings/s${seed}-00${index}.png`, 'rings', 1, seed, index])));

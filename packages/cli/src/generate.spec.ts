@@ -12,7 +12,7 @@ import { createExpert } from '@fad/expert-models';
 import { saveExpert } from '@fad/expert-models/node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from './config';
-import { generateImages } from './generate';
+import { generateImages, readGenerateTiming } from './generate';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-generate-'));
 const modelPath = join(root, 'model.safetensors');
@@ -41,8 +41,13 @@ describe('generateImages with expert guidance', () => {
   it('without guidance records no guidance and the ms per step', async () => {
     const m = await run('plain');
     expect(m.expertGuidance).toBeNull();
-    expect(m.timing).toMatchObject({ steps: 4, guidanceMsPerStep: 0, batchSize: 4 }); // 6 images in batches of 4 and 2, 2 steps each
-    expect(m.timing!.msPerStep).toBeGreaterThan(0);
+    // Wall times live in timing.json, not in the (reproducible) manifest.
+    expect(Object.keys(JSON.parse(readFileSync(join(root, 'plain', 'manifest.json'), 'utf8')))).not.toEqual(expect.arrayContaining(['timing']));
+    expect(m).not.toHaveProperty('createdAt');
+    const t = readGenerateTiming(join(root, 'plain'))!;
+    expect(t.timing).toMatchObject({ steps: 4, guidanceMsPerStep: 0, batchSize: 4 }); // 6 images in batches of 4 and 2, 2 steps each
+    expect(t.timing!.msPerStep).toBeGreaterThan(0);
+    expect(t.elapsedSeconds).toBeGreaterThan(0);
   });
 
   it('every kind changes the images, maps classifier labels by name, records kind, scale, expert and guidance ms per step', async () => {
@@ -53,8 +58,9 @@ describe('generateImages with expert guidance', () => {
       expect(m.expertGuidance).toMatchObject({ kind, scale: 200, twoStage: false, expertNoiseAware: kind === 'entropy' });
       expect(m.expertGuidance!.expertSha256).toMatch(/^[0-9a-f]{64}$/);
       expect(m.expertGuidance!.labelMap).toEqual(kind === 'classifier' ? [2, 0, 1] : null);
-      expect(m.timing!.guidanceMsPerStep).toBeGreaterThan(0);
-      expect(m.timing!.unguidedMsPerStep).toBeCloseTo(m.timing!.msPerStep - m.timing!.guidanceMsPerStep, 6);
+      const t = readGenerateTiming(join(root, kind))!.timing!;
+      expect(t.guidanceMsPerStep).toBeGreaterThan(0);
+      expect(t.unguidedMsPerStep).toBeCloseTo(t.msPerStep - t.guidanceMsPerStep, 6);
       expect(pixels(kind, 'rings/s0-000.png').equals(pixels('plain', 'rings/s0-000.png')), kind).toBe(false);
     }
     expect(notes.filter((n) => /not trained noise-aware/.test(n))).toHaveLength(3);
@@ -66,7 +72,7 @@ describe('generateImages with expert guidance', () => {
     expect(pixels('zero', 'checker/s0-001.png').equals(pixels('plain', 'checker/s0-001.png'))).toBe(true);
     const m = await run('two-stage', { steps: 3, expertGuidance: { kind: 'entropy', scale: 100, expert: expertPath, twoStage: true } });
     expect(m.expertGuidance).toMatchObject({ kind: 'entropy', twoStage: true });
-    expect(m.timing!.steps).toBe(2 * 2 * 3); // two sampling stages x 2 batches x 3 steps (inversion not counted)
+    expect(readGenerateTiming(join(root, 'two-stage'))!.timing!.steps).toBe(2 * 2 * 3); // two sampling stages x 2 batches x 3 steps (inversion not counted)
   });
 
   it('samples with any registered sampler name (dpm-solver++) and records the sampler and its full config', async () => {
@@ -74,7 +80,7 @@ describe('generateImages with expert guidance', () => {
     const m = await run('dpm', { sampler: 'dpm-solver++', steps: 3 });
     expect(m.sampler).toBe('dpm-solver++');
     expect(m.samplerConfig).toMatchObject({ _class: 'DPMSolverMultistepScheduler', algorithmType: 'dpmsolver++', solverOrder: 2, timestepSpacing: 'linspace' });
-    expect(m.timing!.steps).toBe(2 * 3);
+    expect(readGenerateTiming(join(root, 'dpm'))!.timing!.steps).toBe(2 * 3);
     expect(JSON.parse(readFileSync(join(root, 'dpm', 'manifest.json'), 'utf8')).samplerConfig).toEqual(m.samplerConfig);
     expect(pixels('dpm', 'rings/s0-000.png').equals(pixels('plain', 'rings/s0-000.png'))).toBe(false);
     expect(tf.memory().numTensors).toBe(before);

@@ -1,8 +1,18 @@
 /**
  * Sampling images per class from a trained U-Net into `OUT/<class>/s<seed>-<n>.png`, with
- * `OUT/manifest.json` (seeds, sampler, steps, guidance, checkpoint sha256, time, one entry per image).
- * Images are written into `OUT.tmp-<pid>` and renamed into place when all are written, so `OUT`
- * never holds a partial set.
+ * `OUT/manifest.json` (seeds, sampler, steps, guidance, checkpoint sha256, one entry per image) and
+ * `OUT/timing.json` (when, how long, ms per step). The manifest holds nothing that depends on the
+ * clock or the run, so the same command gives a byte-identical manifest and images every time;
+ * wall times are in timing.json only. Images are written into `OUT.tmp-<pid>` and renamed into
+ * place when all are written, so `OUT` never holds a partial set.
+ *
+ * Shards (`job.shard`, `fad generate --shard I/N`): the work is the (seed, batch) units of
+ * @fad/diffusion-core's `planSamplingShard` (whole seeds with matchMean); shard I samples its
+ * contiguous run of units into `OUT/I-of-N/` (same layout, a manifest listing its images and a
+ * `shard` record), replaying the generator past the batches of a seed before its first with
+ * `skipSamplingDraws`, so its images are those an unsharded run makes. A finished shard is kept
+ * when run again with the same model and settings; a killed one leaves only `OUT/I-of-N.tmp-<pid>`.
+ * `mergeGeneratedShards` (fad merge) checks the shards and assembles the unsharded result.
  *
  * Optional `matchMean` filter (off by default): the reference implementation kept only generated
  * images whose mean intensity was close to the real class's; here an image is kept when
@@ -21,10 +31,13 @@
  * With `dreamBoothToken` (`generateDreamBooth`), the images are sampled with the checkpoint's
  * DreamBooth token and filed and recorded as the token's class.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { type AutoencoderKL, type BuiltinSchedulerName, DDIMScheduler, Generator, type GuidanceFn, sampleImages, sampleTwoStage } from '@fad/diffusion-core';
+import {
+  type AutoencoderKL, type BuiltinSchedulerName, checkShardSet, DDIMScheduler, Generator, type GuidanceFn, parseShardName, planSamplingShard, sampleImages, sampleTwoStage,
+  type ShardPart, shardName, ShardSetError, type ShardSpec, skipSamplingDraws,
+} from '@fad/diffusion-core';
 import { expertGuidance } from '@fad/expert-models';
 import sharp from 'sharp';
 import type { GenerateSection } from './config';
@@ -32,7 +45,7 @@ import { CliError, DivergenceError, fsError, withFs } from './errors';
 import { mapLimit } from './data';
 import { makeScheduler } from './diffusion';
 import { type LoadedExpertModel, loadExpertModel } from './expert';
-import { writeJsonAtomic } from './fsutil';
+import { readJsonIfExists, sha256, sha256File, stableStringify, writeJsonAtomic } from './fsutil';
 import { type DreamBoothInfo, type LoadedModelFile, loadModelFile } from './model-files';
 import { assertNotDeletingInputs, pathInside, type RunInput, removeStaleTemps } from './safety';
 import { Progress } from './progress';
@@ -70,16 +83,56 @@ export interface GenerateManifest {
   matchMean: (GenerateSection['matchMean'] & { realStats: Record<string, { mean: number; std: number }> }) | null;
   /** Expert guidance, or null without (older manifests lack the field). */
   expertGuidance?: ExpertGuidanceRecord | null;
-  /** Mean wall time per denoising step (sampling steps of every batch; two-stage: both sampling stages). */
+  /** Manifests written before timing.json held the step timing here; now in timing.json. */
   timing?: StepTiming;
   backend: string;
-  createdAt: string;
-  elapsedSeconds: number;
+  /** Manifests written before timing.json held the start time here; now in timing.json. */
+  createdAt?: string;
+  /** Manifests written before timing.json held the wall time here; now in timing.json. */
+  elapsedSeconds?: number;
   images: GeneratedImage[];
   /** Step key (experiments reuse a set whose key matches). */
   key?: string;
   /** The DreamBooth token the images were sampled with (generateDreamBooth); absent otherwise. */
   dreambooth?: DreamBoothInfo;
+  /** In a shard's manifest only (`OUT/I-of-N/manifest.json`): which part of the run it holds. */
+  shard?: GenerateShardRecord;
+}
+
+/** The part of a sharded run that a shard's manifest holds. */
+export interface GenerateShardRecord {
+  index: number;
+  count: number;
+  /** Work unit: a batch of a seed, or a whole seed (with matchMean). */
+  unit: 'batch' | 'seed';
+  /** Units [start, end) of `total`, seed-major. */
+  start: number;
+  end: number;
+  total: number;
+  /** Hash of the shard's inputs (model path, generate settings, backend...): a rerun with the same keeps the finished shard. */
+  settings: string;
+}
+
+/** `OUT/timing.json`: what depends on the clock and the machine, kept out of the manifest. Not part of the reproducible result. */
+export interface GenerateTiming {
+  format: 'fad-generated-timing/1';
+  createdAt: string;
+  elapsedSeconds: number;
+  /** Mean wall time per denoising step (sampling steps of every batch; two-stage: both sampling stages); absent for DreamBooth sets. */
+  timing?: StepTiming;
+  /** After fad merge: each shard's own timing.json. */
+  shards?: Array<{ shard: string; createdAt: string; elapsedSeconds: number; timing?: StepTiming }>;
+}
+
+export const TIMING_FILE = 'timing.json';
+
+/** A generated set's timing.json, or for sets written before it, the fields of its manifest; null when neither has them. */
+export function readGenerateTiming(dir: string): GenerateTiming | null {
+  const t = readJsonIfExists<GenerateTiming>(join(dir, TIMING_FILE));
+  if (t && t.format === 'fad-generated-timing/1') return t;
+  const m = readJsonIfExists<GenerateManifest>(join(dir, 'manifest.json'));
+  if (m?.createdAt === undefined || m.elapsedSeconds === undefined) return null;
+  return { format: 'fad-generated-timing/1', createdAt: m.createdAt, elapsedSeconds: m.elapsedSeconds, ...(m.timing ? { timing: m.timing } : {}) };
 }
 
 export type { DreamBoothInfo } from './model-files';
@@ -130,6 +183,11 @@ export interface GenerateJob {
   dreamBoothToken?: boolean;
   /** Other inputs of the run (e.g. the data folder) that `force` must not delete. */
   inputs?: RunInput[];
+  /**
+   * Sample only this shard of the run, into `out/<index>-of-<count>/` (see the file comment); `out`
+   * is then the folder shared by all shards. Not with `dreamBoothToken`.
+   */
+  shard?: ShardSpec | null;
 }
 
 /** Per-class mean and std of the per-image mean intensity. */
@@ -180,8 +238,22 @@ export async function writePng(path: string, pixels: ArrayLike<number>, size: nu
 /** Generates the images; returns the manifest. */
 export async function generateImages(job: GenerateJob): Promise<GenerateManifest> {
   const { gen } = job;
-  const out = resolve(job.out);
-  if (existsSync(out) && !job.force) throw new CliError(`${job.out} already exists; choose another --out or pass --force to replace it`);
+  const shard = job.shard ?? null;
+  if (shard && job.dreamBoothToken) throw new CliError('DreamBooth sets are not sharded');
+  const out = shard ? join(resolve(job.out), shardName(shard)) : resolve(job.out);
+  if (shard) {
+    const done = finishedShard(out);
+    if (done && !job.force) {
+      const ckptSha = existsSync(job.checkpoint) ? sha256File(job.checkpoint) : null;
+      if (done.checkpointSha256 === ckptSha && done.shard?.settings === shardSettingsHash(job)) {
+        job.log(`fad: shard ${shardName(shard)} is already complete in ${out} (same model and settings); nothing to do`);
+        return done;
+      }
+      throw new CliError(`${out} holds shard ${shardName(shard)} of another run (another model or settings); remove it, choose another --out, or pass --force to replace it`);
+    }
+    withFs(dirname(out), 'create the shards folder', () => mkdirSync(dirname(out), { recursive: true }));
+  }
+  if (existsSync(out) && !job.force && !shard) throw new CliError(`${job.out} already exists; choose another --out or pass --force to replace it`);
   if (gen.matchMean.enabled && !job.realStats) throw new CliError('--match-mean needs the real images (--data DIR or data.dir) to know each class mean intensity');
   const eg = gen.expertGuidance && gen.expertGuidance.kind !== 'none' ? gen.expertGuidance : null;
   if (eg?.twoStage && gen.sampler !== 'ddim') throw new CliError('--two-stage needs --sampler ddim (it inverts with DDIM)');
@@ -257,12 +329,23 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
     const channels = autoencoder ? autoencoder.config.outChannels : model.config.inChannels;
     const per = size * size * channels;
     const images: GeneratedImage[] = [];
-    const total = gen.seeds.length * labels.length * gen.imagesPerClass;
-    const progress = new Progress({ label: token ? `generate ${token.token}` : 'generate', total, quiet: job.quiet });
-    for (const seed of gen.seeds) {
+    // The (seed, batch) units of this shard (all of them unsharded); matchMean redraws depend on earlier batches: whole seeds.
+    const slotsPerSeed = labels.length * gen.imagesPerClass;
+    const plan = planSamplingShard({ seeds: gen.seeds, imagesPerSeed: slotsPerSeed, batchSize: gen.batchSize, wholeSeeds: gen.matchMean.enabled, shard });
+    const total = plan.seeds.reduce((a, s) => a + Math.min(slotsPerSeed, s.endBatch * gen.batchSize) - s.firstBatch * gen.batchSize, 0);
+    const progress = new Progress({ label: token ? `generate ${token.token}` : shard ? `generate ${shardName(shard)}` : 'generate', total, quiet: job.quiet });
+    const eta = gen.sampler === 'ddim' ? gen.eta : undefined;
+    for (const { seed, firstBatch, endBatch } of plan.seeds) {
       const g = new Generator(seed);
-      // Slots still to fill: one per (class, index).
-      let pending = labels.flatMap((label) => Array.from({ length: gen.imagesPerClass }, (_, index) => ({ label, index, attempts: 0 })));
+      // Slots of the seed, one per (class, index); this shard fills those of batches [firstBatch, endBatch).
+      const slots = labels.flatMap((label) => Array.from({ length: gen.imagesPerClass }, (_, index) => ({ label, index, attempts: 0 })));
+      // Move the generator past the batches before this shard's first, as if they had been sampled.
+      for (let b = 0; b < firstBatch; b++) {
+        const n = Math.min(gen.batchSize, slotsPerSeed - b * gen.batchSize);
+        skipSamplingDraws({ scheduler, shape: [n, model.config.sampleSize, model.config.sampleSize, model.config.inChannels], numInferenceSteps: gen.steps, eta, generator: g });
+      }
+      const mine = slots.slice(firstBatch * gen.batchSize, endBatch * gen.batchSize);
+      let pending = mine;
       const last = new Map<string, { px: Float32Array; mean: number; attempts: number }>();
       const rounds = gen.matchMean.enabled ? gen.matchMean.maxAttempts : 1;
       for (let round = 0; round < rounds && pending.length > 0; round++) {
@@ -275,7 +358,7 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
             numInferenceSteps: gen.steps,
             guidanceScale: gen.guidanceScale,
             ...(gen.guidanceRescale !== undefined ? { guidanceRescale: gen.guidanceRescale } : {}),
-            eta: gen.sampler === 'ddim' ? gen.eta : undefined,
+            eta,
             generator: g,
             ...(autoencoder ? { autoencoder } : {}),
             onProgress,
@@ -311,24 +394,22 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       }
       const failed = new Set(pending.map((p) => `${p.label}:${p.index}`));
       const writes: Array<() => Promise<void>> = [];
-      for (const label of labels) {
-        for (let index = 0; index < gen.imagesPerClass; index++) {
-          const r = last.get(`${label}:${index}`)!;
-          const cls = classNames[label];
-          const file = `${cls}/s${seed}-${String(index).padStart(3, '0')}.png`;
-          images.push({
-            file, class: cls, label, seed, index, mean: r.mean,
-            ...(gen.matchMean.enabled ? { matchMean: failed.has(`${label}:${index}`) ? ('failed' as const) : ('passed' as const), attempts: r.attempts } : {}),
-          });
-          const target = pathInside(tmp, file, `the class name ${JSON.stringify(cls)} of the model ${job.checkpoint}`);
-          writes.push(async () => {
-            try {
-              await writePng(target, r.px, size, channels);
-            } catch (e) {
-              throw withFsAsyncError(e, target);
-            }
-          });
-        }
+      for (const { label, index } of mine) {
+        const r = last.get(`${label}:${index}`)!;
+        const cls = classNames[label];
+        const file = `${cls}/s${seed}-${String(index).padStart(3, '0')}.png`;
+        images.push({
+          file, class: cls, label, seed, index, mean: r.mean,
+          ...(gen.matchMean.enabled ? { matchMean: failed.has(`${label}:${index}`) ? ('failed' as const) : ('passed' as const), attempts: r.attempts } : {}),
+        });
+        const target = pathInside(tmp, file, `the class name ${JSON.stringify(cls)} of the model ${job.checkpoint}`);
+        writes.push(async () => {
+          try {
+            await writePng(target, r.px, size, channels);
+          } catch (e) {
+            throw withFsAsyncError(e, target);
+          }
+        });
       }
       await mapLimit(writes, 8, (w) => w());
       progress.update(images.length, `seed ${seed}`);
@@ -351,8 +432,18 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
       imageSize: size,
       channels,
       matchMean: gen.matchMean.enabled ? { ...gen.matchMean, realStats: job.realStats! } : null,
+      ...(token ? {} : { expertGuidance: guidanceRecord }),
+      backend: job.backend,
+      images,
+      ...(token ? { dreambooth: token } : {}),
+      ...(job.key ? { key: job.key } : {}),
+      ...(shard ? { shard: { index: shard.index, count: shard.count, unit: plan.unit, start: plan.start, end: plan.end, total: plan.total, settings: shardSettingsHash(job) } } : {}),
+    };
+    const timingRecord: GenerateTiming = {
+      format: 'fad-generated-timing/1',
+      createdAt: new Date(t0).toISOString(),
+      elapsedSeconds: (Date.now() - t0) / 1000,
       ...(token ? {} : {
-        expertGuidance: guidanceRecord,
         timing: {
           steps: timing.steps,
           msPerStep: timing.ms / Math.max(1, timing.steps),
@@ -361,17 +452,13 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
           batchSize: gen.batchSize,
         },
       }),
-      backend: job.backend,
-      createdAt: new Date(t0).toISOString(),
-      elapsedSeconds: (Date.now() - t0) / 1000,
-      images,
-      ...(token ? { dreambooth: token } : {}),
-      ...(job.key ? { key: job.key } : {}),
     };
     if (gen.matchMean.enabled) {
       const nFailed = images.filter((i) => i.matchMean === 'failed').length;
       if (nFailed) job.log(`fad: warning: --match-mean: ${nFailed} of ${images.length} image(s) stayed outside k = ${gen.matchMean.k} std of their class mean after ${gen.matchMean.maxAttempts} attempts (kept, flagged "failed" in the manifest)`);
     }
+    writeJsonAtomic(join(tmp, TIMING_FILE), timingRecord, 'the timing record');
+    // The manifest last: a folder with a manifest is complete.
     writeJsonAtomic(join(tmp, 'manifest.json'), manifest, 'the manifest');
     if (existsSync(out)) withFs(out, 'replace the output folder', () => rmSync(out, { recursive: true, force: true }));
     withFs(out, 'move the generated images into', () => renameSync(tmp, out));
@@ -410,4 +497,155 @@ function assertReplaceable(out: string): void {
   if (entries.length > 0 && !entries.includes('manifest.json')) {
     throw new CliError(`refusing to --force replace ${out}: it is not a folder written by fad generate (no manifest.json) and holds ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}; choose another --out`);
   }
+}
+
+/** Hash of what a shard was asked to do (so a rerun can tell whether a finished shard is its own). */
+function shardSettingsHash(job: GenerateJob): string {
+  return sha256(stableStringify({ checkpoint: job.checkpoint, gen: job.gen, backend: job.backend, key: job.key ?? null, realStats: job.realStats ?? null, count: job.shard?.count }));
+}
+
+/** The manifest of a finished shard folder (renamed into place only when complete), or null. */
+function finishedShard(dir: string): GenerateManifest | null {
+  const m = readJsonIfExists<GenerateManifest>(join(dir, 'manifest.json'));
+  return m && m.format === 'fad-generated/1' && m.shard ? m : null;
+}
+
+
+export interface MergeGeneratedResult {
+  manifest: GenerateManifest;
+  out: string;
+  count: number;
+  timing: GenerateTiming;
+}
+
+/** A manifest without what differs between the shards of one run (its images and shard record): what must match. */
+function manifestHeader(m: GenerateManifest): Record<string, unknown> {
+  const { images: _i, shard: _s, ...header } = m;
+  return header;
+}
+
+const brief = (v: unknown) => {
+  const s = stableStringify(v);
+  return s.length > 48 ? `${s.slice(0, 45)}...` : s;
+};
+
+/**
+ * Merges the shards of a sharded `fad generate` run (folders `I-of-N` in `dir`) into `out`, the
+ * folder the same command writes unsharded, byte for byte (images and manifest.json; timing.json
+ * adds up the shards' timings and is not part of the reproducible result). Every shard 0..N-1 must
+ * be there and complete, with the same model (checkpoint sha256) and settings (everything else in
+ * the manifest); otherwise nothing is written and the error names each missing, unfinished or
+ * foreign shard.
+ */
+export function mergeGeneratedShards(p: { dir: string; out: string; force?: boolean; log: (m: string) => void }): MergeGeneratedResult {
+  const dir = resolve(p.dir);
+  const out = resolve(p.out);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`${p.dir} is not a folder of shards (fad generate --shard I/N --out ${p.dir})`);
+  const names = withFs(dir, 'list the shards folder', () => readdirSync(dir)).sort();
+  const killed = new Map<string, string>();
+  for (const n of names) {
+    const m = /^(\d+-of-\d+)\.tmp-\d+$/.exec(n);
+    if (m) killed.set(m[1], n);
+  }
+  const parts: ShardPart[] = [];
+  const manifests = new Map<number, GenerateManifest>();
+  for (const name of names) {
+    const spec = parseShardName(name);
+    if (!spec) continue;
+    const where = join(dir, name);
+    const m = finishedShard(where);
+    const ok = m !== null && m.shard!.index === spec.index && m.shard!.count === spec.count && Array.isArray(m.images) && m.images.every((img) => existsSync(join(where, img.file)));
+    if (!ok) {
+      parts.push({ ...spec, where, complete: false, modelHash: '', configHash: '' });
+      continue;
+    }
+    const header = manifestHeader(m);
+    const { checkpointSha256: _c, ...config } = header;
+    parts.push({
+      ...spec, where, complete: true, modelHash: m.checkpointSha256, configHash: sha256(stableStringify({ config, total: m.shard!.total, unit: m.shard!.unit })),
+      configFields: { ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, brief(v)])), units: `${m.shard!.total} ${m.shard!.unit}s` },
+    });
+    manifests.set(spec.index, m);
+  }
+  if (parts.length === 0) {
+    const hint = killed.size ? ` (only temp folders of killed shards: ${[...killed.values()].join(', ')})` : '';
+    throw new CliError(`${p.dir} holds no finished shard folders (I-of-N, written by fad generate --shard I/N --out ${p.dir})${hint}`);
+  }
+  let ordered: ShardPart[];
+  try {
+    ordered = checkShardSet({ parts, what: `generated shards in ${p.dir}` });
+  } catch (e) {
+    if (!(e instanceof ShardSetError)) throw e;
+    const hints = e.problems.filter((x) => killed.has(x.shard)).map((x) => `  (${x.shard}: ${killed.get(x.shard)} was left by a run of it that was killed; run that shard again)`);
+    throw new CliError([e.message, ...hints].join('\n'));
+  }
+  const all = ordered.map((x) => manifests.get(x.index)!);
+  // Same run settings: each shard holds exactly the units and images planSamplingShard gives it.
+  const total = all[0].shard!.total;
+  let expectedStart = 0;
+  for (const m of all) {
+    if (m.shard!.start !== expectedStart) throw new CliError(`shard ${shardName(m.shard!)} holds units ${m.shard!.start}..${m.shard!.end} of ${total}, expected to start at ${expectedStart}; run it again`);
+    expectedStart = m.shard!.end;
+  }
+  if (expectedStart !== total) throw new CliError(`the shards hold units 0..${expectedStart} of ${total}; run the last shard again`);
+  const images = all.flatMap((m) => m.images);
+  const seen = new Set<string>();
+  for (const img of images) {
+    if (seen.has(img.file)) throw new CliError(`the image ${img.file} is in two shards; the shards do not belong together`);
+    seen.add(img.file);
+  }
+  const { shard: _s, ...first } = all[0];
+  const manifest: GenerateManifest = { ...first, images };
+  if (existsSync(out)) {
+    if (!p.force) throw new CliError(`${p.out} already exists; choose another --out or pass --force to replace it`);
+    assertNotDeletingInputs({ target: out, inputs: [{ what: 'the shards', path: dir }] });
+    assertReplaceable(out);
+  }
+  if (pathInsideOrSame(out, dir)) throw new CliError(`--out ${p.out} must not be inside the shards folder ${p.dir}`);
+  removeStaleTemps({ dir: dirname(out), prefix: `${basename(out)}.tmp-`, log: p.log });
+  const tmp = `${out}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    for (const [k, m] of all.entries()) {
+      const from = ordered[k].where;
+      for (const img of m.images) {
+        const target = pathInside(tmp, img.file, `${join(from, 'manifest.json')}: the image ${JSON.stringify(img.file)}`);
+        withFs(dirname(target), 'create the folder', () => mkdirSync(dirname(target), { recursive: true }));
+        withFs(target, 'copy the image to', () => copyFileSync(pathInside(from, img.file, `${join(from, 'manifest.json')}: the image`, 'read'), target));
+      }
+    }
+    // Class folders that the unsharded run creates even when empty of images in every shard.
+    for (const c of manifest.generatedClasses) withFs(join(tmp, c), 'create the folder', () => mkdirSync(pathInside(tmp, c, 'a class name'), { recursive: true }));
+    const timings = ordered.map((x) => ({ shard: shardName(x), t: readGenerateTiming(x.where) }));
+    const steps = timings.reduce((a, x) => a + (x.t?.timing?.steps ?? 0), 0);
+    const sum = (f: (t: StepTiming) => number) => timings.reduce((a, x) => a + (x.t?.timing ? f(x.t.timing) * x.t.timing.steps : 0), 0);
+    const timing: GenerateTiming = {
+      format: 'fad-generated-timing/1',
+      createdAt: timings.map((x) => x.t?.createdAt ?? '').filter(Boolean).sort()[0] ?? new Date().toISOString(),
+      elapsedSeconds: timings.reduce((a, x) => a + (x.t?.elapsedSeconds ?? 0), 0),
+      ...(timings.some((x) => x.t?.timing) ? {
+        timing: {
+          steps,
+          msPerStep: sum((t) => t.msPerStep) / Math.max(1, steps),
+          guidanceMsPerStep: sum((t) => t.guidanceMsPerStep) / Math.max(1, steps),
+          unguidedMsPerStep: sum((t) => t.unguidedMsPerStep) / Math.max(1, steps),
+          batchSize: manifest.batchSize,
+        },
+      } : {}),
+      shards: timings.map((x) => ({ shard: x.shard, createdAt: x.t?.createdAt ?? '', elapsedSeconds: x.t?.elapsedSeconds ?? 0, ...(x.t?.timing ? { timing: x.t.timing } : {}) })),
+    };
+    writeJsonAtomic(join(tmp, TIMING_FILE), timing, 'the timing record');
+    writeJsonAtomic(join(tmp, 'manifest.json'), manifest, 'the manifest');
+    if (existsSync(out)) withFs(out, 'replace the output folder', () => rmSync(out, { recursive: true, force: true }));
+    withFs(out, 'move the merged images into', () => renameSync(tmp, out));
+    return { manifest, out, count: ordered.length, timing };
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function pathInsideOrSame(p: string, root: string): boolean {
+  const r = `${root.replace(/\/+$/, '')}/`;
+  return p === root || p.startsWith(r);
 }

@@ -349,7 +349,7 @@ describe('generateImages writes only inside its output', () => {
   it('writes every class folder under --out (valid names unchanged)', async () => {
     const out = join(root, 'gen-valid');
     const m = await generateImages({ checkpoint: good, out, gen: parseConfig({ generate: { steps: 1, imagesPerClass: 1, seeds: [0] } }).generate, backend: 'cpu', quiet: true, log: () => {} });
-    expect(readdirSync(out).sort()).toEqual(['checker', 'manifest.json', 'rings', 'stripes']);
+    expect(readdirSync(out).sort()).toEqual(['checker', 'manifest.json', 'rings', 'stripes', 'timing.json']);
     expect(m.images.map((i) => i.file)).toEqual(['stripes/s0-000.png', 'rings/s0-000.png', 'checker/s0-000.png']);
   });
 });

@@ -164,6 +164,33 @@ export { invertDdim } from './pipeline/ddim-inversion';
 export type { InversionProgress, InvertDdimParams } from './pipeline/ddim-inversion';
 export { sampleTwoStage } from './pipeline/two-stage-sample';
 export type { TwoStageProgress, TwoStageSampleParams, TwoStageSampleResult } from './pipeline/two-stage-sample';
+export { skipSamplingDraws } from './pipeline/skip-sampling-draws';
+export type { SkipSamplingDrawsParams } from './pipeline/skip-sampling-draws';
+
+// Shards: cutting a run into slices for Kubernetes Indexed Jobs and SLURM arrays, and checking them before a merge
+export {
+  checkShardSet,
+  checkShardSpec,
+  formatShard,
+  MAX_SHARDS,
+  parseShard,
+  parseShardName,
+  planSamplingShard,
+  resolveShard,
+  shardName,
+  ShardSetError,
+  shardSlice,
+} from './shard';
+export type {
+  PlanSamplingShardParams,
+  ResolvedShard,
+  ResolveShardParams,
+  SamplingShardPlan,
+  SamplingShardSeed,
+  ShardPart,
+  ShardSetProblem,
+  ShardSpec,
+} from './shard';
 export { predictedMeanByTimestep } from './pipeline/predicted-mean';
 export type { PredictedMeanParams, PredictedMeanRow, PredictedMeanScheduler } from './pipeline/predicted-mean';
 

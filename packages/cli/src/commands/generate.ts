@@ -6,7 +6,8 @@ import { ExpertGuidanceSchema, GenerateConfigSchema } from '../config';
 import { effectiveConfig, initBackend, loadDataAndSplit, makeLogger } from '../context';
 import { CliError } from '../errors';
 import { formatDuration } from '../fsutil';
-import { classIntensityStats, generateImages } from '../generate';
+import { classIntensityStats, generateImages, readGenerateTiming } from '../generate';
+import { addShardOptions, shardFromOptions } from '../shard-options';
 import type { RunInput } from '../safety';
 import { abs, applyRenamedFlags, choicesOf, type CommandContext, dataInput, float, globals, int, intList, list, type RenamedFlag, renamedOption, seedArg } from './shared';
 
@@ -15,7 +16,7 @@ const RENAMED: RenamedFlag[] = [{ was: '--steps', now: '--sampling-steps' }];
 
 export function registerGenerate(program: Command, { out }: CommandContext): void {
   // fad generate
-  program
+  const generateCmd = program
     .command('generate')
     .description('sample N images per class into OUT/<class>/*.png with a manifest')
     .requiredOption('-m, --model <file>', 'model.safetensors (or the training folder holding it)')
@@ -39,13 +40,16 @@ export function registerGenerate(program: Command, { out }: CommandContext): voi
     .option('--match-mean', 'keep only images whose mean intensity is within k std of the real class mean (biases results; see README)')
     .option('--match-mean-k <k>', 'k for --match-mean (default 1)', float('--match-mean-k'))
     .option('-d, --data <dir>', 'real data folder (needed by --match-mean)')
-    .option('--force', 'replace OUT if it exists')
+    .option('--force', 'replace OUT if it exists');
+  addShardOptions(generateCmd, 'images (units: batches of a seed)')
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       const log = makeLogger(Boolean(g.quiet));
       applyRenamedFlags(o, RENAMED, log.warn);
       if (o.seeds && o.numSeeds) throw new CliError('give either --seeds or --num-seeds, not both');
       if (o.seed !== undefined && (o.seeds || o.numSeeds)) throw new CliError('give either --seed or --seeds/--num-seeds, not both');
+      const shard = shardFromOptions(o);
+      if (shard) log.info(`fad: generate: shard ${shard.index}/${shard.count} (${shard.source}) into ${join(resolve(o.out), `${shard.index}-of-${shard.count}`)}`);
       const cfg = effectiveConfig(g, {
         'data.dir': abs(o.data), 'generate.imagesPerClass': o.perClass, 'generate.classes': o.classes,
         'generate.seeds': o.seed !== undefined ? [o.seed] : o.seeds ?? (o.numSeeds ? Array.from({ length: o.numSeeds as number }, (_, i) => i) : undefined),
@@ -65,9 +69,13 @@ export function registerGenerate(program: Command, { out }: CommandContext): voi
         const { dataset } = await loadDataAndSplit(cfg, log);
         realStats = classIntensityStats(dataset.images, dataset.labels, dataset.imageSize ** 2 * dataset.channels, dataset.classNames);
       }
-      const m = await generateImages({ checkpoint: model, out: o.out, gen: cfg.generate, realStats, backend, force: Boolean(o.force), quiet: log.quiet, log: log.info, inputs: [dataInput(cfg.data.dir)].filter((x): x is RunInput => x !== null) });
+      const m = await generateImages({ checkpoint: model, out: o.out, gen: cfg.generate, realStats, backend, force: Boolean(o.force), quiet: log.quiet, log: log.info, inputs: [dataInput(cfg.data.dir)].filter((x): x is RunInput => x !== null), shard });
+      const dir = shard ? join(resolve(o.out), `${shard.index}-of-${shard.count}`) : resolve(o.out);
+      const t = readGenerateTiming(dir);
       const eg2 = m.expertGuidance ? `, ${m.expertGuidance.twoStage ? 'two-stage ' : ''}${m.expertGuidance.kind} guidance ${m.expertGuidance.scale}` : '';
-      const ms = m.timing ? `; ${m.timing.msPerStep.toFixed(0)} ms/step${m.expertGuidance ? ` (${m.timing.guidanceMsPerStep.toFixed(0)} in guidance)` : ''}` : '';
-      out(`wrote ${m.images.length} images (${m.generatedClasses.length} classes x ${m.imagesPerClass} x ${m.seeds.length} seed(s), ${m.sampler} ${m.steps} steps, guidance ${m.guidanceScale}${eg2}) to ${resolve(o.out)} in ${formatDuration(m.elapsedSeconds)}${ms}\n`);
+      const ms = t?.timing ? `; ${t.timing.msPerStep.toFixed(0)} ms/step${m.expertGuidance ? ` (${t.timing.guidanceMsPerStep.toFixed(0)} in guidance)` : ''}` : '';
+      const what = shard ? `shard ${shard.index}/${shard.count}: ${m.images.length} of the images (units ${m.shard!.start}..${m.shard!.end - 1} of ${m.shard!.total})` : `${m.images.length} images`;
+      out(`wrote ${what} (${m.generatedClasses.length} classes x ${m.imagesPerClass} x ${m.seeds.length} seed(s), ${m.sampler} ${m.steps} steps, guidance ${m.guidanceScale}${eg2}) to ${dir} in ${formatDuration(t?.elapsedSeconds ?? 0)}${ms}\n`);
+      if (shard) out(`when all ${shard.count} shards are done: fad merge ${resolve(o.out)} --out DIR\n`);
     });
 }

@@ -15,12 +15,12 @@ export function assertBuilt(): void {
 }
 
 /** Starts fad; `onStart` gets the child (to signal it). Resolves when it exits. */
-export function runFad(args: string[], opts: { cwd?: string; onStart?: (child: ChildProcess) => void; timeoutMs?: number } = {}): Promise<FadRun> {
+export function runFad(args: string[], opts: { cwd?: string; onStart?: (child: ChildProcess) => void; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<FadRun> {
   assertBuilt();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd,
-      env: { ...process.env, CI: '1', FORCE_COLOR: '0' },
+      env: { ...process.env, CI: '1', FORCE_COLOR: '0', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
