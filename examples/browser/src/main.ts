@@ -233,6 +233,9 @@ async function sample(): Promise<void> {
   progress.max = total;
   progress.value = 0;
   let done = 0;
+  $('progress-text').textContent = 'starting (the first step compiles the backend\'s kernels)…';
+  // Let the page paint (and the click return) before the first step, which runs synchronously.
+  await new Promise((r) => setTimeout(r, 0));
   const t0 = performance.now();
   let set: GeneratedSet;
   try {

@@ -48,7 +48,8 @@ interface Run {
 const RUNS: Record<'cpu' | 'wasm' | 'webgl', Run> = {
   cpu: { sampler: 'ddim', steps: 5, guidanceScale: 2, seed: 3, imagesPerClass: 2, classLabels: [0, 1, 2] },
   wasm: { sampler: 'dpm-solver++', steps: 5, guidanceScale: 2, seed: 11, imagesPerClass: 2, classLabels: [0, 2] },
-  webgl: { sampler: 'ddim', steps: 5, guidanceScale: 2, seed: 3, imagesPerClass: 2, classLabels: [0, 1, 2] },
+  // SwiftShader compiles every shader on the CPU: one image, few steps.
+  webgl: { sampler: 'ddim', steps: 3, guidanceScale: 2, seed: 5, imagesPerClass: 1, classLabels: [1] },
 };
 
 function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -238,6 +239,18 @@ describe.skipIf(!haveChromium)('examples/browser in chromium', () => {
       await expect(gpu.locator('#error').isVisible()).resolves.toBe(true);
     }
     await gpu.close();
+  });
+
+  it('picks the fastest working backend by itself and says why it skipped the others', async () => {
+    const page = await openPage('');
+    const s = await state(page) as unknown as { backend: { name: string; skipped: Array<{ name: string; why: string }> } };
+    console.log(`examples/browser: the page chose ${s.backend.name}; skipped: ${s.backend.skipped.map((k) => `${k.name} (${k.why})`).join('; ') || 'none'}`);
+    const order = ['webgpu', 'webgl', 'wasm', 'cpu'];
+    expect(s.backend.skipped.map((k) => k.name)).toEqual(order.slice(0, order.indexOf(s.backend.name)));
+    const gl = s.backend.skipped.find((k) => k.name === 'webgl');
+    if (gl && /SwiftShader/.test(gl.why)) expect(s.backend.name).toBe('wasm'); // software WebGL is slower than wasm
+    await expect(page.locator('#backend-skipped').textContent()).resolves.toContain(s.backend.skipped[0]?.why ?? '');
+    await page.close();
   });
 
   it('sends no request outside localhost', () => {
