@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { type BuiltinSchedulerName, parseModelFile, serializeUNet, UNET_PRESETS, UNet2DConditional } from '@fad/diffusion-core';
+import { AUTOENCODER_PRESETS, AutoencoderKL, type BuiltinSchedulerName, parseModelFile, serializeUNet, UNET_PRESETS, UNet2DConditional } from '@fad/diffusion-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,6 +68,7 @@ async function nodeSample(backend: 'cpu' | 'wasm', bytes: Uint8Array, run: Run):
     return set.images.map((a) => Array.from(a));
   } finally {
     file.model.dispose();
+    file.autoencoder?.dispose();
   }
 }
 
@@ -118,8 +119,8 @@ describe.skipIf(!haveChromium)('examples/browser in chromium', () => {
     result: { images: number[][]; stepMs: number[]; msPerStep: number } | null;
   }>;
 
-  async function sampleInPage(page: Page, run: Run): Promise<number[][]> {
-    await page.setInputFiles('#file', modelPath);
+  async function sampleInPage(page: Page, run: Run, path = modelPath): Promise<number[][]> {
+    await page.setInputFiles('#file', path);
     await page.waitForFunction(() => (window as unknown as { fadPage: { status: string } }).fadPage.status === 'loaded', null, { timeout: 30_000 });
     for (const box of await page.$$('#classes input')) {
       const v = Number(await box.getAttribute('value'));
@@ -209,6 +210,26 @@ describe.skipIf(!haveChromium)('examples/browser in chromium', () => {
     console.log(`examples/browser: WebGL (${s.backend.detail}) vs Node cpu: max abs error ${err.toExponential(2)}`);
     // float32 textures: close to cpu; the README states the measured value.
     expect(err).toBeLessThanOrEqual(1e-2);
+    await page.close();
+  });
+
+  it('samples a latent model (the embedded autoencoder decodes) as Node does', async () => {
+    await tf.setBackend('cpu');
+    const ae = new AutoencoderKL(AUTOENCODER_PRESETS.tiny);
+    const k = ae.config.latentChannels;
+    const unet = new UNet2DConditional({ ...CONFIG, sampleSize: 8, inChannels: k, outChannels: k }, { seed: 5 });
+    const latent = serializeUNet(unet, { classes: JSON.stringify(CLASSES) }, { autoencoder: ae });
+    unet.dispose();
+    ae.dispose();
+    const path = join(out, 'models', 'latent.safetensors');
+    writeFileSync(path, latent);
+    const run: Run = { sampler: 'ddim', steps: 2, guidanceScale: 2, seed: 1, imagesPerClass: 1, classLabels: [2] };
+    const page = await openPage('?backend=cpu');
+    const inPage = await sampleInPage(page, run, path);
+    await expect(page.locator('#config').textContent()).resolves.toMatch(/latents, decoded to 32×32×1/);
+    const ref = await nodeSample('cpu', latent, run);
+    expect(ref[0]).toHaveLength(32 * 32);
+    expect(maxAbs(inPage.flat(), ref.flat())).toBeLessThanOrEqual(1e-3);
     await page.close();
   });
 
