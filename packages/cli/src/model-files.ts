@@ -14,23 +14,26 @@
  * - the weights: finite (one reduction per tensor).
  *
  * Every error names the file and the field. A checkpoint is data, never code: safetensors tensors
- * and JSON strings only; nothing in a file is evaluated.
+ * and JSON strings only; nothing in a file is evaluated. The checks of U-Net files, of headers and
+ * of class names are diffusion-core's (`parseModelFile`, `readCheckedHeader`, `checkClassNames`),
+ * on bytes, so that a web page applies the same ones; here their `ModelFileError`s become
+ * `CliError`s (non-finite weights: `DivergenceError`).
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AutoencoderKL,
+  type DreamBoothRecord,
   type UNet2DConditional,
-  type UNetConfig,
-  conditioningLabelCount,
+  checkAutoencoderConfigLimits,
+  checkModelStatus,
   decodeSafetensors,
   describeNonFiniteWeights,
   deserializeAutoencoder,
-  deserializeUNet,
   findNonFiniteWeights,
-  resolveUNetConfig,
-  schedulerFromName,
-  UNET_FORMAT,
+  ModelFileError,
+  parseModelFile,
+  readCheckedHeader as readCheckedHeaderBytes,
 } from '@fad/diffusion-core';
 import { CHECKPOINT_STATUS_KEY, deserializeExpert, EXPERT_FORMAT, type ExpertConfig, type ExpertModel, resolveExpertConfig } from '@fad/expert-models';
 import { CliError, DivergenceError, fsError } from './errors';
@@ -55,43 +58,22 @@ export function readInputFile(path: string, what: string): Uint8Array {
   }
 }
 
-interface HeaderTensor {
-  dtype: string;
-  shape: number[];
+/** A library ModelFileError as the CLI's error (non-finite weights: a DivergenceError, exit 4). */
+function asCliError(e: unknown): unknown {
+  if (!(e instanceof ModelFileError)) return e;
+  return e.reason === 'non-finite' ? new DivergenceError(e.message) : new CliError(e.message);
 }
 
 /**
  * The safetensors header (metadata and tensor shapes) of `bytes`, checked against `LIMITS` before
- * any tensor is decoded. `where` names the file.
+ * any tensor is decoded (diffusion-core's `readCheckedHeader`). `where` names the file.
  */
-export function readCheckedHeader(bytes: Uint8Array, where: string): { metadata: Record<string, string>; tensors: Record<string, HeaderTensor> } {
-  if (bytes.length < 8) throw new CliError(`${where} is not a safetensors file (${bytes.length} bytes)`);
-  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  if (n > LIMITS.maxHeaderBytes || 8 + n > bytes.length) throw new CliError(`${where} is not a usable safetensors file: its header claims ${n} bytes (file ${bytes.length} bytes)`);
-  let header: Record<string, unknown>;
+export function readCheckedHeader(bytes: Uint8Array, where: string): { metadata: Record<string, string>; tensors: Record<string, { dtype: string; shape: number[] }> } {
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    return readCheckedHeaderBytes({ bytes, where });
   } catch (e) {
-    throw new CliError(`${where} is not a usable safetensors file: its header is not valid JSON (${(e as Error).message})`);
+    throw asCliError(e);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new CliError(`${where}: the safetensors header is not a JSON object`);
-  const meta = (header.__metadata__ ?? {}) as Record<string, unknown>;
-  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new CliError(`${where}: __metadata__ is not a JSON object`);
-  for (const [k, v] of Object.entries(meta)) if (typeof v !== 'string') throw new CliError(`${where}: metadata.${k} must be a string, got ${typeof v}`);
-  const tensors: Record<string, HeaderTensor> = {};
-  let total = 0;
-  for (const [name, t] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const shape = (t as { shape?: unknown })?.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0 && d <= LIMITS.maxDim)) {
-      throw new CliError(`${where}: tensor "${name}" has an invalid shape ${JSON.stringify(shape)?.slice(0, 80)}`);
-    }
-    const size = shape.reduce((a: number, b: number) => a * b, 1);
-    total += size;
-    if (total > LIMITS.maxParameters) throw new CliError(`${where}: the tensors hold more than ${LIMITS.maxParameters} values (at "${name}"); refusing to load it`);
-    tensors[name] = { dtype: String((t as { dtype?: unknown }).dtype), shape };
-  }
-  return { metadata: meta as Record<string, string>, tensors };
 }
 
 function parseJsonField(metadata: Record<string, string>, key: string, where: string): unknown {
@@ -103,12 +85,11 @@ function parseJsonField(metadata: Record<string, string>, key: string, where: st
 }
 
 function checkStatus(metadata: Record<string, string>, where: string, resumeHint: string): void {
-  const s = metadata[STATUS_KEY];
-  if (s === undefined || s === STATUS_COMPLETE) return;
-  if (s === STATUS_PARTIAL) {
-    throw new CliError(`${where} is unfinished (metadata ${STATUS_KEY} is "partial": written by a training run that was interrupted or is still running). ${resumeHint}`);
+  try {
+    checkModelStatus({ metadata, where, resumeHint });
+  } catch (e) {
+    throw asCliError(e);
   }
-  throw new CliError(`${where}: metadata.${STATUS_KEY} must be "complete" or "partial", got ${JSON.stringify(s).slice(0, 60)}`);
 }
 
 function bound(where: string, field: string, v: unknown, max: number): void {
@@ -121,29 +102,8 @@ export function assertFiniteWeights(named: ReadonlyArray<readonly [string, tf.Te
   if (r) throw new DivergenceError(`${where}: ${describeNonFiniteWeights(r)}`);
 }
 
-/** UNet config fields checked against LIMITS (after resolveUNetConfig). */
-function checkUNetLimits(c: UNetConfig, where: string): void {
-  bound(where, 'sampleSize', c.sampleSize, LIMITS.maxImageSize);
-  bound(where, 'inChannels', c.inChannels, LIMITS.maxChannels);
-  bound(where, 'outChannels', c.outChannels, LIMITS.maxChannels);
-  bound(where, 'numClasses', c.numClasses, LIMITS.maxClasses);
-  bound(where, 'blockChannels.length', c.blockChannels.length, LIMITS.maxLevels);
-  c.blockChannels.forEach((ch, i) => bound(where, `blockChannels[${i}]`, ch, LIMITS.maxWidth));
-  bound(where, 'layersPerBlock', c.layersPerBlock, LIMITS.maxBlocks);
-  bound(where, 'timeEmbeddingDim', c.timeEmbeddingDim, LIMITS.maxWidth);
-  bound(where, 'timeEmbeddingHiddenDim', c.timeEmbeddingHiddenDim, LIMITS.maxWidth);
-  bound(where, 'crossAttentionDim', c.crossAttentionDim, LIMITS.maxWidth);
-  bound(where, 'attentionHeads', c.attentionHeads, LIMITS.maxWidth);
-  bound(where, 'conditioningTokens.length', c.conditioningTokens?.length ?? 0, LIMITS.maxClasses);
-}
-
 /** What a DreamBooth model's metadata says about its token. */
-export interface DreamBoothInfo {
-  class: string;
-  classLabel: number;
-  token: string;
-  tokenLabel: number;
-}
+export type DreamBoothInfo = DreamBoothRecord;
 
 /** A checked U-Net file. */
 export interface LoadedModelFile {
@@ -161,16 +121,10 @@ export interface LoadedModelFile {
 
 /** An autoencoder config (from a file's metadata) checked against LIMITS before it is built. */
 function checkAutoencoderLimits(raw: unknown, where: string, field: string): void {
-  const cfg = raw as Record<string, unknown> | null;
-  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw new CliError(`${where}: metadata.${field} must be a JSON object`);
-  const b = (k: string, v: unknown, max: number) => {
-    if (typeof v === 'number' && v > max) throw new CliError(`${where}: metadata.${field}.${k} is ${v}, above the limit ${max}; the file is damaged or hand-made`);
-  };
-  for (const k of ['inChannels', 'outChannels', 'latentChannels']) b(k, cfg[k], LIMITS.maxChannels * 4);
-  b('layersPerBlock', cfg.layersPerBlock, LIMITS.maxBlocks);
-  if (Array.isArray(cfg.blockChannels)) {
-    b('blockChannels.length', cfg.blockChannels.length, LIMITS.maxLevels);
-    cfg.blockChannels.forEach((c, i) => b(`blockChannels[${i}]`, c, LIMITS.maxWidth));
+  try {
+    checkAutoencoderConfigLimits({ config: raw, where, field });
+  } catch (e) {
+    throw asCliError(e);
   }
 }
 
@@ -180,66 +134,15 @@ function checkAutoencoderLimits(raw: unknown, where: string, field: string): voi
  */
 export function loadModelFile(path: string, what = 'the model'): LoadedModelFile {
   const bytes = readInputFile(path, what);
-  const where = `${what} ${path}`;
-  const { metadata } = readCheckedHeader(bytes, where);
-  if (metadata.format !== UNET_FORMAT) throw new CliError(`${path} is not a usable U-Net checkpoint: metadata.format is ${JSON.stringify(metadata.format)}, expected "${UNET_FORMAT}"`);
-  checkStatus(metadata, where, 'Finish its training with `fad train --out RUN_DIR --resume` (RUN_DIR is the folder holding it), or use a finished model.');
-  if (typeof metadata.config !== 'string') throw new CliError(`${where}: metadata.config is missing`);
-  const raw = parseJsonField(metadata, 'config', where);
-  let config: UNetConfig;
+  let parsed;
   try {
-    config = resolveUNetConfig(raw as Partial<UNetConfig>);
+    // Every check (header, format, status, config and limits, class names, schedule, DreamBooth
+    // record, finite weights) is diffusion-core's, shared with the browser example.
+    parsed = parseModelFile({ bytes, name: path, what });
   } catch (e) {
-    throw new CliError(`${where}: metadata.config: ${(e as Error).message}`);
+    throw asCliError(e);
   }
-  checkUNetLimits(config, where);
-  const classNames = metadata.classes !== undefined
-    ? assertSafeNames(parseJsonField(metadata, 'classes', where), `${where}: metadata.classes`, config.numClasses)
-    : Array.from({ length: config.numClasses }, (_, i) => `class_${i}`);
-  let schedulerConfig: Record<string, unknown> = {};
-  if (metadata.scheduler !== undefined) {
-    const s = parseJsonField(metadata, 'scheduler', where);
-    if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new CliError(`${where}: metadata.scheduler must be a JSON object, got ${JSON.stringify(s)?.slice(0, 60)}`);
-    schedulerConfig = s as Record<string, unknown>;
-    bound(where, 'scheduler.numTrainTimesteps', schedulerConfig.numTrainTimesteps, LIMITS.maxTrainTimesteps);
-    try {
-      // The same validation the library applies when it trains (DDPM: the training schedule).
-      schedulerFromName({ name: 'ddpm', config: schedulerConfig });
-    } catch (e) {
-      throw new CliError(`${where}: metadata.scheduler: ${(e as Error).message}`);
-    }
-  }
-  let dreambooth: DreamBoothInfo | null = null;
-  if (metadata.dreambooth !== undefined) {
-    const d = parseJsonField(metadata, 'dreambooth', where) as Record<string, unknown> | null;
-    const f = `${where}: metadata.dreambooth`;
-    if (d === null || typeof d !== 'object' || Array.isArray(d)) throw new CliError(`${f} must be a JSON object`);
-    if (typeof d.class !== 'string' || !classNames.includes(d.class)) throw new CliError(`${f}.class must be one of the model's classes (${classNames.join(', ')}), got ${JSON.stringify(d.class)}`);
-    if (d.classLabel !== classNames.indexOf(d.class)) throw new CliError(`${f}.classLabel must be ${classNames.indexOf(d.class)} (the index of "${d.class}"), got ${JSON.stringify(d.classLabel)}`);
-    const tokens = config.conditioningTokens ?? [];
-    const k = tokens.findIndex((t) => t.name === d.token);
-    if (typeof d.token !== 'string' || k < 0) throw new CliError(`${f}.token must name one of the model's conditioning tokens (${tokens.map((t) => t.name).join(', ') || 'none'}), got ${JSON.stringify(d.token)}`);
-    const label = conditioningLabelCount({ ...config, conditioningTokens: [] }) + k;
-    if (d.tokenLabel !== label) throw new CliError(`${f}.tokenLabel must be ${label}, got ${JSON.stringify(d.tokenLabel)}`);
-    // The whole record (with its settings) after the checks: the manifest of its images records it.
-    dreambooth = d as unknown as DreamBoothInfo;
-  }
-  if (metadata.space === 'latent' && typeof metadata.autoencoderConfig === 'string') checkAutoencoderLimits(parseJsonField(metadata, 'autoencoderConfig', where), where, 'autoencoderConfig');
-  let model: UNet2DConditional;
-  let autoencoder: AutoencoderKL | undefined;
-  try {
-    ({ model, autoencoder } = deserializeUNet(bytes));
-  } catch (e) {
-    throw new CliError(`${path} is not a usable U-Net checkpoint: ${(e as Error).message}`);
-  }
-  try {
-    assertFiniteWeights(model.namedParameters(), `${where} cannot be used: its weights are not finite (training diverged)`);
-    if (autoencoder) assertFiniteWeights(autoencoder.namedParameters().map(([n, v]) => [`autoencoder.${n}`, v] as const), `${where} cannot be used: its embedded autoencoder's weights are not finite`);
-  } catch (e) {
-    model.dispose();
-    autoencoder?.dispose();
-    throw e;
-  }
+  const { model, metadata, classNames, schedulerConfig, dreambooth, autoencoder } = parsed;
   return { model, metadata, sha256: sha256(bytes), classNames, schedulerConfig, dreambooth, ...(autoencoder ? { autoencoder } : {}) };
 }
 

@@ -13,42 +13,26 @@
  */
 import { existsSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { checkClassNames, classNameProblem, ModelFileError } from '@fad/diffusion-core';
 import { CliError } from './errors';
-import { LIMITS } from './limits';
 
-/** Why `name` is not a safe single path segment, or null when it is. */
+/** Why `name` is not a safe single path segment, or null when it is (diffusion-core's `classNameProblem`). */
 export function unsafeNameReason(name: unknown): string | null {
-  if (typeof name !== 'string') return `must be a string, got ${typeof name}`;
-  if (name.length === 0) return 'must not be empty';
-  if (name.length > LIMITS.maxNameLength) return `must be at most ${LIMITS.maxNameLength} characters, got ${name.length}`;
-  if (name === '.' || name === '..') return `must not be "${name}" (a path)`;
-  if (/[/\\]/.test(name)) return 'must not contain "/" or "\\" (a path separator)';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) return 'must not contain control characters (NUL, newline, ...)';
-  if (name.trim() !== name) return 'must not start or end with white space';
-  return null;
+  return classNameProblem(name);
 }
 
 /**
  * Checks a list of names that become folder or file names: each a safe segment, all unique (also
  * case-insensitively, for case-insensitive file systems). `where` names the file and field, e.g.
- * `model /x/model.safetensors: metadata.classes`.
+ * `model /x/model.safetensors: metadata.classes`. (diffusion-core's `checkClassNames`, as a CliError.)
  */
 export function assertSafeNames(names: unknown, where: string, expectedCount?: number): string[] {
-  if (!Array.isArray(names)) throw new CliError(`${where} must be a JSON list of names, got ${typeof names}`);
-  if (names.length > LIMITS.maxClasses) throw new CliError(`${where} has ${names.length} names; at most ${LIMITS.maxClasses} are allowed`);
-  if (expectedCount !== undefined && names.length !== expectedCount) {
-    throw new CliError(`${where} lists ${names.length} name(s), but the model has ${expectedCount} classes; the file is damaged or was edited`);
+  try {
+    return checkClassNames({ names, where, ...(expectedCount !== undefined ? { expectedCount } : {}) });
+  } catch (e) {
+    if (e instanceof ModelFileError) throw new CliError(e.message);
+    throw e;
   }
-  const seen = new Map<string, number>();
-  names.forEach((n, i) => {
-    const why = unsafeNameReason(n);
-    if (why) throw new CliError(`${where}[${i}] ${JSON.stringify(n)} is not a usable class name: it ${why}`);
-    const k = (n as string).toLowerCase();
-    if (seen.has(k)) throw new CliError(`${where}[${i}] ${JSON.stringify(n)} repeats ${where}[${seen.get(k)}]; class names must be unique`);
-    seen.set(k, i);
-  });
-  return names as string[];
 }
 
 /** The real path of `p`, following symlinks in the longest part of it that exists. */

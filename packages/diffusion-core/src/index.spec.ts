@@ -16,6 +16,7 @@ describe('@fad/diffusion-core exports', () => {
       'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents',
       'findNonFiniteWeights', 'describeNonFiniteWeights',
       'checkLatentSampling', 'AUTOENCODER_PREFIX',
+      'parseModelFile', 'readCheckedHeader', 'checkClassNames', 'ModelFileError', 'MODEL_FILE_LIMITS',
       'serializeDiffusersUNet', 'diffusersUNetFromFiles', 'diffusersWeightNames',
       'unetConfigFromDiffusers', 'diffusersConfigFromUNet', 'DiffusersConfigError', 'unetLayout',
       'skipSamplingDraws', 'parseShard', 'resolveShard', 'shardSlice', 'shardName', 'parseShardName', 'checkShardSet', 'ShardSetError', 'planSamplingShard',

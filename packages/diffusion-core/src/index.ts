@@ -262,6 +262,25 @@ export type {
   LoadedDiffusersUNet,
   SerializedDiffusersUNet,
 } from './io/diffusers-unet-io';
+// Untrusted model files: checks on bytes (the CLI and a web page read model files through these).
+export {
+  checkAutoencoderConfigLimits,
+  checkClassNames,
+  classNameProblem,
+  MODEL_FILE_LIMITS,
+  MODEL_STATUS_KEY,
+  ModelFileError,
+  readCheckedHeader,
+} from './io/model-file-checks';
+export type {
+  CheckAutoencoderConfigLimitsParams,
+  CheckClassNamesParams,
+  CheckedHeaderTensor,
+  ModelFileProblem,
+  ReadCheckedHeaderParams,
+} from './io/model-file-checks';
+export { checkModelStatus, parseModelFile } from './io/model-file';
+export type { DreamBoothRecord, ParsedModelFile, ParseModelFileParams } from './io/model-file';
 export {
   AUTOENCODER_FORMAT,
   deserializeAutoencoder,

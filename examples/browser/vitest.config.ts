@@ -1,0 +1,3 @@
+import { fadVitestConfig } from '../../vitest.shared.ts';
+
+export default fadVitestConfig;
