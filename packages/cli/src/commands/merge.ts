@@ -11,6 +11,7 @@ import { type GlobalOptions, makeLogger } from '../context';
 import { CliError } from '../errors';
 import { mergeGeneratedShards } from '../generate';
 import { readJsonIfExists } from '../fsutil';
+import { mergeUtilityShards } from '../utility-shards';
 import type { CommandContext } from './shared';
 
 /** Which command wrote the shard folders in `dir`: generate, evaluate or utility. */
@@ -44,6 +45,9 @@ export function registerMerge(program: Command, { out }: CommandContext): void {
       if (kind === 'generate') {
         const r = mergeGeneratedShards({ dir, out: o.out, force: Boolean(o.force), log: log.info });
         out(`merged ${r.count} shards: ${r.manifest.images.length} images to ${r.out}\n`);
+      } else if (kind === 'utility') {
+        const r = mergeUtilityShards({ dir, out: o.out, force: Boolean(o.force), log: log.info });
+        out(`merged ${r.count} shards: ${r.json.runs.length} classifiers to ${r.out}\n`);
       } else {
         throw new CliError(`merging ${kind} shards is not available yet`);
       }
