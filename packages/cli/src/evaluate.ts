@@ -165,20 +165,44 @@ export function argMax(row: readonly number[]): number {
 
 const ci = (s: { ci95: readonly [number, number] | readonly number[] }): [number, number] => [s.ci95[0], s.ci95[1]];
 
+/** The expert's outputs: per generated image (manifest order) logits and pooled features, per real image of the counted classes features. */
+export interface EvaluationOutputs {
+  gen: { features: number[][]; logits: number[][] };
+  real: { features: number[][] };
+}
+
 export interface EvaluateJob {
   generatedDir: string;
-  expert: ExpertModel;
+  /** Null when `outputs` are given (fad merge of evaluate shards): then `classNames` are the expert's classes. */
+  expert: ExpertModel | null;
+  classNames?: readonly string[];
+  /** The expert's outputs computed before (by the shards of `fad evaluate --shard`); default: computed here. */
+  outputs?: EvaluationOutputs;
+  /** createdAt and elapsedSeconds to record instead of this call's (a merge records the shards'). */
+  timing?: { createdAt: string; elapsedSeconds: number };
   expertPath: string;
   expertSha256: string;
   real: RealSet;
   settings: EvaluateSection;
 }
 
-export async function evaluateGenerated(job: EvaluateJob): Promise<EvaluationResult> {
-  const t0 = Date.now();
-  const { expert, real, settings } = job;
-  const m = readManifest(job.generatedDir);
-  const classNames = [...expert.classNames];
+/** The inputs of an evaluation, read and checked: the manifest, the counted classes, the real images of the counted classes. */
+export interface EvaluationInputs {
+  m: GenerateManifest;
+  classNames: string[];
+  counted: string[];
+  countedIdx: number[];
+  /** Indices into `real` of the real images of the counted classes, and their pixels. */
+  realIdx: number[];
+  realPixels: Float32Array;
+  per: number;
+}
+
+/** Reads the manifest and picks the real images to compare (every check of `evaluateGenerated` that needs no expert pass). */
+export function evaluationInputs(p: { generatedDir: string; classNames: readonly string[]; real: RealSet; settings: EvaluateSection }): EvaluationInputs {
+  const { real, settings } = p;
+  const m = readManifest(p.generatedDir);
+  const classNames = [...p.classNames];
   for (const c of m.generatedClasses) {
     if (!classNames.includes(c)) throw new CliError(`the generated class "${c}" is not a class of the expert (${classNames.join(', ')})`);
   }
@@ -187,10 +211,28 @@ export async function evaluateGenerated(job: EvaluateJob): Promise<EvaluationRes
   }
   const counted = countedClasses(settings, classNames);
   const countedIdx = counted.map((c) => classNames.indexOf(c));
+  const per = m.imageSize * m.imageSize * m.channels;
+  // Real images of the counted classes, relabelled to the expert's class order.
+  const realMap = real.classNames.map((c) => classNames.indexOf(c));
+  const realIdx: number[] = [];
+  for (let i = 0; i < real.labels.length; i++) if (countedIdx.includes(realMap[real.labels[i]])) realIdx.push(i);
+  if (realIdx.length < 2) throw new CliError(`only ${realIdx.length} real image(s) of the evaluated classes; need at least 2`);
+  const realPixels = new Float32Array(realIdx.length * per);
+  realIdx.forEach((k, i) => realPixels.set(real.images.subarray(k * per, (k + 1) * per), i * per));
+  return { m, classNames, counted, countedIdx, realIdx, realPixels, per };
+}
+
+export async function evaluateGenerated(job: EvaluateJob): Promise<EvaluationResult> {
+  const t0 = Date.now();
+  const { expert, real, settings } = job;
+  const expertClasses = expert?.classNames ?? job.classNames;
+  if (!expertClasses) throw new CliError('evaluateGenerated: give the expert, or its classNames with outputs');
+  if (!expert && !job.outputs) throw new CliError('evaluateGenerated: without an expert, give its outputs');
+  const { m, classNames, counted, countedIdx, realIdx, realPixels, per } = evaluationInputs({ generatedDir: job.generatedDir, classNames: expertClasses, real, settings });
   const genPixels = await readGenerated(job.generatedDir, m);
   const intended = m.images.map((i) => classNames.indexOf(i.class));
-  const per = m.imageSize * m.imageSize * m.channels;
-  const gen = expertOutputs(expert, genPixels, m.images.length, m.imageSize, m.channels, settings.batchSize);
+  const gen = job.outputs?.gen ?? expertOutputs(expert!, genPixels, m.images.length, m.imageSize, m.channels, settings.batchSize);
+  if (gen.logits.length !== m.images.length || gen.features.length !== m.images.length) throw new CliError(`the expert outputs cover ${gen.logits.length} generated images, the set has ${m.images.length}`);
   const predicted = gen.logits.map(argMax);
   const ga = generationAccuracy({ intended, predicted, classes: countedIdx, numClasses: classNames.length });
   const perSeed = m.seeds.map((seed) => {
@@ -201,13 +243,7 @@ export async function evaluateGenerated(job: EvaluateJob): Promise<EvaluationRes
   const countedGen = intended.map((l, i) => (countedIdx.includes(l) ? i : -1)).filter((i) => i >= 0);
   const cm = confusionMatrix({ yTrue: countedGen.map((i) => intended[i]), yPred: countedGen.map((i) => predicted[i]), numClasses: classNames.length });
 
-  // Real images of the counted classes, relabelled to the expert's class order.
   const realMap = real.classNames.map((c) => classNames.indexOf(c));
-  const realIdx: number[] = [];
-  for (let i = 0; i < real.labels.length; i++) if (countedIdx.includes(realMap[real.labels[i]])) realIdx.push(i);
-  if (realIdx.length < 2) throw new CliError(`only ${realIdx.length} real image(s) of the evaluated classes; need at least 2`);
-  const realPixels = new Float32Array(realIdx.length * per);
-  realIdx.forEach((k, i) => realPixels.set(real.images.subarray(k * per, (k + 1) * per), i * per));
   const realLabels = realIdx.map((k) => realMap[real.labels[k]]);
   const genCountedPixels = new Float32Array(countedGen.length * per);
   countedGen.forEach((k, i) => genCountedPixels.set(genPixels.subarray(k * per, (k + 1) * per), i * per));
@@ -218,7 +254,8 @@ export async function evaluateGenerated(job: EvaluateJob): Promise<EvaluationRes
   const divGen = diversity({ images: { data: genCountedPixels, shape: shape(countedGen.length) }, labels: genLabels, classes: countedIdx, dataRange: 1, maxPairs: settings.ssimMaxPairs, seed: 0, ...ssimOpts });
   const divReal = diversity({ images: { data: realPixels, shape: shape(realIdx.length) }, labels: realLabels, classes: countedIdx, dataRange: 1, maxPairs: settings.ssimMaxPairs, seed: 0, ...ssimOpts });
 
-  const realOut = expertOutputs(expert, realPixels, realIdx.length, m.imageSize, m.channels, settings.batchSize);
+  const realOut = job.outputs?.real ?? expertOutputs(expert!, realPixels, realIdx.length, m.imageSize, m.channels, settings.batchSize);
+  if (realOut.features.length !== realIdx.length) throw new CliError(`the expert outputs cover ${realOut.features.length} real images, the evaluation compares ${realIdx.length}`);
   const genFeatures = countedGen.map((i) => gen.features[i]);
   if (genFeatures.length < 2) throw new CliError(`only ${genFeatures.length} generated image(s) of the evaluated classes; need at least 2 for FD and KID`);
   const fd = frechetDistance({ features1: realOut.features, features2: genFeatures });
@@ -257,8 +294,8 @@ export async function evaluateGenerated(job: EvaluateJob): Promise<EvaluationRes
     kid: { mean: kid.mean, std: kid.std, subsetSize: kid.subsetSize, numSubsets: kid.numSubsets },
     intensity,
     settings,
-    createdAt: new Date(t0).toISOString(),
-    elapsedSeconds: (Date.now() - t0) / 1000,
+    createdAt: job.timing?.createdAt ?? new Date(t0).toISOString(),
+    elapsedSeconds: job.timing?.elapsedSeconds ?? (Date.now() - t0) / 1000,
   };
 }
 

@@ -10,15 +10,28 @@
  * with a key (its protocol, seed, classifier, training settings, data, split and synthetic set); a
  * file whose key matches is reused, so Ctrl-C or a kill loses at most the classifier in progress.
  * `OUT/utility.json` is written (atomically) once every classifier is done.
+ *
+ * Shards (`job.shard`, `fad utility --shard I/N`): the work units are the (protocol, seed) pairs of
+ * `planProtocols(...).runs`, in plan order; shard I trains its contiguous slice (`shardSlice`),
+ * keeping each finished classifier in the shared `OUT/runs/` as above (a killed shard loses at most
+ * the classifier in progress), then writes `OUT/I-of-N/` (through `OUT/I-of-N.tmp-<pid>` and a
+ * rename): copies of its run files in `runs/` and `shard.json` (format `fad-utility-shard/1`: the
+ * utility key, its units, the header of utility.json and what `summarizeUtility` needs). A finished
+ * shard is kept when run again with the same settings. `mergeUtilityShards` (utility-shards.ts,
+ * `fad merge`) assembles the utility.json of the unsharded run.
+ *
+ * Timing fields (they hold wall times, so they differ between any two runs): `createdAt`,
+ * `wallTime`, `runs[].trainSeconds`/`evalSeconds`, `summary.protocols[].seconds`.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readSafetensorsMetadata } from '@fad/diffusion-core';
+import { readSafetensorsMetadata, shardName, shardSlice, type ShardSpec } from '@fad/diffusion-core';
 import {
   type ExpertConfig,
   planProtocols,
   runUtility,
   summarizeUtility,
+  type UtilityPlan,
   type UtilityProtocolSummary,
   type UtilityRunRecord,
   type UtilitySummary,
@@ -27,7 +40,7 @@ import type { FadConfig } from './config';
 import { type DataWithSplit, type Logger, loadDataAndSplit } from './context';
 import { CliError, InterruptedError } from './errors';
 import { readGenerated, readManifest } from './evaluate';
-import { assertNotDeletingInputs } from './safety';
+import { assertNotDeletingInputs, removeStaleTemps } from './safety';
 import { expertConfigFor } from './expert';
 import { formatDuration, readJsonIfExists, sha256, stableStringify, stepKey, writeJsonAtomic } from './fsutil';
 import type { GenerateManifest } from './generate';
@@ -56,6 +69,85 @@ export interface UtilityJob {
   data?: DataWithSplit;
   /** How to continue after an interruption. */
   resumeHint?: string;
+  /** Train only this shard's (protocol, seed) pairs into OUT/I-of-N/ (see the file comment); only with `runUtilityShardJob`. */
+  shard?: ShardSpec | null;
+}
+
+export interface UtilityShardJobResult {
+  /** The shard's folder, OUT/I-of-N. */
+  dir: string;
+  shard: UtilityShardJson;
+  trained: number;
+  reused: number;
+  /** True when the folder was finished before (same settings) and left as it was. */
+  alreadyComplete: boolean;
+}
+
+/** The part of utility.json that does not depend on the classifiers' results or the clock. */
+export type UtilityHeader = Pick<UtilityJson, 'key' | 'backend' | 'data' | 'classifier' | 'training' | 'synthetic'>;
+
+/** What `summarizeUtility` needs besides the records. */
+export interface UtilitySummaryInput {
+  protocols: UtilityPlan['protocols'];
+  seeds: number[];
+  testLabels: number[];
+  classNames: string[];
+  bootstrap: { samples: number; seed: number; over: FadConfig['utility']['bootstrapOver'] };
+}
+
+/** `OUT/I-of-N/shard.json` of `fad utility --shard I/N`. */
+export interface UtilityShardJson {
+  format: typeof UTILITY_SHARD_FORMAT;
+  index: number;
+  count: number;
+  /** The utility key (settings, classifier, data, split, synthetic sets): the same for every shard of a run. */
+  key: string;
+  /** The shard's (protocol, seed) units [start, end) of `total` (plan order). */
+  units: { start: number; end: number; total: number };
+  header: UtilityHeader;
+  summaryInput: UtilitySummaryInput;
+  /** The shard's run files (`runs/<protocol>-s<seed>.json`, as in OUT/runs of an unsharded run). */
+  runs: Array<{ protocolId: string; seed: number; file: string }>;
+  /** Timing: when the shard finished and how long its invocation took. */
+  createdAt: string;
+  elapsedSeconds: number;
+}
+
+export const UTILITY_SHARD_FORMAT = 'fad-utility-shard/1';
+
+/** A run file of OUT/runs (and of a shard's runs/). */
+export interface UtilityRunFile {
+  format: typeof RUN_FORMAT;
+  key: string;
+  record: UtilityRunRecord;
+}
+
+/** The name of a run's file in runs/. */
+export const utilityRunFileName = (protocolId: string, seed: number): string => `${protocolId}-s${seed}.json`;
+
+/** utility.json from its parts (the unsharded run and fad merge both build it here, so the bytes agree). */
+export function assembleUtilityJson(p: { header: UtilityHeader; summaryInput: UtilitySummaryInput; records: UtilityRunRecord[]; createdAt: string; thisInvocation: number }): UtilityJson {
+  const s = p.summaryInput;
+  const summary = summarizeUtility({ protocols: s.protocols, seeds: s.seeds, records: p.records, testLabels: Int32Array.from(s.testLabels), classNames: s.classNames, bootstrap: s.bootstrap });
+  const classifierSeconds = p.records.map((x) => x.trainSeconds + x.evalSeconds);
+  const { key, backend, data, classifier, training, synthetic } = p.header;
+  return {
+    format: 'fad-utility/1',
+    key,
+    createdAt: p.createdAt,
+    backend,
+    data,
+    classifier,
+    training,
+    synthetic,
+    summary,
+    runs: p.records.map(({ predictions: _p, ...rest }) => rest),
+    wallTime: {
+      perClassifierMean: classifierSeconds.reduce((a, b) => a + b, 0) / classifierSeconds.length,
+      classifiersTotal: classifierSeconds.reduce((a, b) => a + b, 0),
+      thisInvocation: p.thisInvocation,
+    },
+  };
 }
 
 export interface UtilityJobResult {
@@ -158,7 +250,22 @@ const RUN_FORMAT = 'fad-utility-run/1';
 
 /** Runs the utility experiment into `job.out` (see the file comment). */
 export async function runUtilityJob(job: UtilityJob): Promise<UtilityJobResult> {
+  if (job.shard) throw new CliError('runUtilityJob: a shard runs with runUtilityShardJob');
+  const r = await utilityRun(job);
+  if (r.kind !== 'all') throw new Error('unreachable');
+  return r.result;
+}
+
+/** Runs shard `job.shard` of the utility experiment into `job.out`/I-of-N (see the file comment). */
+export async function runUtilityShardJob(job: UtilityJob & { shard: ShardSpec }): Promise<UtilityShardJobResult> {
+  const r = await utilityRun(job);
+  if (r.kind !== 'shard') throw new Error('unreachable');
+  return r.result;
+}
+
+async function utilityRun(job: UtilityJob): Promise<{ kind: 'all'; result: UtilityJobResult } | { kind: 'shard'; result: UtilityShardJobResult }> {
   const { cfg, log } = job;
+  const shard = job.shard ?? null;
   const u = cfg.utility;
   const t0 = Date.now();
   const out = resolve(job.out);
@@ -211,11 +318,40 @@ export async function runUtilityJob(job: UtilityJob): Promise<UtilityJobResult> 
     return stepKey('utility-run', { protocol: p, seed, classifier: config, training }, { ...inputs, synthetic: p.synthetic ? synSha[p.synthetic] : '' });
   };
   const runsDir = join(out, 'runs');
-  if (job.force && existsSync(runsDir)) {
+  const fileOf = (protocolId: string, seed: number) => join(runsDir, utilityRunFileName(protocolId, seed));
+  const key = stepKey('utility', { utility: u, classifier: config, seed: cfg.seed }, { ...inputs, synthetic: sha256(stableStringify(synSha)) });
+  const header: UtilityHeader = {
+    key,
+    backend: job.backend,
+    data: { dir: dataset.dir, fingerprint: dataset.fingerprint, imageSize: dataset.imageSize, channels: dataset.channels, classNames, numTrain: split.train.length, numTest: split.validation.length, validationFraction: split.validationFraction, splitSeed: split.seed },
+    classifier: { preset, config },
+    training,
+    synthetic: synthetic.map((s) => ({
+      name: s.name, dir: s.dir, manifestSha256: s.manifestSha256, numImages: s.manifest.images.length, perClass: s.perClass, ignoredClasses: s.ignoredClasses,
+      sampler: s.manifest.sampler, steps: s.manifest.steps, expertGuidance: s.manifest.expertGuidance ?? null,
+    })),
+  };
+  const summaryInput: UtilitySummaryInput = { protocols: plan.protocols, seeds, testLabels: Array.from(test.labels), classNames, bootstrap: { samples: u.bootstrapSamples, seed: cfg.seed, over: u.bootstrapOver } };
+  const units = shard ? { ...shardSlice({ shard, units: plan.runs.length }), total: plan.runs.length } : null;
+  const shardRuns = units ? plan.runs.slice(units.start, units.end) : null;
+  const shardDir = shard ? join(out, shardName(shard)) : '';
+  if (shard && units && shardRuns) {
+    const done = readUtilityShard(shardDir);
+    if (done && !job.force) {
+      if (done.key === key && done.index === shard.index && done.count === shard.count && done.units.start === units.start && done.units.end === units.end && stableStringify(done.header) === stableStringify(header)) {
+        log.info(`fad: shard ${shardName(shard)} is already complete in ${shardDir} (same settings); nothing to do`);
+        return { kind: 'shard', result: { dir: shardDir, shard: done, trained: 0, reused: 0, alreadyComplete: true } };
+      }
+      throw new CliError(`${shardDir} holds shard ${shardName(shard)} of another run (other settings or inputs); remove it, choose another --out, or pass --force to replace it`);
+    }
+  }
+  if (shard && job.force && shardRuns) {
+    // Only this shard's classifiers: the other shards' share OUT/runs.
+    for (const r of shardRuns) rmSync(fileOf(r.protocolId, r.seed), { force: true });
+  } else if (job.force && existsSync(runsDir)) {
     assertNotDeletingInputs({ target: runsDir, inputs: [{ what: 'the data folder', path: dataset.dir }, ...job.synthetic.map((s) => ({ what: `the synthetic set ${s.name}`, path: s.dir }))] });
     rmSync(runsDir, { recursive: true, force: true });
   }
-  const fileOf = (protocolId: string, seed: number) => join(runsDir, `${protocolId}-s${seed}.json`);
   const store = {
     get: ({ protocolId, seed }: { protocolId: string; seed: number }) => {
       const f = readJsonIfExists<{ format: string; key: string; record: UtilityRunRecord }>(fileOf(protocolId, seed));
@@ -224,12 +360,12 @@ export async function runUtilityJob(job: UtilityJob): Promise<UtilityJobResult> 
     put: (record: UtilityRunRecord) => writeJsonAtomic(fileOf(record.protocolId, record.seed), { format: RUN_FORMAT, key: runKey(record.protocolId, record.seed), record }),
   };
   log.info(
-    `fad: utility: ${plan.protocols.length} protocols x ${seeds.length} seed(s) = ${plan.runs.length} classifiers (${preset}, ${u.epochs} epoch(s)); ${split.train.length} real training images, ${split.validation.length} held-out real test images; synthetic: ${synthetic.map((s) => `${s.name} (${s.manifest.images.length})`).join(', ')}`,
+    `fad: utility${shard && units ? ` shard ${shardName(shard)}: classifiers ${units.start + 1}..${units.end} of` : ':'} ${plan.protocols.length} protocols x ${seeds.length} seed(s) = ${plan.runs.length} classifiers (${preset}, ${u.epochs} epoch(s)); ${split.train.length} real training images, ${split.validation.length} held-out real test images; synthetic: ${synthetic.map((s) => `${s.name} (${s.manifest.images.length})`).join(', ')}`,
   );
   const r = await runUtility({
     classNames, imageSize: dataset.imageSize, channels: dataset.channels, train, test,
     synthetic: Object.fromEntries(synthetic.map((s) => [s.name, { images: s.images, labels: s.labels }])),
-    protocols: plan.protocols, seeds, classifier: config, training, store,
+    protocols: plan.protocols, seeds, classifier: config, training, store, ...(shardRuns ? { runs: shardRuns } : {}),
     shouldStop: job.interrupt ? () => job.interrupt!.requested : undefined,
     onEvent: (e) => {
       if (e.kind === 'reused') log.info(`fad: utility [${e.index}/${e.total}] ${e.record.protocolId} seed ${e.record.seed}: finished before (accuracy ${pct(e.record.accuracy)}); reused`);
@@ -239,34 +375,40 @@ export async function runUtilityJob(job: UtilityJob): Promise<UtilityJobResult> 
     },
   });
   if (r.interrupted) {
-    throw new InterruptedError(`interrupted: ${r.records.length} of ${plan.runs.length} classifiers are finished and kept in ${runsDir}; ${job.resumeHint ?? 'run the same command again to continue'}`);
+    throw new InterruptedError(`interrupted: ${r.records.length} of ${shardRuns?.length ?? plan.runs.length} classifiers are finished and kept in ${runsDir}; ${job.resumeHint ?? 'run the same command again to continue'}`);
   }
-  const summary = summarizeUtility({ protocols: plan.protocols, seeds, records: r.records, testLabels: test.labels, classNames, bootstrap: { samples: u.bootstrapSamples, seed: cfg.seed, over: u.bootstrapOver } });
-  const classifierSeconds = r.records.map((x) => x.trainSeconds + x.evalSeconds);
-  const key = stepKey('utility', { utility: u, classifier: config, seed: cfg.seed }, { ...inputs, synthetic: sha256(stableStringify(synSha)) });
-  const json: UtilityJson = {
-    format: 'fad-utility/1',
-    key,
-    createdAt: new Date().toISOString(),
-    backend: job.backend,
-    data: { dir: dataset.dir, fingerprint: dataset.fingerprint, imageSize: dataset.imageSize, channels: dataset.channels, classNames, numTrain: split.train.length, numTest: split.validation.length, validationFraction: split.validationFraction, splitSeed: split.seed },
-    classifier: { preset, config },
-    training,
-    synthetic: synthetic.map((s) => ({
-      name: s.name, dir: s.dir, manifestSha256: s.manifestSha256, numImages: s.manifest.images.length, perClass: s.perClass, ignoredClasses: s.ignoredClasses,
-      sampler: s.manifest.sampler, steps: s.manifest.steps, expertGuidance: s.manifest.expertGuidance ?? null,
-    })),
-    summary,
-    runs: r.records.map(({ predictions: _p, ...rest }) => rest),
-    wallTime: {
-      perClassifierMean: classifierSeconds.reduce((a, b) => a + b, 0) / classifierSeconds.length,
-      classifiersTotal: classifierSeconds.reduce((a, b) => a + b, 0),
-      thisInvocation: (Date.now() - t0) / 1000,
-    },
-  };
+  if (shard && units && shardRuns) {
+    // The shard's folder: copies of its run files, shard.json last, renamed into place when complete.
+    removeStaleTemps({ dir: out, prefix: `${shardName(shard)}.tmp-`, log: log.info });
+    const tmp = `${shardDir}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    try {
+      mkdirSync(join(tmp, 'runs'), { recursive: true });
+      const files = shardRuns.map((x) => ({ ...x, file: `runs/${utilityRunFileName(x.protocolId, x.seed)}` }));
+      for (const f of files) copyFileSync(fileOf(f.protocolId, f.seed), join(tmp, f.file));
+      const record: UtilityShardJson = {
+        format: UTILITY_SHARD_FORMAT, index: shard.index, count: shard.count, key, units, header, summaryInput, runs: files,
+        createdAt: new Date().toISOString(), elapsedSeconds: (Date.now() - t0) / 1000,
+      };
+      writeJsonAtomic(join(tmp, 'shard.json'), record, 'the shard record');
+      if (existsSync(shardDir)) rmSync(shardDir, { recursive: true, force: true });
+      renameSync(tmp, shardDir);
+      return { kind: 'shard', result: { dir: shardDir, shard: record, trained: r.trained, reused: r.reused, alreadyComplete: false } };
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+  const json = assembleUtilityJson({ header, summaryInput, records: r.records, createdAt: new Date().toISOString(), thisInvocation: (Date.now() - t0) / 1000 });
   const path = join(out, 'utility.json');
   writeJsonAtomic(path, json);
-  return { path, json, trained: r.trained, reused: r.reused, key };
+  return { kind: 'all', result: { path, json, trained: r.trained, reused: r.reused, key } };
+}
+
+/** The shard.json of a finished utility shard folder, or null. */
+export function readUtilityShard(dir: string): UtilityShardJson | null {
+  const j = readJsonIfExists<UtilityShardJson>(join(dir, 'shard.json'));
+  return j && j.format === UTILITY_SHARD_FORMAT ? j : null;
 }
 
 const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '–');

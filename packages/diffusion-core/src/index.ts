@@ -175,6 +175,7 @@ export {
   MAX_SHARDS,
   parseShard,
   parseShardName,
+  planBatchShard,
   planSamplingShard,
   resolveShard,
   shardName,
@@ -182,6 +183,9 @@ export {
   shardSlice,
 } from './shard';
 export type {
+  BatchShardList,
+  BatchShardPlan,
+  PlanBatchShardParams,
   PlanSamplingShardParams,
   ResolvedShard,
   ResolveShardParams,

@@ -99,6 +99,18 @@ describe('runUtility', () => {
     expect(second.records.map(withoutTime)).toEqual(full.map(withoutTime));
   }, 120_000);
 
+  it('runs only the (protocol, seed) pairs of `runs`, in plan order, each as in the full run (a shard of the plan)', async () => {
+    const slice = plan.runs.slice(3, 7);
+    const events: string[] = [];
+    const r = await runUtility(params({ runs: [...slice].reverse(), onEvent: (e) => e.kind === 'done' && events.push(`${e.index}/${e.total}`) }));
+    expect(r).toMatchObject({ interrupted: false, trained: 4, reused: 0 });
+    expect(r.records.map((x) => `${x.protocolId}/${x.seed}`)).toEqual(slice.map((x) => `${x.protocolId}/${x.seed}`));
+    expect(r.records.map(withoutTime)).toEqual(full.slice(3, 7).map(withoutTime));
+    expect(events).toEqual(['1/4', '2/4', '3/4', '4/4']);
+    await expect(runUtility(params({ runs: [{ protocolId: 'real-f0.3', seed: 0 }] }))).rejects.toThrow(/runs\[0\] must be \{ protocolId, seed \} with a protocol of protocols/);
+    await expect(runUtility(params({ runs: [{ protocolId: 'real-f1', seed: 5 }] }))).rejects.toThrow(/runs\[0\] must be/);
+  }, 120_000);
+
   it('rejects inputs that do not fit, naming them', async () => {
     await expect(runUtility(params({ classifier: presetConfig({ name: 'resnet18-kather', overrides: { baseWidth: 4, layers: [1, 1], input: { size: SIZE } } }) }))).rejects.toThrow(
       /classifier.numClasses is 8, the data has 3 classes/,

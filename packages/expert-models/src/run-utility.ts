@@ -93,18 +93,24 @@ export interface RunUtilityParams {
   shouldStop?: () => boolean;
   /** Test images per forward pass, default 64. */
   evalBatchSize?: number;
+  /**
+   * Only these (protocol, seed) pairs (e.g. a shard's slice of `planProtocols(...).runs`), done in
+   * plan order; default every protocol with every seed. Each must name a protocol of `protocols`
+   * and a seed of `seeds`. A classifier's result does not depend on which others are run.
+   */
+  runs?: ReadonlyArray<{ protocolId: string; seed: number }>;
 }
 
 /** Result of {@link runUtility}. */
 export interface RunUtilityResult {
-  /** Every finished (protocol, seed), protocol-major in plan order (all of them unless interrupted). */
+  /** Every finished (protocol, seed), protocol-major in plan order (all of them, or of `runs`, unless interrupted). */
   records: UtilityRunRecord[];
   interrupted: boolean;
   trained: number;
   reused: number;
 }
 
-const KEYS = ['classNames', 'imageSize', 'channels', 'train', 'test', 'synthetic', 'protocols', 'seeds', 'classifier', 'training', 'store', 'onEvent', 'shouldStop', 'evalBatchSize'];
+const KEYS = ['classNames', 'imageSize', 'channels', 'train', 'test', 'synthetic', 'protocols', 'seeds', 'classifier', 'training', 'store', 'onEvent', 'shouldStop', 'evalBatchSize', 'runs'];
 const TRAINING_KEYS = ['epochs', 'batchSize', 'learningRate', 'weightDecay', 'augment'];
 
 function checkSet(fn: string, field: string, set: unknown, per: number, numClasses: number, allowUnused: boolean): UtilityImageSet {
@@ -194,14 +200,26 @@ export async function runUtility(params: RunUtilityParams): Promise<RunUtilityRe
     throw new RangeError(`${fn}: classifier.input is ${config.input.size}x${config.input.size}x${config.input.channels}, the images are ${imageSize}x${imageSize}x${channels}`);
   }
 
+  let only: Set<string> | null = null;
+  if (params.runs !== undefined) {
+    if (!Array.isArray(params.runs)) throw new TypeError(`${fn}: runs must be an array of { protocolId, seed }, got ${show(params.runs)}`);
+    only = new Set();
+    params.runs.forEach((r, i) => {
+      if (r === null || typeof r !== 'object' || !protocols.some((p) => p.id === r.protocolId) || !seeds.includes(r.seed)) {
+        throw new RangeError(`${fn}: runs[${i}] must be { protocolId, seed } with a protocol of protocols and a seed of seeds, got ${show(r)}`);
+      }
+      only!.add(`${r.protocolId}\u0000${r.seed}`);
+    });
+  }
   const shape: [number, number, number] = [imageSize, imageSize, channels];
-  const total = protocols.length * seeds.length;
+  const total = only ? only.size : protocols.length * seeds.length;
   const records: UtilityRunRecord[] = [];
   let trained = 0;
   let reused = 0;
   let index = 0;
   for (const protocol of protocols) {
     for (const seed of seeds) {
+      if (only && !only.has(`${protocol.id}\u0000${seed}`)) continue;
       index++;
       const old = store?.get({ protocolId: protocol.id, seed }) ?? null;
       if (old) {

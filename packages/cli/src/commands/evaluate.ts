@@ -1,8 +1,12 @@
 /** fad evaluate: generation accuracy, diversity, Fréchet distance, KID, intensity of a generated folder. */
 import { join, resolve } from 'node:path';
+import { shardName } from '@fad/diffusion-core';
 import { type Command, Option } from 'commander';
 import { EvaluateConfigSchema } from '../config';
-import { effectiveConfig, initBackend, loadDataAndSplit, makeLogger } from '../context';
+import { effectiveConfig, initBackend, makeLogger } from '../context';
+import { CliError } from '../errors';
+import { evaluateShard, loadRealSet } from '../evaluate-shards';
+import { addShardOptions, shardFromOptions } from '../shard-options';
 import { evaluateGenerated, formatConfusion, formatIntensity, readManifest } from '../evaluate';
 import { loadExpertModel } from '../expert';
 import { writeJsonAtomic } from '../fsutil';
@@ -10,7 +14,7 @@ import { abs, choicesOf, type CommandContext, globals, list } from './shared';
 
 export function registerEvaluate(program: Command, { out }: CommandContext): void {
   // fad evaluate
-  program
+  const evaluateCmd = program
     .command('evaluate')
     .description('generation accuracy (per class, overall, confusion matrix), SSIM diversity beside the real images\', Fréchet distance and KID on expert features, per-class mean intensity and contrast beside the real images\'')
     .requiredOption('-g, --generated <dir>', 'folder written by fad generate')
@@ -19,11 +23,16 @@ export function registerEvaluate(program: Command, { out }: CommandContext): voi
     .option('--classes <names>', 'classes to count (default: all but evaluate.excludeClasses, i.e. "empty")', list)
     .option('--exclude <names>', 'classes to leave out (default: empty)', list)
     .addOption(new Option('--real-set <which>', 'real images compared with').choices(choicesOf(EvaluateConfigSchema.shape.realSet)))
-    .option('-o, --out <file>', 'write the results as JSON here (default: GENERATED/eval.json)')
+    .option('-o, --out <file>', 'write the results as JSON here (default: GENERATED/eval.json); with --shard: the folder of the shards')
     .option('--json', 'print the results as JSON')
+    .option('--force', 'with --shard: replace a finished shard of another run');
+  addShardOptions(evaluateCmd, 'expert passes (units: batches of generated, then real images)')
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       const log = makeLogger(Boolean(g.quiet));
+      const shard = shardFromOptions(o);
+      if (shard && !o.out) throw new CliError('--shard needs --out DIR, the folder of the shards (fad merge DIR --out eval.json combines them)');
+      if (shard) log.info(`fad: evaluate: shard ${shard.index}/${shard.count} (${shard.source}) into ${join(resolve(o.out), shardName(shard))}`);
       // Real images are compared at the generated images' size and channels.
       const manifest = readManifest(resolve(o.generated));
       const cfg = effectiveConfig(g, {
@@ -31,13 +40,15 @@ export function registerEvaluate(program: Command, { out }: CommandContext): voi
         'evaluate.classes': o.classes, 'evaluate.excludeClasses': o.exclude, 'evaluate.realSet': o.realSet,
       });
       await initBackend(cfg, log);
-      const { dataset, split } = await loadDataAndSplit(cfg, log);
-      const idx = cfg.evaluate.realSet === 'validation' && split.validation.length >= 2 ? split.validation : dataset.files.map((_, i) => i);
-      const per = dataset.imageSize ** 2 * dataset.channels;
-      const real = { images: new Float32Array(idx.length * per), labels: Int32Array.from(idx.map((k) => dataset.labels[k])), classNames: dataset.classNames, imageSize: dataset.imageSize, channels: dataset.channels };
-      idx.forEach((k, i) => real.images.set(dataset.images.subarray(k * per, (k + 1) * per), i * per));
+      const real = await loadRealSet(cfg, log);
       const expert = loadExpertModel(resolve(o.expert));
       try {
+        if (shard) {
+          const r = await evaluateShard({ generatedDir: resolve(o.generated), expert: expert.expert, expertPath: expert.path, expertSha256: expert.sha256, real, config: cfg, shard, out: o.out, force: Boolean(o.force), log: log.info });
+          const u = r.shard.units;
+          out(`${r.alreadyComplete ? 'shard was complete' : `wrote shard ${shard.index}/${shard.count}`}: expert passes over batches ${u.start}..${u.end - 1} of ${u.total} (${u.generated[1] - u.generated[0]} generated, ${u.real[1] - u.real[0]} real images) to ${r.dir}\nwhen all ${shard.count} shards are done: fad merge ${resolve(o.out)} --out FILE.json\n`);
+          return;
+        }
         const r = await evaluateGenerated({ generatedDir: resolve(o.generated), expert: expert.expert, expertPath: expert.path, expertSha256: expert.sha256, real, settings: cfg.evaluate });
         writeJsonAtomic(o.out ? resolve(o.out) : join(resolve(o.generated), 'eval.json'), r);
         if (o.json) return out(`${JSON.stringify(r, null, 2)}\n`);

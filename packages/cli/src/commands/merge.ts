@@ -7,10 +7,12 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command } from 'commander';
 import { parseShardName } from '@fad/diffusion-core';
-import { type GlobalOptions, makeLogger } from '../context';
+import { effectiveConfig, type GlobalOptions, initBackend, makeLogger } from '../context';
+import { mergeEvaluationShards } from '../evaluate-shards';
 import { CliError } from '../errors';
 import { mergeGeneratedShards } from '../generate';
 import { readJsonIfExists } from '../fsutil';
+import { mergeUtilityShards } from '../utility-shards';
 import type { CommandContext } from './shared';
 
 /** Which command wrote the shard folders in `dir`: generate, evaluate or utility. */
@@ -44,8 +46,17 @@ export function registerMerge(program: Command, { out }: CommandContext): void {
       if (kind === 'generate') {
         const r = mergeGeneratedShards({ dir, out: o.out, force: Boolean(o.force), log: log.info });
         out(`merged ${r.count} shards: ${r.manifest.images.length} images to ${r.out}\n`);
+      } else if (kind === 'utility') {
+        const r = mergeUtilityShards({ dir, out: o.out, force: Boolean(o.force), log: log.info });
+        out(`merged ${r.count} shards: ${r.json.runs.length} classifiers to ${r.out}\n`);
       } else {
-        throw new CliError(`merging ${kind} shards is not available yet`);
+        // The shards' config picks the backend (the run.backend they ran with), unless --backend says otherwise.
+        const g = cmd.optsWithGlobals() as GlobalOptions;
+        const r = await mergeEvaluationShards({
+          dir, out: o.out, force: Boolean(o.force), log,
+          initBackend: (cfg) => initBackend(g.backend ? effectiveConfig({ backend: g.backend }, {}, cfg) : cfg, log),
+        });
+        out(`merged ${r.count} shards: evaluation of ${r.result.predictions?.length ?? r.result.numGenerated} generated images to ${r.out}\n`);
       }
     });
 }

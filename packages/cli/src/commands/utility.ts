@@ -4,7 +4,10 @@ import { UtilityConfigSchema } from '../config';
 import { effectiveConfig, initBackend, makeLogger } from '../context';
 import { CliError } from '../errors';
 import { withInterrupt } from '../interrupt';
-import { checkpointExpertConfig, formatUtilityTable, runUtilityJob } from '../utility';
+import { join, resolve } from 'node:path';
+import { shardName } from '@fad/diffusion-core';
+import { addShardOptions, shardFromOptions } from '../shard-options';
+import { checkpointExpertConfig, formatUtilityTable, runUtilityJob, runUtilityShardJob } from '../utility';
 import { abs, applyRenamedFlags, choicesOf, type CommandContext, float, floatList, globals, int, namedDir, type RenamedFlag, renamedOption, seedArg } from './shared';
 
 /** Old spellings kept as deprecated aliases (`--seeds` is a list of seeds in fad generate). */
@@ -12,7 +15,7 @@ const RENAMED: RenamedFlag[] = [{ was: '--seeds', now: '--num-seeds' }];
 
 export function registerUtility(program: Command, { out }: CommandContext): void {
   // fad utility
-  program
+  const utilityCmd = program
     .command('utility')
     .description('does the synthetic data help? Trains a downstream classifier (utility.*: ResNet18 by default, --arch vit for a ViT) per protocol and seed: real-only at each fraction of the real training split, real + synthetic at each ratio, synthetic-only; tests each on the held-out real split; prints means, 95% bootstrap CIs and gains over real-only.\nResumable: each finished classifier is kept in OUT/runs/; run the same command again after Ctrl-C or a kill')
     .requiredOption('-s, --synthetic <name=dir>', 'a synthetic set: NAME=DIR, DIR written by fad generate (repeatable)', namedDir)
@@ -30,11 +33,14 @@ export function registerUtility(program: Command, { out }: CommandContext): void
     .option('--lr <x>', 'learning rate', float('--lr'))
     .option('--without-synthetic-only', 'no synthetic-only (train synthetic, test real) protocols')
     .option('-e, --expert <file>', 'the expert that aligned or guided the generators (default: expert.checkpoint): the classifier must not be its architecture')
-    .option('--force', 'retrain every classifier (deletes OUT/runs)')
+    .option('--force', 'retrain every classifier (deletes OUT/runs; with --shard, only the shard\'s classifiers)');
+  addShardOptions(utilityCmd, 'classifiers (units: protocol x seed)')
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
       const log = makeLogger(Boolean(g.quiet));
       applyRenamedFlags(o, RENAMED, log.warn);
+      const shard = shardFromOptions(o);
+      if (shard) log.info(`fad: utility: shard ${shard.index}/${shard.count} (${shard.source}) into ${join(resolve(o.out), shardName(shard))}`);
       const cfg = effectiveConfig(g, {
         'data.dir': abs(o.data), 'expert.checkpoint': abs(o.expert), 'utility.fractions': o.fractions, 'utility.ratios': o.ratios, 'utility.seeds': o.numSeeds, seed: o.seed,
         'utility.arch': o.arch, 'utility.preset': o.preset, 'utility.epochs': o.epochs, 'utility.batchSize': o.batchSize, 'utility.learningRate': o.lr,
@@ -44,8 +50,17 @@ export function registerUtility(program: Command, { out }: CommandContext): void
       const expertConfig = expertPath ? checkpointExpertConfig(expertPath) : null;
       if (expertPath && !expertConfig) throw new CliError(`cannot read the architecture of the expert checkpoint ${expertPath} (--expert or expert.checkpoint)`);
       const backend = await initBackend(cfg, log);
+      const generatorExpert = expertConfig ? { config: expertConfig, path: expertPath as string } : null;
+      if (shard) {
+        const r = await withInterrupt((interrupt) =>
+          runUtilityShardJob({ cfg, synthetic: o.synthetic, out: o.out, backend, log, interrupt, force: Boolean(o.force), generatorExpert, shard, resumeHint: 'run the same shard again to continue' }),
+        );
+        const u = r.shard.units;
+        out(`${r.alreadyComplete ? 'shard was complete' : `wrote shard ${shard.index}/${shard.count}`}: classifiers ${u.start + 1}..${u.end} of ${u.total} (${r.trained} trained, ${r.reused} reused) to ${r.dir}\nwhen all ${shard.count} shards are done: fad merge ${resolve(o.out)} --out DIR\n`);
+        return;
+      }
       const r = await withInterrupt((interrupt) =>
-        runUtilityJob({ cfg, synthetic: o.synthetic, out: o.out, backend, log, interrupt, force: Boolean(o.force), generatorExpert: expertConfig ? { config: expertConfig, path: expertPath as string } : null }),
+        runUtilityJob({ cfg, synthetic: o.synthetic, out: o.out, backend, log, interrupt, force: Boolean(o.force), generatorExpert }),
       );
       out(`${formatUtilityTable(r.json)}\n${r.trained} classifier(s) trained, ${r.reused} reused\nutility: ${r.path}\n`);
     });

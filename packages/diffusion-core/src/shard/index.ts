@@ -5,4 +5,6 @@ export type { ResolvedShard, ResolveShardParams } from './shard-env';
 export { checkShardSet, ShardSetError } from './shard-set';
 export type { ShardPart, ShardSetProblem } from './shard-set';
 export { planSamplingShard } from './sampling-plan';
+export { planBatchShard } from './batch-plan';
+export type { BatchShardList, BatchShardPlan, PlanBatchShardParams } from './batch-plan';
 export type { PlanSamplingShardParams, SamplingShardPlan, SamplingShardSeed } from './sampling-plan';
