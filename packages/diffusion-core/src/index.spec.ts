@@ -18,6 +18,7 @@ describe('@fad/diffusion-core exports', () => {
       'checkLatentSampling', 'AUTOENCODER_PREFIX',
       'serializeDiffusersUNet', 'diffusersUNetFromFiles', 'diffusersWeightNames',
       'unetConfigFromDiffusers', 'diffusersConfigFromUNet', 'DiffusersConfigError', 'unetLayout',
+      'flipImages', 'rotate90',
       'skipSamplingDraws', 'parseShard', 'resolveShard', 'shardSlice', 'shardName', 'parseShardName', 'checkShardSet', 'ShardSetError', 'planSamplingShard',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');

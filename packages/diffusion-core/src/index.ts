@@ -1,5 +1,9 @@
 // Explicit barrel: every public name of @fad/diffusion-core is listed here.
 
+// Images: resizing, flips and adapting images to what an expert expects (see src/image)
+export { flipImages, rotate90 } from './image/flip-images';
+export type { FlipImagesParams, Rotate90Params } from './image/flip-images';
+
 // Seeded randomness
 export { Generator } from './random';
 export type { GeneratorState } from './random';
