@@ -22,6 +22,7 @@
  */
 import { type Dirent, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { resizeImageData } from '@fad/diffusion-core';
 import sharp from 'sharp';
 import type { DataConfig } from './config';
 import { CliError, withFs } from './errors';
@@ -158,70 +159,11 @@ export function skippedLinksWarning(scan: Pick<ScanResult, 'dir' | 'skippedLinks
   return `${l.length} symbolic link(s) in ${scan.dir} skipped (${loops} loop(s)): ${shown}${l.length > 5 ? '; ...' : ''}`;
 }
 
-/** Resizes one image (Float32, HWC, values in any range) with the chosen method. */
+/** Resizes one image (Float32, HWC, values in any range) with the chosen method (`resizeImageData`). */
 export function resizeImage(
   src: Float32Array, h: number, w: number, c: number, outH: number, outW: number, method: 'area' | 'bilinear',
 ): Float32Array {
-  if (h === outH && w === outW) return src.slice();
-  const out = new Float32Array(outH * outW * c);
-  if (method === 'bilinear') {
-    const sy = h / outH;
-    const sx = w / outW;
-    for (let y = 0; y < outH; y++) {
-      const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), h - 1);
-      const y0 = Math.floor(fy);
-      const y1 = Math.min(y0 + 1, h - 1);
-      const dy = fy - y0;
-      for (let x = 0; x < outW; x++) {
-        const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), w - 1);
-        const x0 = Math.floor(fx);
-        const x1 = Math.min(x0 + 1, w - 1);
-        const dx = fx - x0;
-        for (let k = 0; k < c; k++) {
-          const a = src[(y0 * w + x0) * c + k];
-          const b = src[(y0 * w + x1) * c + k];
-          const d = src[(y1 * w + x0) * c + k];
-          const e = src[(y1 * w + x1) * c + k];
-          out[(y * outW + x) * c + k] = (a * (1 - dx) + b * dx) * (1 - dy) + (d * (1 - dx) + e * dx) * dy;
-        }
-      }
-    }
-    return out;
-  }
-  // Area: 1-D weight matrices (rows sum to 1), applied separably.
-  const weights = (n: number, m: number): Array<Array<[number, number]>> => {
-    const scale = n / m;
-    const rows: Array<Array<[number, number]>> = [];
-    for (let i = 0; i < m; i++) {
-      const a = i * scale;
-      const b = (i + 1) * scale;
-      const row: Array<[number, number]> = [];
-      for (let j = Math.floor(a); j < Math.min(n, Math.ceil(b)); j++) {
-        const wgt = Math.min(b, j + 1) - Math.max(a, j);
-        if (wgt > 1e-12) row.push([j, wgt / scale]);
-      }
-      rows.push(row);
-    }
-    return rows;
-  };
-  const wy = weights(h, outH);
-  const wx = weights(w, outW);
-  const tmp = new Float64Array(outH * w * c);
-  for (let y = 0; y < outH; y++) {
-    for (const [j, wgt] of wy[y]) {
-      for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) tmp[(y * w + x) * c + k] += wgt * src[(j * w + x) * c + k];
-    }
-  }
-  for (let y = 0; y < outH; y++) {
-    for (let x = 0; x < outW; x++) {
-      for (let k = 0; k < c; k++) {
-        let s = 0;
-        for (const [j, wgt] of wx[x]) s += wgt * tmp[(y * w + j) * c + k];
-        out[(y * outW + x) * c + k] = s;
-      }
-    }
-  }
-  return out;
+  return resizeImageData({ pixels: src, height: h, width: w, channels: c, outHeight: outH, outWidth: outW, method });
 }
 
 export interface DecodedImage {

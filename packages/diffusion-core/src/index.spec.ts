@@ -18,7 +18,7 @@ describe('@fad/diffusion-core exports', () => {
       'checkLatentSampling', 'AUTOENCODER_PREFIX',
       'serializeDiffusersUNet', 'diffusersUNetFromFiles', 'diffusersWeightNames',
       'unetConfigFromDiffusers', 'diffusersConfigFromUNet', 'DiffusersConfigError', 'unetLayout',
-      'flipImages', 'rotate90',
+      'flipImages', 'rotate90', 'resizeImages', 'resampleDownUp', 'resizeImageData', 'areaMatrix', 'RESIZE_METHODS',
       'skipSamplingDraws', 'parseShard', 'resolveShard', 'shardSlice', 'shardName', 'parseShardName', 'checkShardSet', 'ShardSetError', 'planSamplingShard',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');

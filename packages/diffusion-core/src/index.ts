@@ -3,6 +3,8 @@
 // Images: resizing, flips and adapting images to what an expert expects (see src/image)
 export { flipImages, rotate90 } from './image/flip-images';
 export type { FlipImagesParams, Rotate90Params } from './image/flip-images';
+export { areaMatrix, RESIZE_IMAGE_DATA_METHODS, RESIZE_METHODS, resampleDownUp, resizeImageData, resizeImages } from './image/resize-images';
+export type { ResampleDownUpParams, ResizeImageDataParams, ResizeImagesParams, ResizeMethod } from './image/resize-images';
 
 // Seeded randomness
 export { Generator } from './random';

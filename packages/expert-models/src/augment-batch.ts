@@ -14,8 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Generator } from '@fad/diffusion-core';
 import { gaussianBlur, unsharpMask } from './gaussian-blur';
 import { adjustBrightness, adjustContrast } from './intensity-jitter';
-import { flipImages, rotate90 } from '@fad/diffusion-core';
-import { RESIZE_METHODS, type ResizeMethod, resampleDownUp } from './resize-images';
+import { flipImages, RESIZE_METHODS, type ResizeMethod, resampleDownUp, rotate90 } from '@fad/diffusion-core';
 import { assertBoolean, assertInt, assertKnownKeys, assertNumber, assertObject, assertOneOf, formatShape, show } from './validate';
 
 /** Blur-or-sharpen step: with `probability`, either blur or sharpen (even odds), random strength. */
