@@ -39,6 +39,7 @@ import {
   decodeSafetensors,
   deserializeAutoencoder,
   encodeSafetensors,
+  flipImages,
   resolveUNetConfig,
   schedulerFromName,
   serializeUNet,
@@ -269,25 +270,30 @@ export class DataOrder {
   }
 }
 
-/** A batch as a tensor in [-1, 1] with optional random flips. */
+/**
+ * A batch as a tensor in [-1, 1] with optional random flips (`flipImages` of @fad/diffusion-core,
+ * chosen per image by a mask). The coins are drawn per image in order, horizontal then vertical,
+ * only for the flips that are on, so the data order of a run (and its resume) is unchanged.
+ */
 export function makeBatch(data: Pick<TrainingData, 'images' | 'imageSize' | 'channels'>, idx: number[], order: DataOrder, d: DataConfig): tf.Tensor4D {
   const s = data.imageSize;
   const c = data.channels;
   const per = s * s * c;
   const out = new Float32Array(idx.length * per);
-  idx.forEach((k, b) => {
+  const flips = idx.map((k, b) => {
     const src = data.images.subarray(k * per, (k + 1) * per);
-    const fh = d.hflip && order.coin();
-    const fv = d.vflip && order.coin();
-    for (let y = 0; y < s; y++) {
-      const sy = fv ? s - 1 - y : y;
-      for (let x = 0; x < s; x++) {
-        const sx = fh ? s - 1 - x : x;
-        for (let ch = 0; ch < c; ch++) out[b * per + (y * s + x) * c + ch] = src[(sy * s + sx) * c + ch] * 2 - 1;
-      }
-    }
+    for (let i = 0; i < per; i++) out[b * per + i] = src[i] * 2 - 1;
+    const horizontal = d.hflip && order.coin();
+    const vertical = d.vflip && order.coin();
+    return { horizontal, vertical };
   });
-  return tf.tensor4d(out, [idx.length, s, s, c]);
+  return tf.tidy(() => {
+    let x = tf.tensor4d(out, [idx.length, s, s, c]);
+    for (const direction of ['horizontal', 'vertical'] as const) {
+      if (flips.some((f) => f[direction])) x = flipImages({ images: x, direction, which: flips.map((f) => f[direction]) });
+    }
+    return x;
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { DDPMScheduler } from '@fad/diffusion-core';
+import { adaptExpertInput, DDPMScheduler } from '@fad/diffusion-core';
 import {
   type ExpertConfig,
   type ExpertEvaluation,
@@ -359,17 +359,14 @@ export function expertAsFeatureExtractor(loaded: LoadedExpertModel): FeatureExtr
   });
 }
 
-/** Images [N,S,S,C] in [0,1] adapted to the expert's input (resize, channel repeat, range). */
+/**
+ * Images [N,S,S,C] in [0,1] adapted to the expert's input (range, resize, channel repeat) by
+ * `adaptExpertInput`, the one implementation of input adaptation.
+ */
 function adapt(x: tf.Tensor4D, expert: ExpertModel): tf.Tensor4D {
   const { size, channels, range } = expert.inputSpec;
-  let y = x;
-  if (y.shape[1] !== size || y.shape[2] !== size) y = tf.image.resizeBilinear(y, [size, size], false, true);
-  if (y.shape[3] !== channels) {
-    if (y.shape[3] !== 1) throw new CliError(`images have ${y.shape[3]} channels; the expert expects ${channels}`);
-    y = tf.tile(y, [1, 1, 1, channels]);
-  }
-  if (range[0] !== 0 || range[1] !== 1) y = tf.add(tf.mul(y, range[1] - range[0]), range[0]);
-  return y;
+  if (x.shape[3] !== channels && x.shape[3] !== 1) throw new CliError(`images have ${x.shape[3]} channels; the expert expects ${channels}`);
+  return adaptExpertInput({ images: x, adaptation: { dataRange: [0, 1], range, size: [size, size], channels, mean: null, std: null } });
 }
 
 /** Features [N,D] and logits [N,K] of images [N,S,S,C] in [0,1], in batches. */

@@ -19,6 +19,8 @@ describe('@fad/diffusion-core exports', () => {
       'parseModelFile', 'readCheckedHeader', 'checkClassNames', 'ModelFileError', 'MODEL_FILE_LIMITS',
       'serializeDiffusersUNet', 'diffusersUNetFromFiles', 'diffusersWeightNames',
       'unetConfigFromDiffusers', 'diffusersConfigFromUNet', 'DiffusersConfigError', 'unetLayout',
+      'flipImages', 'rotate90', 'resizeImages', 'resampleDownUp', 'resizeImageData', 'areaMatrix', 'RESIZE_METHODS',
+      'adaptExpertInput', 'resolveInputAdaptation', 'INPUT_ADAPTATION_NAMES', 'RAW_INPUT_ADAPTATION',
       'skipSamplingDraws', 'parseShard', 'resolveShard', 'shardSlice', 'shardName', 'parseShardName', 'checkShardSet', 'ShardSetError', 'planSamplingShard',
     ]) {
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe('undefined');

@@ -1,5 +1,20 @@
 // Explicit barrel: every public name of @fad/diffusion-core is listed here.
 
+// Images: resizing, flips and adapting images to what an expert expects (see src/image)
+export { flipImages, rotate90 } from './image/flip-images';
+export type { FlipImagesParams, Rotate90Params } from './image/flip-images';
+export { areaMatrix, RESIZE_IMAGE_DATA_METHODS, RESIZE_METHODS, resampleDownUp, resizeImageData, resizeImages } from './image/resize-images';
+export type { ResampleDownUpParams, ResizeImageDataParams, ResizeImagesParams, ResizeMethod } from './image/resize-images';
+export { adaptExpertInput, INPUT_ADAPTATION_NAMES, RAW_INPUT_ADAPTATION, resolveInputAdaptation } from './image/input-adaptation';
+export type {
+  AdaptExpertInputParams,
+  ExpertInputSpec,
+  InputAdaptation,
+  InputAdaptationOption,
+  InputAdaptationOverrides,
+  ResolveInputAdaptationParams,
+} from './image/input-adaptation';
+
 // Seeded randomness
 export { Generator } from './random';
 export type { GeneratorState } from './random';

@@ -9,6 +9,8 @@ describe('@fad/diffusion-core subpath exports', () => {
       'COMPLETE_FILE', 'ResumableStepError', 'assertStateKey', 'loadAutoencoder', 'loadDiffusersUNet', 'loadUNet', 'numberTensors', 'numberedTensors', 'prefixTensors',
       'prepareResumableStep', 'readCompleteMarker', 'saveAutoencoder', 'saveDiffusersUNet', 'saveUNet', 'sha256', 'stableStringify', 'stepKey', 'tensorsWithPrefix', 'truncateMetricsLog',
       'writeCompleteMarker', 'writeFileAtomic', 'writeFileAtomicSync',
+      'IMAGE_EXTENSIONS', 'ImageFolderError', 'decodeImageFile', 'inspectImageFolder', 'loadImageFolder', 'mapClassName', 'mapLimit', 'scanImageFolder',
+      'selectImageFolderClasses', 'skippedLinksWarning',
     ].sort());
     for (const name of Object.keys(node)) expect(name in api, name).toBe(false);
   });

@@ -20,3 +20,12 @@ export {
 export type { CompleteMarker, PreparedStep, PrepareResumableStepParams, ResumableStepProblem } from './node/resumable-step';
 export { numberedTensors, numberTensors, prefixTensors, tensorsWithPrefix, truncateMetricsLog } from './node/training-checkpoint';
 export type { CheckpointTensor, StoredTensor } from './node/training-checkpoint';
+export { decodeImageFile } from './node/decode-image-file';
+export type { DecodedImage, DecodeImageFileParams } from './node/decode-image-file';
+export { inspectImageFolder, loadImageFolder, selectImageFolderClasses } from './node/image-folder';
+export type { BadImageFile, ImageFolderReport, InspectImageFolderParams, LoadedImageFolder, LoadImageFolderParams } from './node/image-folder';
+export { ImageFolderError } from './node/image-folder-error';
+export type { ImageFolderErrorCode } from './node/image-folder-error';
+export { IMAGE_EXTENSIONS, mapClassName, scanImageFolder, skippedLinksWarning } from './node/image-folder-scan';
+export type { ImageFolderScan, ScanImageFolderParams, ScannedClass } from './node/image-folder-scan';
+export { mapLimit } from './node/map-limit';

@@ -12,10 +12,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Generator } from '@fad/diffusion-core';
-import { flipImages, rotate90 } from './image-flip';
 import { gaussianBlur, unsharpMask } from './gaussian-blur';
 import { adjustBrightness, adjustContrast } from './intensity-jitter';
-import { RESIZE_METHODS, type ResizeMethod, resampleDownUp } from './resize-images';
+import { flipImages, RESIZE_METHODS, type ResizeMethod, resampleDownUp, rotate90 } from '@fad/diffusion-core';
 import { assertBoolean, assertInt, assertKnownKeys, assertNumber, assertObject, assertOneOf, formatShape, show } from './validate';
 
 /** Blur-or-sharpen step: with `probability`, either blur or sharpen (even odds), random strength. */
@@ -252,11 +251,9 @@ export function applyAugmentParams(args: ApplyAugmentParamsParams): tf.Tensor4D 
     throw new RangeError(`applyAugmentParams: odd quarter turns need square images, got shape ${formatShape(images.shape)}`);
   }
   return tf.tidy(() => {
-    const b = images.shape[0];
-    const mask = (pick: (p: AugmentSampleParams) => boolean) => tf.tensor4d(params.map((p) => (pick(p) ? 1 : 0)), [b, 1, 1, 1], 'bool');
     let x = images;
-    if (params.some((p) => p.horizontalFlip)) x = tf.where(mask((p) => p.horizontalFlip), flipImages({ images: x, direction: 'horizontal' }), x);
-    if (params.some((p) => p.verticalFlip)) x = tf.where(mask((p) => p.verticalFlip), flipImages({ images: x, direction: 'vertical' }), x);
+    if (params.some((p) => p.horizontalFlip)) x = flipImages({ images: x, direction: 'horizontal', which: params.map((p) => p.horizontalFlip) });
+    if (params.some((p) => p.verticalFlip)) x = flipImages({ images: x, direction: 'vertical', which: params.map((p) => p.verticalFlip) });
     const perImage = params.some((p) => p.turns !== 0 || p.resampleScale !== 1 || p.blurSigma > 0 || p.sharpenAmount > 0);
     if (perImage) {
       const parts = params.map((p, i) => {

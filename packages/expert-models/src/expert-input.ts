@@ -3,7 +3,11 @@
  * its U-Net was trained on, [-1, 1] by default), the expert expects `inputSpec.range` (e.g. [0, 1])
  * at `inputSpec.size` with `inputSpec.channels`. The map is linear and is not clipped, so noisy x_t
  * outside the range reaches the expert as it is, and the whole map is differentiable.
+ *
+ * The steps themselves are `adaptExpertInput` of `@fad/diffusion-core` (the one home of input
+ * adaptation, shared with feature alignment and the CLI); this is the expert-guidance front end.
  */
+import { adaptExpertInput } from '@fad/diffusion-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { InputSpec } from './expert-config';
 import { formatShape, show } from './validate';
@@ -27,8 +31,8 @@ export function checkRange(fn: string, field: string, range: unknown): asserts r
 
 /**
  * Linear range map, then bilinear resize to the expert's size (if different; half-pixel centres)
- * and channel repetition from 1 to the expert's channel count. Call inside a `tf.tidy`; the result
- * may be `images` itself when nothing changes.
+ * and channel repetition from 1 to the expert's channel count (`adaptExpertInput` without
+ * normalisation). Returns a new tensor; differentiable.
  */
 export function toExpertInput(params: ToExpertInputParams): tf.Tensor4D {
   const fn = 'toExpertInput';
@@ -38,15 +42,8 @@ export function toExpertInput(params: ToExpertInputParams): tf.Tensor4D {
   if (!(images instanceof tf.Tensor) || images.rank !== 4) throw new TypeError(`${fn}: images must be a [B,H,W,C] tensor, got ${images instanceof tf.Tensor ? formatShape(images.shape) : show(images)}`);
   checkRange(fn, 'dataRange', dataRange);
   checkRange(fn, 'inputSpec.range', inputSpec?.range);
-  const [lo, hi] = dataRange;
-  const [r0, r1] = inputSpec.range;
-  let y = images;
-  const scale = (r1 - r0) / (hi - lo);
-  if (scale !== 1 || r0 - lo * scale !== 0) y = tf.add(tf.mul(y, scale), r0 - lo * scale);
-  if (y.shape[1] !== inputSpec.size || y.shape[2] !== inputSpec.size) y = tf.image.resizeBilinear(y, [inputSpec.size, inputSpec.size], false, true);
-  if (y.shape[3] !== inputSpec.channels) {
-    if (y.shape[3] !== 1) throw new RangeError(`${fn}: images have ${y.shape[3]} channels; the expert expects ${inputSpec.channels} (only 1 -> N is repeated)`);
-    y = tf.tile(y, [1, 1, 1, inputSpec.channels]);
-  }
-  return y;
+  const c = images.shape[3];
+  if (c !== inputSpec.channels && c !== 1) throw new RangeError(`${fn}: images have ${c} channels; the expert expects ${inputSpec.channels} (only 1 -> N is repeated)`);
+  const size: [number, number] = [inputSpec.size, inputSpec.size];
+  return adaptExpertInput({ images, adaptation: { dataRange, range: inputSpec.range, size, channels: inputSpec.channels, mean: null, std: null } });
 }

@@ -40,12 +40,13 @@ export { ClassifierHead } from './classifier-head';
 export type { ClassifierHeadParams } from './classifier-head';
 
 // Augmentation
-export { flipImages, rotate90 } from './image-flip';
-export type { FlipImagesParams, Rotate90Params } from './image-flip';
+// Flips and resizing live in @fad/diffusion-core (one home for this package, the CLI and the image-folder loader).
+export { flipImages, rotate90 } from '@fad/diffusion-core';
+export type { FlipImagesParams, Rotate90Params } from '@fad/diffusion-core';
 export { gaussianBlur, gaussianKernel1d, unsharpMask } from './gaussian-blur';
 export type { GaussianBlurParams, GaussianKernel1dParams, UnsharpMaskParams } from './gaussian-blur';
-export { RESIZE_METHODS, areaMatrix, resampleDownUp, resizeImages } from './resize-images';
-export type { ResampleDownUpParams, ResizeImagesParams, ResizeMethod } from './resize-images';
+export { RESIZE_METHODS, areaMatrix, resampleDownUp, resizeImages } from '@fad/diffusion-core';
+export type { ResampleDownUpParams, ResizeImagesParams, ResizeMethod } from '@fad/diffusion-core';
 export { adjustBrightness, adjustContrast } from './intensity-jitter';
 export type { AdjustBrightnessParams, AdjustContrastParams } from './intensity-jitter';
 export {

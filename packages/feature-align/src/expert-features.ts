@@ -1,7 +1,7 @@
 /** Running a frozen expert: adapted input, inference mode, off the gradient tape, pooled output. */
 import * as tf from '@tensorflow/tfjs-core';
 import { assertFeatureExtractor, type FeatureExtractor } from './feature-extractor';
-import { adaptExpertInput, type InputAdaptationOption, resolveInputAdaptation } from './input-adaptation';
+import { adaptExpertInput, type InputAdaptationOption, resolveInputAdaptation } from '@fad/diffusion-core';
 import { runWithoutGradient } from './stop-gradient';
 import { assertKnownKeys, assertParamsObject, assertTensor, describe, fail, shapeText } from './validate';
 

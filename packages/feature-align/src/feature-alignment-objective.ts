@@ -10,7 +10,7 @@ import type { ObjectiveContext, TrainingObjective } from '@fad/diffusion-core';
 import { assertFeatureExtractor, type FeatureExtractor } from './feature-extractor';
 import { extractExpertFeatures } from './expert-features';
 import type { FeatureAlignmentLoss } from './feature-alignment-loss';
-import { type InputAdaptation, type InputAdaptationOption, resolveInputAdaptation } from './input-adaptation';
+import { type InputAdaptation, type InputAdaptationOption, resolveInputAdaptation } from '@fad/diffusion-core';
 import { runWithoutGradient } from './stop-gradient';
 import { DEFAULT_TAP } from './tap-diffusion-model';
 import { assertFiniteNonNegative, assertKnownKeys, assertOneOf, assertParamsObject, fail, shapeText } from './validate';

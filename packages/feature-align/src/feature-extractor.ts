@@ -3,29 +3,12 @@
  * structurally, so any model fits: `@fad/expert-models`' experts, a tfjs-layers model (see
  * `featureExtractorFromLayersModel`), or a plain function (`featureExtractorFromFunction`).
  */
+import type { ExpertInputSpec } from '@fad/diffusion-core';
 import type * as tf from '@tensorflow/tfjs-core';
 import { assertParamsObject, assertKnownKeys, assertPositiveInteger, fail } from './validate';
 
-/**
- * What `features(x)` accepts. Every field is optional; `resolveInputAdaptation` turns `range`,
- * `size` and `channels` into the range-mapping / resize / channel-repeat steps applied before the
- * expert. Compatible with `@fad/expert-models`' `InputSpec`.
- */
-export interface ExpertInputSpec {
-  /** Square side, or [height, width], of the images the expert expects (e.g. 224). */
-  readonly size?: number | readonly [number, number];
-  /** Channels the expert expects (e.g. 3; a 1-channel input is repeated). */
-  readonly channels?: number;
-  /**
-   * Per-channel mean the expert subtracts internally (e.g. ImageNet's [0.485, 0.456, 0.406]).
-   * Informational: feature alignment does not apply it (see `InputAdaptation.mean`).
-   */
-  readonly mean?: readonly number[];
-  /** Per-channel standard deviation the expert divides by internally. Informational, as `mean`. */
-  readonly std?: readonly number[];
-  /** Value range of the images `features` takes, e.g. [0, 1]. */
-  readonly range?: readonly [number, number];
-}
+/** What `features(x)` accepts (size, channels, range; mean/std informational). Defined in @fad/diffusion-core with the input adaptation. */
+export type { ExpertInputSpec };
 
 /** Options feature alignment passes to `features`: always `{ training: false }`. */
 export interface FeatureOptions {

@@ -19,14 +19,9 @@ export { runWithoutGradient, stopGradient } from './stop-gradient';
 // The frozen expert
 export { featureExtractorFromFunction } from './feature-extractor';
 export type { ExpertInputSpec, FeatureExtractor, FeatureExtractorFromFunctionParams, FeatureOptions } from './feature-extractor';
-export { adaptExpertInput, INPUT_ADAPTATION_NAMES, RAW_INPUT_ADAPTATION, resolveInputAdaptation } from './input-adaptation';
-export type {
-  AdaptExpertInputParams,
-  InputAdaptation,
-  InputAdaptationOption,
-  InputAdaptationOverrides,
-  ResolveInputAdaptationParams,
-} from './input-adaptation';
+// Input adaptation lives in @fad/diffusion-core (one home for expert guidance, the CLI and this package).
+export { adaptExpertInput, INPUT_ADAPTATION_NAMES, RAW_INPUT_ADAPTATION, resolveInputAdaptation } from '@fad/diffusion-core';
+export type { AdaptExpertInputParams, InputAdaptation, InputAdaptationOption, InputAdaptationOverrides, ResolveInputAdaptationParams } from '@fad/diffusion-core';
 export { extractExpertFeatures } from './expert-features';
 export type { ExtractExpertFeaturesParams } from './expert-features';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adaptExpertInput, RAW_INPUT_ADAPTATION, resolveInputAdaptation } from './input-adaptation';
-import { useCpuBackend } from './test-support/setup';
+import { useCpuBackend } from '../testing/setup-cpu';
 
 beforeAll(useCpuBackend);
 
@@ -72,5 +72,29 @@ describe('adaptExpertInput', () => {
     );
     expect(() => adaptExpertInput({ images: x, adaptation: { size: 3 } as never })).toThrow(/adaptation must be a resolved InputAdaptation/);
     tf.dispose([x, y]);
+  });
+});
+
+describe('adaptExpertInput numerics of its former copies', () => {
+  // Bit-for-bit, on float32 values spread over the range: the op sequences the copies used before
+  // they became calls of adaptExpertInput, written out here with plain tf ops.
+  const values = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.fround(-1 + (2 * ((i * 7919) % n)) / n + 1e-7 * (i % 13)));
+
+  it("equals expert guidance's toExpertInput ops (x * 0.5 + 0.5) for [-1, 1] -> [0, 1]", () => {
+    const x = tf.tensor4d(values(4096), [4, 32, 32, 1]);
+    const y = adaptExpertInput({ images: x, adaptation: resolveInputAdaptation({ spec: { range: [0, 1] } }) });
+    const ref = tf.add(tf.mul(x, 0.5), 0.5);
+    expect(Array.from(y.dataSync())).toEqual(Array.from(ref.dataSync()));
+    tf.dispose([x, y, ref]);
+  });
+
+  it("equals the CLI expert evaluation's ops (resize, then repeat) for [0, 1] data and a [0, 1] expert", () => {
+    const x = tf.tensor4d(values(2 * 9 * 9).map((v) => (v + 1) / 2), [2, 9, 9, 1]);
+    const a = resolveInputAdaptation({ spec: { size: 16, channels: 3, range: [0, 1] }, adaptation: { dataRange: [0, 1] } });
+    const y = adaptExpertInput({ images: x, adaptation: a });
+    const ref = tf.tile(tf.image.resizeBilinear(x, [16, 16], false, true), [1, 1, 1, 3]);
+    expect(y.shape).toEqual([2, 16, 16, 3]);
+    expect(Array.from(y.dataSync())).toEqual(Array.from(ref.dataSync()));
+    tf.dispose([x, y, ref]);
   });
 });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { flipImages, rotate90 } from './image-flip';
-import { useCpuBackend } from './testing/setup-cpu';
+import { flipImages, rotate90 } from './flip-images';
+import { leakedTensors, useCpuBackend } from '../testing/setup-cpu';
 
 beforeAll(useCpuBackend);
 
@@ -17,6 +17,18 @@ describe('flipImages', () => {
   it('keeps channels together', () => {
     const x = tf.tensor4d([1, 10, 2, 20], [1, 1, 2, 2]);
     expect(Array.from(flipImages({ images: x, direction: 'horizontal' }).dataSync())).toEqual([2, 20, 1, 10]);
+  });
+
+  it('flips only the images `which` names, copying the others, without leaking tensors', () => {
+    // Two 1x2 images: [1 2] and [3 4].
+    const x = tf.tensor4d([1, 2, 3, 4], [2, 1, 2, 1]);
+    expect(Array.from(flipImages({ images: x, direction: 'horizontal', which: [false, true] }).dataSync())).toEqual([1, 2, 4, 3]);
+    expect(Array.from(flipImages({ images: x, direction: 'horizontal', which: [true, false] }).dataSync())).toEqual([2, 1, 3, 4]);
+    const none = flipImages({ images: x, direction: 'vertical', which: [false, false] });
+    expect(none).not.toBe(x);
+    expect(Array.from(none.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(leakedTensors(() => flipImages({ images: x, direction: 'horizontal', which: [true, false] }).dispose())).toBe(0);
+    expect(() => flipImages({ images: x, direction: 'horizontal', which: [true] })).toThrow('flipImages: which must be an array of 2 booleans (one per image), got [boolean]');
   });
 
   it('rejects bad arguments', () => {

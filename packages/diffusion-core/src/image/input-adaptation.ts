@@ -8,15 +8,38 @@
  * follow the expert's `inputSpec`, so an expert taking 224x224 RGB images in [0, 1] gets exactly
  * that from 64x64 grayscale images in [-1, 1].
  *
- * Mean/std normalisation is never taken from `inputSpec`: by the `FeatureExtractor` contract (and
- * in `@fad/expert-models`) the expert normalises internally, and `inputSpec.mean`/`std` only say
+ * Mean/std normalisation is never taken from `inputSpec`: by the `FeatureExtractor` contract of
+ * `@fad/feature-align` (and in `@fad/expert-models`) the expert normalises internally, and `inputSpec.mean`/`std` only say
  * how. Applying them here too would normalise twice. For an expert that expects pre-normalised
  * input (e.g. a converted torchvision model without a normalisation layer), pass
  * `adaptation: { mean, std }`.
+ *
+ * This is the one home of expert-input adaptation in fad: feature alignment (`@fad/feature-align`
+ * re-exports these names), expert guidance (`toExpertInput` in `@fad/expert-models`) and the CLI's
+ * expert evaluation all go through `adaptExpertInput`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ExpertInputSpec } from './feature-extractor';
-import { assertParamsObject, assertKnownKeys, assertTensor, describe, fail, shapeText } from './validate';
+import { checkFloatTensor, checkKnownKeys, checkParamsObject, fail, shapeText, valueText } from './image-checks';
+
+/**
+ * What an expert (a feature extractor or classifier) takes as input. Every field is optional;
+ * `resolveInputAdaptation` turns `range`, `size` and `channels` into adaptation steps.
+ */
+export interface ExpertInputSpec {
+  /** Square side, or [height, width], of the images the expert expects (e.g. 224). */
+  readonly size?: number | readonly [number, number];
+  /** Channels the expert expects (e.g. 3; a 1-channel input is repeated). */
+  readonly channels?: number;
+  /**
+   * Per-channel mean the expert subtracts internally (e.g. ImageNet's [0.485, 0.456, 0.406]).
+   * Informational: the adaptation does not apply it (see `InputAdaptation.mean`).
+   */
+  readonly mean?: readonly number[];
+  /** Per-channel standard deviation the expert divides by internally. Informational, as `mean`. */
+  readonly std?: readonly number[];
+  /** Value range of the images the expert takes, e.g. [0, 1]. */
+  readonly range?: readonly [number, number];
+}
 
 /** The fully resolved steps; `null` skips a step. */
 export interface InputAdaptation {
@@ -73,18 +96,18 @@ export interface ResolveInputAdaptationParams {
 /** Resolves and validates the adaptation steps. */
 export function resolveInputAdaptation(params: ResolveInputAdaptationParams = {}): InputAdaptation {
   const where = 'resolveInputAdaptation';
-  assertParamsObject(where, params);
+  checkParamsObject(where, params);
   const { spec, adaptation = 'spec' } = params;
   if (adaptation === 'raw') return RAW_INPUT_ADAPTATION;
   if (spec !== undefined && (spec === null || typeof spec !== 'object')) {
-    fail(where, `spec must be an ExpertInputSpec object, got ${describe(spec)}`, TypeError);
+    fail(where, `spec must be an ExpertInputSpec object, got ${valueText(spec)}`, TypeError);
   }
   let overrides: InputAdaptationOverrides = {};
   if (adaptation !== 'spec') {
     if (adaptation === null || typeof adaptation !== 'object' || Array.isArray(adaptation)) {
-      fail(where, `adaptation must be 'spec', 'raw' or an object of overrides {${FIELDS.join(', ')}}, got ${describe(adaptation)}`, TypeError);
+      fail(where, `adaptation must be 'spec', 'raw' or an object of overrides {${FIELDS.join(', ')}}, got ${valueText(adaptation)}`, TypeError);
     }
-    assertKnownKeys(where, adaptation as Record<string, unknown>, FIELDS);
+    checkKnownKeys(where, adaptation as Record<string, unknown>, FIELDS);
     overrides = adaptation;
   }
   const s: ExpertInputSpec = spec ?? {};
@@ -94,7 +117,7 @@ export function resolveInputAdaptation(params: ResolveInputAdaptationParams = {}
   const range = nullable(pick('range', s.range), (v) => checkRange(where, 'range', v));
   const size = nullable(pick('size', s.size), (v) => checkSize(where, v));
   const channels = nullable(pick('channels', s.channels), (v) => {
-    if (!Number.isInteger(v) || (v as number) <= 0) fail(where, `channels must be a positive integer or null, got ${describe(v)}`, RangeError);
+    if (!Number.isInteger(v) || (v as number) <= 0) fail(where, `channels must be a positive integer or null, got ${valueText(v)}`, RangeError);
     return v as number;
   });
   // Never from the spec: the expert normalises internally (see the module docs).
@@ -116,7 +139,7 @@ function nullable<T, U>(v: T | null | undefined, check: (v: T) => U): U | null {
 
 function checkRange(where: string, name: string, v: unknown): readonly [number, number] {
   if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x)) || !(v[0] < v[1])) {
-    fail(where, `${name} must be [low, high] with finite low < high, got ${describe(v)}`, RangeError);
+    fail(where, `${name} must be [low, high] with finite low < high, got ${valueText(v)}`, RangeError);
   }
   return [v[0], v[1]];
 }
@@ -124,14 +147,14 @@ function checkRange(where: string, name: string, v: unknown): readonly [number, 
 function checkSize(where: string, v: unknown): readonly [number, number] {
   const hw = typeof v === 'number' ? [v, v] : v;
   if (!Array.isArray(hw) || hw.length !== 2 || !hw.every((x) => Number.isInteger(x) && x > 0)) {
-    fail(where, `size must be a positive integer or [height, width], got ${describe(v)}`, RangeError);
+    fail(where, `size must be a positive integer or [height, width], got ${valueText(v)}`, RangeError);
   }
   return [hw[0], hw[1]];
 }
 
 function checkVector(where: string, name: string, v: unknown, positive: boolean): readonly number[] {
   if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0))) {
-    fail(where, `${name} must be a non-empty array of finite numbers${positive ? ' > 0' : ''}, got ${describe(v)}`, RangeError);
+    fail(where, `${name} must be a non-empty array of finite numbers${positive ? ' > 0' : ''}, got ${valueText(v)}`, RangeError);
   }
   return [...v];
 }
@@ -151,11 +174,11 @@ export interface AdaptExpertInputParams {
  */
 export function adaptExpertInput(params: AdaptExpertInputParams): tf.Tensor4D {
   const where = 'adaptExpertInput';
-  assertParamsObject(where, params);
+  checkParamsObject(where, params);
   const { images, adaptation: a } = params;
-  assertTensor(where, 'images', images, [4], '[B,H,W,C]');
+  checkFloatTensor(where, 'images', images, [4], '[B,H,W,C]');
   if (a === null || typeof a !== 'object' || !FIELDS.every((k) => k in a)) {
-    fail(where, `adaptation must be a resolved InputAdaptation (use resolveInputAdaptation), got ${describe(a)}`, TypeError);
+    fail(where, `adaptation must be a resolved InputAdaptation (use resolveInputAdaptation), got ${valueText(a)}`, TypeError);
   }
   const c = images.shape[3];
   const outC = a.channels ?? c;
