@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeDemoData } from './demo';
 import { type FadRun, runFad } from './testing/run-fad';
+import { copyShards, runShardsInRandomOrder, shardLaunch } from './testing/shard-runs';
 import { writeToyGeneratedSet } from './testing/toy-generated-set';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-evaluate-shards-'));
@@ -44,24 +45,18 @@ describe('fad evaluate --shard and fad merge', () => {
 
   it('N shards in a random order, one killed and retried, merge to the unsharded eval.json (timing fields aside)', async () => {
     ok(await runFad(evaluate(unsharded)), 'unsharded');
-    const how = (i: number): { args: string[]; env: Record<string, string> } =>
-      i === 0 ? { args: ['--shard', `0/${N}`], env: {} }
-        : i === 1 ? { args: [], env: { JOB_COMPLETION_INDEX: '1', FAD_SHARD_COUNT: String(N) } }
-          : { args: [], env: { SLURM_ARRAY_TASK_ID: '7', SLURM_ARRAY_TASK_MIN: '5', SLURM_ARRAY_TASK_COUNT: String(N) } };
-    const order = [0, 1, 2].sort(() => Math.random() - 0.5);
-    const victim = order[Math.floor(Math.random() * N)];
-    console.log(`evaluate shard order ${order.join(', ')}; shard ${victim} is killed and retried`);
-    const results = await Promise.all(order.map((i, k) => new Promise<void>((res) => setTimeout(res, k * 150)).then(() => runFad([...evaluate(shards), ...how(i).args], {
-      env: how(i).env,
+    const how = (i: number) => shardLaunch(i, N, 5);
+    const { order, victim, results } = await runShardsInRandomOrder({
+      n: N, slurmMin: 5, label: 'evaluate shard', args: () => evaluate(shards),
       // Killed once it has started reading the real data (before any output is written).
-      onStart: i === victim ? (child) => {
+      killVictim: (child) => {
         let err = '';
         child.stderr?.on('data', (d) => {
           err += d;
           if (/fad: data /.test(err)) child.kill('SIGKILL');
         });
-      } : undefined,
-    }))));
+      },
+    });
     order.forEach((i, k) => (i === victim ? expect(results[k].signal).toBe('SIGKILL') : ok(results[k], `shard ${i}`)));
     expect(existsSync(join(shards, `${victim}-of-${N}`))).toBe(false);
     const early = await runFad(['merge', shards, '--out', merged]);
@@ -89,12 +84,7 @@ describe('fad evaluate --shard and fad merge', () => {
   }, 170_000);
 
   it('refuses a missing shard and foreign shards by name', async () => {
-    const copy = (name: string) => {
-      const d = join(root, name);
-      rmSync(d, { recursive: true, force: true });
-      cpSync(shards, d, { recursive: true });
-      return d;
-    };
+    const copy = (name: string) => copyShards(shards, root, name);
     const missing = copy('missing');
     rmSync(join(missing, '0-of-3'), { recursive: true });
     let r = await runFad(['merge', missing, '--out', join(root, 'm1.json')]);

@@ -15,6 +15,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { UNET_PRESETS, UNet2DConditional, serializeUNet } from '@fad/diffusion-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type FadRun, runFad } from './testing/run-fad';
+import { copyShards, runShardsInRandomOrder, shardLaunch } from './testing/shard-runs';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-shards-'));
 const modelPath = join(root, 'model.safetensors');
@@ -50,18 +51,12 @@ describe('fad generate --shard and fad merge', () => {
   it('N shards in a random order, one killed and retried, merge to the byte-identical unsharded result', async () => {
     ok(await runFad([...common, '--out', unsharded]), 'unsharded');
     // How each shard learns its index: the flag, a Kubernetes Indexed Job, a SLURM array (--array=1-3).
-    const how = (i: number): { args: string[]; env: Record<string, string> } =>
-      i === 0 ? { args: ['--shard', `0/${N}`], env: {} }
-        : i === 1 ? { args: [], env: { JOB_COMPLETION_INDEX: '1', FAD_SHARD_COUNT: String(N) } }
-          : { args: [], env: { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: String(N) } };
-    const order = [0, 1, 2].sort(() => Math.random() - 0.5);
-    const victim = order[Math.floor(Math.random() * N)];
-    console.log(`shard order ${order.join(', ')}; shard ${victim} is killed and retried`);
+    const how = (i: number) => shardLaunch(i, N, 1);
     let killedAt = '';
-    const runs = order.map((i, k) => new Promise<void>((res) => setTimeout(res, k * 150)).then(() => runFad([...common, ...how(i).args, '--out', shards], {
-      env: how(i).env,
+    const { order, victim, results } = await runShardsInRandomOrder({
+      n: N, slurmMin: 1, label: 'shard', args: () => [...common, '--out', shards],
       // The victim is killed as soon as its temp folder exists (sampling under way, nothing finished).
-      onStart: i === victim ? (child) => {
+      killVictim: (child, i) => {
         const tmp = join(shards, `${i}-of-${N}.tmp-${child.pid}`);
         const t = setInterval(() => {
           if (existsSync(tmp)) {
@@ -71,9 +66,8 @@ describe('fad generate --shard and fad merge', () => {
           }
         }, 5);
         child.on('exit', () => clearInterval(t));
-      } : undefined,
-    })));
-    const results = await Promise.all(runs);
+      },
+    });
     order.forEach((i, k) => (i === victim ? expect(results[k].signal).toBe('SIGKILL') : ok(results[k], `shard ${i}`)));
     expect(killedAt).not.toBe('');
     // The killed shard left only its temp folder, which does not count as a shard.
@@ -110,12 +104,7 @@ describe('fad generate --shard and fad merge', () => {
   }, 170_000);
 
   it('refuses a missing shard and foreign shards by name', async () => {
-    const copy = (name: string) => {
-      const d = join(root, name);
-      rmSync(d, { recursive: true, force: true });
-      cpSync(shards, d, { recursive: true });
-      return d;
-    };
+    const copy = (name: string) => copyShards(shards, root, name);
     const missing = copy('missing');
     rmSync(join(missing, '2-of-3'), { recursive: true });
     let r = await runFad(['merge', missing, '--out', join(root, 'm1')]);

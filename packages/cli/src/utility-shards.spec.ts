@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeDemoData } from './demo';
 import { type FadRun, runFad } from './testing/run-fad';
+import { copyShards, runShardsInRandomOrder, shardLaunch } from './testing/shard-runs';
 import { writeToyGeneratedSet } from './testing/toy-generated-set';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-utility-shards-'));
@@ -48,17 +49,11 @@ describe('fad utility --shard and fad merge', () => {
 
   it('N shards in a random order, one killed and retried, merge to the unsharded result (timing fields aside)', async () => {
     ok(await runFad(utility(unsharded)), 'unsharded');
-    const how = (i: number): { args: string[]; env: Record<string, string> } =>
-      i === 0 ? { args: ['--shard', `0/${N}`], env: {} }
-        : i === 1 ? { args: [], env: { JOB_COMPLETION_INDEX: '1', FAD_SHARD_COUNT: String(N) } }
-          : { args: [], env: { SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_COUNT: String(N) } };
+    const how = (i: number) => shardLaunch(i, N, 0);
     const firstRun = ['real-f1-s0.json', 'mix-synA-r1-f1-s0.json', 'syn-synA-s0.json'];
-    const order = [0, 1, 2].sort(() => Math.random() - 0.5);
-    const victim = order[Math.floor(Math.random() * N)];
-    console.log(`utility shard order ${order.join(', ')}; shard ${victim} is killed after its first classifier and retried`);
-    const results = await Promise.all(order.map((i, k) => new Promise<void>((res) => setTimeout(res, k * 150)).then(() => runFad([...utility(shards), ...how(i).args], {
-      env: how(i).env,
-      onStart: i === victim ? (child) => {
+    const { order, victim, results } = await runShardsInRandomOrder({
+      n: N, slurmMin: 0, label: 'utility shard (killed after its first classifier)', args: () => utility(shards),
+      killVictim: (child, i) => {
         const t = setInterval(() => {
           if (existsSync(join(shards, 'runs', firstRun[i]))) {
             clearInterval(t);
@@ -66,8 +61,8 @@ describe('fad utility --shard and fad merge', () => {
           }
         }, 5);
         child.on('exit', () => clearInterval(t));
-      } : undefined,
-    }))));
+      },
+    });
     order.forEach((i, k) => (i === victim ? expect(results[k].signal).toBe('SIGKILL') : ok(results[k], `shard ${i}`)));
     expect(existsSync(join(shards, `${victim}-of-${N}`))).toBe(false);
     const early = await runFad(['merge', shards, '--out', merged]);
@@ -100,12 +95,7 @@ describe('fad utility --shard and fad merge', () => {
   }, 170_000);
 
   it('refuses a missing shard and foreign shards by name', async () => {
-    const copy = (name: string) => {
-      const d = join(root, name);
-      rmSync(d, { recursive: true, force: true });
-      cpSync(shards, d, { recursive: true });
-      return d;
-    };
+    const copy = (name: string) => copyShards(shards, root, name);
     const missing = copy('missing');
     rmSync(join(missing, '1-of-3'), { recursive: true });
     let r = await runFad(['merge', missing, '--out', join(root, 'm1')]);
