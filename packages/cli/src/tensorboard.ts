@@ -40,12 +40,8 @@ export function openRunTensorBoard(p: { cfg: FadConfig; dir: string; resumeStep:
   return new TensorBoardWriter({ logDir: p.dir, ...(p.resumeStep !== null ? { resumeStep: p.resumeStep } : {}) });
 }
 
-/** The scalars of a diffusion or autoencoder metrics.jsonl line. */
-export function trainingScalars(line: { loss: number; lr: number; gradNorm: number; terms: Record<string, number> }): Record<string, number> {
-  const out: Record<string, number> = { 'train/loss': line.loss, 'train/lr': line.lr, 'train/gradNorm': line.gradNorm };
-  for (const [k, v] of Object.entries(line.terms)) out[`train/terms/${k}`] = v;
-  return out;
-}
+/** The scalars of a diffusion or autoencoder metrics.jsonl line (the library's, see @fad/diffusion-core/node metrics-log.ts). */
+export { trainingScalars } from '@fad/diffusion-core/node';
 
 /** The scalars of a validation record (see validation.ts). */
 export function validationScalars(v: {
