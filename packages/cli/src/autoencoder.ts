@@ -44,13 +44,12 @@ import {
 import type { ExpertModel } from '@fad/expert-models';
 import { ssim } from '@fad/metrics';
 import type { FadConfig } from './config';
-import { type DiffusionResult, type TrainingData, pickData } from './diffusion';
+import { type DiffusionResult, type ResumableTrainingJob, type TrainingData, pickData } from './diffusion';
 import { CliError, fromLibraryError, InterruptedError, withLibraryErrors } from './errors';
 import { type LoadedExpertModel, expertOutputs } from './expert';
 import { assertSameStateKey, prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { loadAutoencoderFile, loadCheckpointWeights, readTrainCheckpoint, STATUS_COMPLETE, STATUS_KEY } from './model-files';
 import { removeStaleTemps } from './safety';
-import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
 import { openRunTensorBoard } from './tensorboard';
 
@@ -80,24 +79,13 @@ export function autoencoderConfigFor(cfg: FadConfig): AutoencoderKLConfig {
   return c;
 }
 
-export interface AutoencoderJob {
-  cfg: FadConfig;
-  data: TrainingData;
+export interface AutoencoderJob extends ResumableTrainingJob {
   /** Held-out indices for the fidelity check. */
   validation: number[];
   /** Expert: the perceptual term's features (autoencoder.perceptualWeight > 0) and a fidelity classifier. */
   expert?: LoadedExpertModel;
   /** An independent judge for the fidelity check. */
   judge?: LoadedExpertModel;
-  dir: string;
-  resume: boolean;
-  force?: boolean;
-  interrupt?: Interrupt;
-  backend: string;
-  log: (m: string) => void;
-  quiet?: boolean;
-  /** Stop (as if interrupted) after this step; for tests. */
-  stopAfterStep?: number;
 }
 
 export interface ClassifierFidelity {

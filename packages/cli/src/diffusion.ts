@@ -137,11 +137,10 @@ export interface TrainingData {
   fingerprint: string;
 }
 
-export interface DiffusionJob {
+/** What every resumable training job of a run folder takes (fad train, fad autoencoder train). */
+export interface ResumableTrainingJob {
   cfg: FadConfig;
   data: TrainingData;
-  /** Required when alignment is enabled. */
-  expert?: LoadedExpertModel;
   dir: string;
   resume: boolean;
   /** Start over even if the folder holds a checkpoint or a finished run. */
@@ -152,6 +151,11 @@ export interface DiffusionJob {
   quiet?: boolean;
   /** Stop (as if interrupted, without a message) after this step; for tests. */
   stopAfterStep?: number;
+}
+
+export interface DiffusionJob extends ResumableTrainingJob {
+  /** Required when alignment is enabled. */
+  expert?: LoadedExpertModel;
   /** How to continue after an interruption (default: "continue with --resume"). */
   resumeHint?: string;
 }

@@ -35,7 +35,7 @@ import {
   readCheckedHeader as readCheckedHeaderBytes,
 } from '@fad/diffusion-core';
 import { CHECKPOINT_STATUS_KEY, deserializeExpert, EXPERT_FORMAT, type ExpertConfig, type ExpertModel, resolveExpertConfig } from '@fad/expert-models';
-import { loadCheckpointInto, parseTrainingCheckpoint } from '@fad/diffusion-core/node';
+import { loadCheckpointInto, type ParseTrainingCheckpointParams, parseTrainingCheckpoint } from '@fad/diffusion-core/node';
 import { CliError, DivergenceError, fsError, withLibraryErrors } from './errors';
 import { sha256 } from './fsutil';
 import { LIMITS } from './limits';
@@ -232,17 +232,7 @@ type F32Tensors = Record<string, { shape: number[]; data: Float32Array }>;
  * `0..totalSteps`, the data order, the metrics window, then `check`). Every error names the file
  * and the field, and says `--force` starts over.
  */
-export function readTrainCheckpoint<S extends { format: string; key: string; step: number }>(p: {
-  path: string;
-  format: string;
-  /** What the file is, e.g. "the training checkpoint". */
-  what: string;
-  /** The run's total steps and the config key that sets them (for the message). */
-  totalSteps: number;
-  totalKey: string;
-  /** Extra checks of the state: return `[field, expected]` for the first bad field, or null. */
-  check?: (state: S) => [string, string] | null;
-}): { state: S; tensors: F32Tensors } {
+export function readTrainCheckpoint<S extends { format: string; key: string; step: number }>(p: Omit<ParseTrainingCheckpointParams<S>, 'bytes' | 'flags'>): { state: S; tensors: F32Tensors } {
   const bytes = readInputFile(p.path, p.what);
   return withLibraryErrors(() => parseTrainingCheckpoint<S>({ ...p, bytes, flags: { force: '--force' } }));
 }
