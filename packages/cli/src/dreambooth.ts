@@ -14,6 +14,7 @@
  * - `instances.json`: the data files used as instance images
  * - `metrics.jsonl`: step, loss, terms (`diffusion`, `diffusion.instance`, `diffusion.prior`,
  *   `feature_align.align`), lr, gradNorm
+ * - `events.out.tfevents.*`: the same scalars for TensorBoard (`run.reportTo`, see tensorboard.ts)
  * - `complete.json`: written last, with the step key (a finished run with the same key is reused)
  * The class images are cached in `priorPath` (default `dir/class-images.safetensors`), keyed by the
  * pretrained model and the sampling settings, so arms that share them generate them once.
@@ -44,6 +45,7 @@ import { type GenerateManifest, generateImages, loadModel } from './generate';
 import { chooseMicroBatch } from './memory-fit';
 import { STATUS_COMPLETE, STATUS_KEY } from './model-files';
 import { removeStaleTemps } from './safety';
+import { openRunTensorBoard, type TensorBoardWriter } from './tensorboard';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
 
@@ -211,7 +213,11 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
 
   let loss: FeatureAlignmentLoss | null = null;
   let trainer: DreamBoothTrainer | null = null;
+  // TensorBoard events beside metrics.jsonl, as fad train writes them (run.reportTo); a fresh run
+  // removes the old events files (DreamBooth runs are not resumable).
+  let tensorboard: TensorBoardWriter | null = null;
   try {
+    tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: null });
     const instances = chooseInstances(data, classLabel, db.instanceImages, db.seed, className);
     writeJsonAtomic(join(dir, 'instances.json'), { class: className, token: db.token, indices: instances, seed: db.seed });
     const prior = db.withPriorPreservation ? await classImages(job, model, loaded.schedulerConfig, loaded.sha256, classLabel) : null;
@@ -264,7 +270,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
       }
       lastLoss = r.loss;
       const result = r;
-      window = withLibraryErrors(() => logTrainingStep({ metricsPath, window, step, result, logEvery: db.logEvery, lastStep: db.steps }));
+      window = withLibraryErrors(() => logTrainingStep({ metricsPath, window, step, result, logEvery: db.logEvery, lastStep: db.steps, sink: tensorboard }));
       progress.update(step, `loss ${r.loss.toFixed(4)}`);
       await new Promise<void>((res) => setImmediate(res));
       if (job.interrupt?.requested && step < db.steps) {
@@ -292,6 +298,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
     trainer?.dispose();
     model.dispose();
     loss?.dispose();
+    tensorboard?.close();
   }
 }
 

@@ -3,8 +3,8 @@
  * `--report-to none` turns them off): an events file (`TensorBoardWriter` of `@fad/metrics/node`)
  * beside metrics.jsonl holding the same numbers, and the validation grids as images.
  *
- * Tags: `train/loss`, `train/lr`, `train/gradNorm`, `train/terms/<term>` (diffusion and
- * autoencoder); `train/loss`, `train/accuracy`, `train/lr`, `train/epoch`, `validation/loss`,
+ * Tags: `train/loss`, `train/lr`, `train/gradNorm`, `train/terms/<term>` (diffusion, DreamBooth
+ * and autoencoder); `train/loss`, `train/accuracy`, `train/lr`, `train/epoch`, `validation/loss`,
  * `validation/accuracy` (expert); `validation/mean/<class>`, `validation/contrast/<class>`,
  * `validation/overall/mean`, `validation/overall/contrast`, `validation/judgeAccuracy[/<class>]`
  * and the image `validation/grid` (diffusion.validation).
