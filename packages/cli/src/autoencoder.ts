@@ -1,7 +1,9 @@
 /**
  * `fad autoencoder train`: trains the latent-diffusion autoencoder (@fad/diffusion-core's
  * `AutoencoderKL` and `AutoencoderTrainer`) on the training split as a resumable job, measures the
- * latent scaling factor, and runs the fidelity check on the held-out split.
+ * latent scaling factor, and runs the fidelity check on the held-out split. The data order, the
+ * metrics log, the loop (checkpoint cadence, interruption) and the checkpoint reader are
+ * @fad/diffusion-core/node's, shared with `fad train`; the checkpoint format is this file's.
  *
  * Output folder (`dir`):
  * - `autoencoder-checkpoint.safetensors`: resumable state (weights, Adam moments, RNG and data order)
