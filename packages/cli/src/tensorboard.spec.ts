@@ -219,22 +219,32 @@ describe('fad autoencoder train and fad expert train', () => {
 });
 
 describe('DreamBooth (fad train --dreambooth)', () => {
-  it('logs its loss terms at the logged steps like fad train; a fresh run replaces the old events file', async () => {
-    const dataDir = join(root, 'data-db');
+  const dataDir = join(root, 'data-db');
+  const pretrained = join(root, 'db-pretrained.safetensors');
+  beforeAll(async () => {
     await writeDemoData(dataDir, 8, 4);
+  }, 60_000);
+  /** A DreamBooth job on "rings" without prior preservation, fine-tuning a fresh tiny U-Net. */
+  async function dreamBoothJob(p: { dir: string; steps: number; logEvery: number; reportTo?: string[] }) {
     const cfg = parseConfig({
+      ...(p.reportTo ? { run: { reportTo: p.reportTo } } : {}),
       data: { dir: dataDir, imageSize: 8, validationFraction: 0.25 },
-      dreambooth: { class: 'rings', steps: 3, batchSize: 2, instanceImages: 2, withPriorPreservation: false, logEvery: 2, learningRate: 1e-3 },
+      dreambooth: { class: 'rings', steps: p.steps, batchSize: 2, instanceImages: 2, withPriorPreservation: false, logEvery: p.logEvery, learningRate: 1e-3 },
     });
     const log = makeLogger(true);
-    const dir = join(root, 'db');
-    const { dataset, split } = await loadDataAndSplit(cfg, log, dir);
-    const pretrained = join(root, 'db-pretrained.safetensors');
-    const unet = new UNet2DConditional({ ...UNET_PRESETS.tiny, sampleSize: 8, numClasses: dataset.classNames.length, attentionLevels: [], midAttention: false, classConditioning: 'time-embedding' }, { seed: 1 });
-    writeFileSync(pretrained, serializeUNet(unet, { classes: JSON.stringify(dataset.classNames) }));
-    unet.dispose();
+    const { dataset, split } = await loadDataAndSplit(cfg, log, p.dir);
+    if (!existsSync(pretrained)) {
+      const unet = new UNet2DConditional({ ...UNET_PRESETS.tiny, sampleSize: 8, numClasses: dataset.classNames.length, attentionLevels: [], midAttention: false, classConditioning: 'time-embedding' }, { seed: 1 });
+      writeFileSync(pretrained, serializeUNet(unet, { classes: JSON.stringify(dataset.classNames) }));
+      unet.dispose();
+    }
     const data: TrainingData = { images: dataset.images, labels: dataset.labels, imageSize: 8, channels: 1, indices: split.train, classNames: dataset.classNames, fingerprint: dataset.fingerprint };
-    const job = { cfg, data, pretrained, dir, backend: 'cpu', log: log.info, quiet: true };
+    return { cfg, data, pretrained, dir: p.dir, backend: 'cpu', log: log.info, quiet: true };
+  }
+
+  it('logs its loss terms at the logged steps like fad train; a fresh run replaces the old events file', async () => {
+    const dir = join(root, 'db');
+    const job = await dreamBoothJob({ dir, steps: 3, logEvery: 2 });
     await trainDreamBooth(job);
     const files = eventFiles(dir);
     expect(files).toHaveLength(1);
@@ -255,17 +265,8 @@ describe('DreamBooth (fad train --dreambooth)', () => {
   }, 120_000);
 
   it('--report-to none: metrics.jsonl only', async () => {
-    const dataDir = join(root, 'data-db');
-    const cfg = parseConfig({
-      run: { reportTo: [] },
-      data: { dir: dataDir, imageSize: 8, validationFraction: 0.25 },
-      dreambooth: { class: 'rings', steps: 2, batchSize: 2, instanceImages: 2, withPriorPreservation: false, logEvery: 1, learningRate: 1e-3 },
-    });
-    const log = makeLogger(true);
     const dir = join(root, 'db-none');
-    const { dataset, split } = await loadDataAndSplit(cfg, log, dir);
-    const data: TrainingData = { images: dataset.images, labels: dataset.labels, imageSize: 8, channels: 1, indices: split.train, classNames: dataset.classNames, fingerprint: dataset.fingerprint };
-    await trainDreamBooth({ cfg, data, pretrained: join(root, 'db-pretrained.safetensors'), dir, backend: 'cpu', log: log.info, quiet: true });
+    await trainDreamBooth(await dreamBoothJob({ dir, steps: 2, logEvery: 1, reportTo: [] }));
     expect(eventFiles(dir)).toEqual([]);
     expect(metrics(dir).map((l) => l.step)).toEqual([1, 2]);
   }, 120_000);
