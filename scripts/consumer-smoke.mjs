@@ -12,6 +12,9 @@
 // 4. Type-check, with TypeScript's `node16` and `bundler` module resolution, a consumer file
 //    (ESM and CJS) and every ```ts block of the root README and the packages' READMEs. Names a
 //    snippet uses without defining them (`batches`, `myUNet`, ...) are declared `any`, and listed.
+//    Blocks marked `// consumer-smoke: run` are also run with node (they must be plain JavaScript
+//    apart from the fence): on a folder of tiny PNGs written with sharp, with the environment
+//    variables they read (DATA, STEPS=3, RUN_DIR), twice: the second run must reuse the first.
 // 5. Bundle the main entry points for the browser with esbuild (platform browser): any Node import
 //    (fs, node:*) fails the bundle.
 //
@@ -76,6 +79,7 @@ const deps = {
   '@tensorflow/tfjs-layers': pin('@tensorflow/tfjs-layers'),
   '@tensorflow/tfjs-backend-cpu': pin('@tensorflow/tfjs-backend-cpu'),
   '@tensorflow/tfjs-backend-wasm': pin('@tensorflow/tfjs-backend-wasm'),
+  sharp: pin('sharp'),
   typescript: pin('typescript'),
   esbuild: pin('esbuild'),
   '@types/node': pin('@types/node'),
@@ -310,6 +314,39 @@ for (const [f, set] of stubs) {
 }
 const stubbed = [...stubs.entries()].map(([f, s]) => `${f}: ${[...s].join(', ')}`);
 if (stubbed.length) say(`README names declared \`any\` (defined by the reader): ${stubbed.join('; ')}`);
+
+// README blocks marked `// consumer-smoke: run`: run for real, a few seconds each (tiny data, STEPS=3).
+const runnable = snippets.filter((s) => s.code.includes('// consumer-smoke: run'));
+if (runnable.length) {
+  const data = join(app, 'smoke-data');
+  writeFileSync(join(app, 'write-pngs.mjs'), `
+    import sharp from 'sharp';
+    import { mkdirSync } from 'node:fs';
+    for (const [c, cls] of ['01_TUMOR', '02_STROMA'].entries()) {
+      mkdirSync('${data}/' + cls, { recursive: true });
+      for (let i = 0; i < 4; i++) {
+        const px = Buffer.alloc(16 * 16 * 3);
+        for (let k = 0; k < px.length; k++) px[k] = (37 * k * (c + 1) + 91 * i) % 256;
+        await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile('${data}/' + cls + '/' + i + '.png');
+      }
+    }`);
+  const pngs = run(process.execPath, ['write-pngs.mjs'], { cwd: app });
+  if (!pngs.ok) fail(`writing the PNGs for the runnable README blocks with sharp:\n${pngs.out}`);
+  for (const s of runnable) {
+    const file = join(app, `run-${s.name.replace(/\.ts$/, '.mjs')}`);
+    const runDir = join(app, `run-${s.name.replace(/\.ts$/, '')}`);
+    writeFileSync(file, s.code);
+    const env = { ...process.env, DATA: data, STEPS: '3', RUN_DIR: runDir };
+    const first = run(process.execPath, [file], { cwd: app, env });
+    if (!first.ok || !/^finished /m.test(first.out) || !existsSync(join(runDir, 'complete.json'))) {
+      fail(`running the README block ${s.name} [${s.source}] (STEPS=3):\n${first.out}`);
+      continue;
+    }
+    const again = run(process.execPath, [file], { cwd: app, env });
+    if (!again.ok || !/^reused/m.test(again.out)) fail(`running the README block ${s.name} [${s.source}] again should reuse the finished run:\n${again.out}`);
+    else say(`README block ${s.name} [${s.source}] runs (3 steps, then reused): ${first.out.split('\n').filter((l) => /^(step |finished )/.test(l)).join(' | ')}`);
+  }
+}
 
 // ---- 5. browser bundles -------------------------------------------------------------------------
 const esbuild = join(app, 'node_modules', 'esbuild', 'bin', 'esbuild');

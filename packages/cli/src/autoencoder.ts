@@ -1,7 +1,9 @@
 /**
  * `fad autoencoder train`: trains the latent-diffusion autoencoder (@fad/diffusion-core's
  * `AutoencoderKL` and `AutoencoderTrainer`) on the training split as a resumable job, measures the
- * latent scaling factor, and runs the fidelity check on the held-out split.
+ * latent scaling factor, and runs the fidelity check on the held-out split. The data order, the
+ * metrics log, the loop (checkpoint cadence, interruption) and the checkpoint reader are
+ * @fad/diffusion-core/node's, shared with `fad train`; the checkpoint format is this file's.
  *
  * Output folder (`dir`):
  * - `autoencoder-checkpoint.safetensors`: resumable state (weights, Adam moments, RNG and data order)
@@ -27,17 +29,29 @@ import {
   resolveAutoencoderConfig,
   serializeAutoencoder,
 } from '@fad/diffusion-core';
-import { numberedTensors, numberTensors, prefixTensors, tensorsWithPrefix, truncateMetricsLog } from '@fad/diffusion-core/node';
+import {
+  assertFiniteTraining,
+  DataOrder,
+  type DataOrderState,
+  emptyMetricsWindow,
+  makeBatch,
+  type MetricsWindow,
+  numberedTensors,
+  numberTensors,
+  prefixTensors,
+  runTrainingLoop,
+  tensorsWithPrefix,
+  truncateMetricsLog,
+} from '@fad/diffusion-core/node';
 import type { ExpertModel } from '@fad/expert-models';
 import { ssim } from '@fad/metrics';
 import type { FadConfig } from './config';
-import { DataOrder, type DiffusionResult, assertFiniteTraining, type MetricsWindow, type TrainingData, emptyMetricsWindow, logTrainingStep, makeBatch, pickData } from './diffusion';
-import { CliError, InterruptedError } from './errors';
+import { type DiffusionResult, type ResumableTrainingJob, type TrainingData, pickData } from './diffusion';
+import { CliError, fromLibraryError, InterruptedError, withLibraryErrors } from './errors';
 import { type LoadedExpertModel, expertOutputs } from './expert';
 import { assertSameStateKey, prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { loadAutoencoderFile, loadCheckpointWeights, readTrainCheckpoint, STATUS_COMPLETE, STATUS_KEY } from './model-files';
 import { removeStaleTemps } from './safety';
-import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
 import { openRunTensorBoard } from './tensorboard';
 
@@ -67,24 +81,13 @@ export function autoencoderConfigFor(cfg: FadConfig): AutoencoderKLConfig {
   return c;
 }
 
-export interface AutoencoderJob {
-  cfg: FadConfig;
-  data: TrainingData;
+export interface AutoencoderJob extends ResumableTrainingJob {
   /** Held-out indices for the fidelity check. */
   validation: number[];
   /** Expert: the perceptual term's features (autoencoder.perceptualWeight > 0) and a fidelity classifier. */
   expert?: LoadedExpertModel;
   /** An independent judge for the fidelity check. */
   judge?: LoadedExpertModel;
-  dir: string;
-  resume: boolean;
-  force?: boolean;
-  interrupt?: Interrupt;
-  backend: string;
-  log: (m: string) => void;
-  quiet?: boolean;
-  /** Stop (as if interrupted) after this step; for tests. */
-  stopAfterStep?: number;
 }
 
 export interface ClassifierFidelity {
@@ -132,7 +135,7 @@ interface CheckpointState {
   step: number;
   generator: AutoencoderTrainerState['generator'];
   optimizerStep: number;
-  data: ReturnType<DataOrder['getState']>;
+  data: DataOrderState;
   window: MetricsWindow;
   backend: string;
   config: AutoencoderKLConfig;
@@ -142,7 +145,7 @@ interface CheckpointState {
 
 
 function writeCheckpoint(path: string, state: CheckpointState, model: AutoencoderKL, trainer: AutoencoderTrainer): void {
-  assertFiniteTraining([model], state.step, `the checkpoint ${path}`);
+  withLibraryErrors(() => assertFiniteTraining({ modules: [model], step: state.step, what: `the checkpoint ${path}` }));
   const ts = trainer.getState();
   const tensors = { ...prefixTensors('model.', model.stateDict()), ...numberTensors('adam.m.', ts.optimizer.m), ...numberTensors('adam.v.', ts.optimizer.v) };
   const st: CheckpointState = { ...state, generator: ts.generator, optimizerStep: ts.optimizer.step };
@@ -340,7 +343,7 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
     gradClipNorm: a.gradClipNorm, lossWeights: { l1: a.l1Weight, ssim: a.ssimWeight, kl: a.klWeight, perceptual: a.perceptualWeight }, perceptual,
     ssim: data.imageSize < 11 ? { window: 'uniform', winSize: 3 } : undefined,
   });
-  const order = new DataOrder(data.indices, (a.seed + 1) >>> 0);
+  const order = new DataOrder({ indices: data.indices, seed: (a.seed + 1) >>> 0 });
   let window = emptyMetricsWindow();
   let step = 0;
   let elapsedBefore = 0;
@@ -351,13 +354,13 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
       loadCheckpointWeights(() => {
         model.loadStateDict(tensorsWithPrefix(tensors, 'model.'));
         trainer.setState({ step: state.optimizerStep, generator: state.generator, optimizer: { step: state.optimizerStep, m: numberedTensors(tensors, 'adam.m.'), v: numberedTensors(tensors, 'adam.v.') } });
+        order.setState(state.data);
       }, `the autoencoder checkpoint ${ckptPath}`);
     } catch (e) {
       trainer.dispose();
       model.dispose();
       throw e;
     }
-    order.setState(state.data);
     window = state.window;
     step = state.step;
     elapsedBefore = state.elapsedSeconds;
@@ -373,31 +376,33 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
   const progress = new Progress({ label: 'train autoencoder', total: a.steps, start: step, quiet: job.quiet });
   const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: resumeFrom ? resumeFrom.state.step : null });
   try {
-    while (step < a.steps) {
-      const idx = order.next(a.batchSize);
-      const x = makeBatch(data, idx, order, cfg.data);
-      let r;
-      try {
-        r = trainer.step({ x });
-      } finally {
-        x.dispose();
-      }
-      step = r.step;
-      lastLoss = r.loss;
-      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: a.logEvery, lastStep: a.steps, tensorboard });
-      if (step % a.checkpointEvery === 0 || step === a.steps) writeCheckpoint(ckptPath, stateNow(), model, trainer);
-      progress.update(step, `loss ${r.loss.toFixed(4)} (l1 ${r.terms.l1.toFixed(4)}, 1-ssim ${r.terms.ssim.toFixed(4)})`);
-      await new Promise<void>((res) => setImmediate(res));
-      if (job.stopAfterStep !== undefined && step >= job.stopAfterStep && step < a.steps) {
+    // The loop (metrics, checkpoints, interruption) is @fad/diffusion-core/node's, as for fad train.
+    const interrupt = job.interrupt;
+    const outcome = await runTrainingLoop({
+      startStep: step, steps: a.steps, metricsPath, window, logEvery: a.logEvery, sink: tensorboard, checkpointEvery: a.checkpointEvery, lastLoss,
+      signal: { get aborted() { return interrupt?.requested ?? false; } },
+      stopAfterStep: job.stopAfterStep,
+      trainStep: () => {
+        const idx = order.next(a.batchSize);
+        const x = makeBatch({ images: data.images, imageSize: data.imageSize, channels: data.channels, indices: idx, order, hflip: cfg.data.hflip, vflip: cfg.data.vflip });
+        try {
+          return trainer.step({ x });
+        } finally {
+          x.dispose();
+        }
+      },
+      writeCheckpoint: (s) => {
+        ({ step, window, lastLoss } = s);
         writeCheckpoint(ckptPath, stateNow(), model, trainer);
-        progress.end();
-        throw new InterruptedError(`stopped at step ${step} (test hook)`);
-      }
-      if (job.interrupt?.requested && step < a.steps) {
-        writeCheckpoint(ckptPath, stateNow(), model, trainer);
-        progress.end();
-        throw new InterruptedError(`interrupted at step ${step}/${a.steps}; checkpoint written to ${ckptPath}; continue with --resume`);
-      }
+      },
+      onProgress: ({ step: at, result: r }) => progress.update(at, `loss ${r.loss.toFixed(4)} (l1 ${r.terms.l1.toFixed(4)}, 1-ssim ${r.terms.ssim.toFixed(4)})`),
+    }).catch((e: unknown) => {
+      throw fromLibraryError(e);
+    });
+    ({ step, window, lastLoss } = outcome);
+    if (outcome.status === 'interrupted') {
+      progress.end();
+      throw new InterruptedError(outcome.reason === 'stop-after-step' ? `stopped at step ${step} (test hook)` : `interrupted at step ${step}/${a.steps}; checkpoint written to ${ckptPath}; continue with --resume`);
     }
     // The latent scaling factor 1/std(z) over (up to) scalingImages training images, posterior means.
     const scaleIdx = data.indices.slice(0, a.scalingImages);
@@ -408,7 +413,7 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
       xs.dispose();
     }
     const meta = { classes: JSON.stringify(data.classNames), steps: String(a.steps), backend: job.backend, key, scalingImages: String(scaleIdx.length) };
-    assertFiniteTraining([model], step, `the final autoencoder ${modelPath}`);
+    withLibraryErrors(() => assertFiniteTraining({ modules: [model], step, what: `the final autoencoder ${modelPath}` }));
     writeFileAtomicSync(modelPath, serializeAutoencoder(model, { ...meta, [STATUS_KEY]: STATUS_COMPLETE }), 'the final autoencoder');
     const elapsedSeconds = elapsedBefore + (Date.now() - t0) / 1000;
     writeComplete(dir, { step: 'train-autoencoder', key, steps: a.steps, finalLoss: lastLoss, backend: job.backend, modelSha256: sha256(readFileSync(modelPath)), elapsedSeconds, resumed: resumeFrom !== null });

@@ -14,6 +14,7 @@
  * - `instances.json`: the data files used as instance images
  * - `metrics.jsonl`: step, loss, terms (`diffusion`, `diffusion.instance`, `diffusion.prior`,
  *   `feature_align.align`), lr, gradNorm
+ * - `events.out.tfevents.*`: the same scalars for TensorBoard (`run.reportTo`, see tensorboard.ts)
  * - `complete.json`: written last, with the step key (a finished run with the same key is reused)
  * The class images are cached in `priorPath` (default `dir/class-images.safetensors`), keyed by the
  * pretrained model and the sampling settings, so arms that share them generate them once.
@@ -35,14 +36,16 @@ import {
 } from '@fad/diffusion-core';
 import type { FeatureAlignmentLoss } from '@fad/feature-align';
 import type { FadConfig, GenerateSection } from './config';
-import { CliError, InterruptedError } from './errors';
+import { CliError, InterruptedError, withLibraryErrors } from './errors';
 import type { LoadedExpertModel } from './expert';
-import { DataOrder, type DiffusionResult, type TrainingData, assertFiniteTraining, emptyMetricsWindow, logTrainingStep, makeAlignmentObjective, makeBatch, makeScheduler, pickData } from './diffusion';
+import { assertFiniteTraining, DataOrder, emptyMetricsWindow, logTrainingStep, makeBatch } from '@fad/diffusion-core/node';
+import { type DiffusionResult, type TrainingData, makeAlignmentObjective, makeScheduler, pickData } from './diffusion';
 import { COMPLETE_FILE, prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { type GenerateManifest, generateImages, loadModel } from './generate';
 import { chooseMicroBatch } from './memory-fit';
 import { STATUS_COMPLETE, STATUS_KEY } from './model-files';
 import { removeStaleTemps } from './safety';
+import { openRunTensorBoard, type TensorBoardWriter } from './tensorboard';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
 
@@ -210,7 +213,11 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
 
   let loss: FeatureAlignmentLoss | null = null;
   let trainer: DreamBoothTrainer | null = null;
+  // TensorBoard events beside metrics.jsonl, as fad train writes them (run.reportTo); a fresh run
+  // removes the old events files (DreamBooth runs are not resumable).
+  let tensorboard: TensorBoardWriter | null = null;
   try {
+    tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: null });
     const instances = chooseInstances(data, classLabel, db.instanceImages, db.seed, className);
     writeJsonAtomic(join(dir, 'instances.json'), { class: className, token: db.token, indices: instances, seed: db.seed });
     const prior = db.withPriorPreservation ? await classImages(job, model, loaded.schedulerConfig, loaded.sha256, classLabel) : null;
@@ -242,19 +249,18 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
       objectives,
       microBatchSize: micro.microBatchSize ?? undefined,
     });
-    const instanceOrder = new DataOrder(instances, (db.seed + 1) >>> 0);
+    const instanceOrder = new DataOrder({ indices: instances, seed: (db.seed + 1) >>> 0 });
     const numPrior = prior ? db.numClassImages : 0;
-    const priorOrder = new DataOrder(Array.from({ length: numPrior }, (_, i) => i), (db.seed + 3) >>> 0);
+    const priorOrder = new DataOrder({ indices: Array.from({ length: numPrior }, (_, i) => i), seed: (db.seed + 3) >>> 0 });
     const priorData = prior ? { images: prior, imageSize: data.imageSize, channels: data.channels } : null;
-    const noFlips = { ...cfg.data, hflip: false, vflip: false };
     const t0 = Date.now();
     let window = emptyMetricsWindow();
     let lastLoss = NaN;
     const progress = new Progress({ label: `dreambooth ${className}${a.enabled ? ' + alignment' : ''}`, total: db.steps, quiet: job.quiet });
     log(`fad: dreambooth: ${instances.length} instance image(s) of "${className}" as token "${db.token}" (label ${withToken.label})${prior ? `, prior preservation on ${numPrior} class images (weight ${db.priorLossWeight})` : ', no prior preservation'}${a.enabled ? `, feature alignment (${a.alignTo})` : ''}; embeddings trained: ${db.trainEmbeddings}`);
     for (let step = 1; step <= db.steps; step++) {
-      const inst = makeBatch(data, instanceOrder.next(db.batchSize), instanceOrder, cfg.data);
-      const pri = priorData ? makeBatch(priorData, priorOrder.next(db.batchSize), priorOrder, noFlips) : null;
+      const inst = makeBatch({ images: data.images, imageSize: data.imageSize, channels: data.channels, indices: instanceOrder.next(db.batchSize), order: instanceOrder, hflip: cfg.data.hflip, vflip: cfg.data.vflip });
+      const pri = priorData ? makeBatch({ ...priorData, indices: priorOrder.next(db.batchSize), order: priorOrder }) : null;
       let r;
       try {
         r = trainer.step({ instanceImages: inst, priorImages: pri });
@@ -263,7 +269,8 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
         pri?.dispose();
       }
       lastLoss = r.loss;
-      window = logTrainingStep({ metricsPath, window, step, result: r, logEvery: db.logEvery, lastStep: db.steps });
+      const result = r;
+      window = withLibraryErrors(() => logTrainingStep({ metricsPath, window, step, result, logEvery: db.logEvery, lastStep: db.steps, sink: tensorboard }));
       progress.update(step, `loss ${r.loss.toFixed(4)}`);
       await new Promise<void>((res) => setImmediate(res));
       if (job.interrupt?.requested && step < db.steps) {
@@ -283,7 +290,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
       backend: job.backend,
       key,
     };
-    assertFiniteTraining([model, loss], db.steps, `the final model ${modelPath}`);
+    withLibraryErrors(() => assertFiniteTraining({ modules: [model, loss], step: db.steps, what: `the final model ${modelPath}` }));
     writeFileAtomicSync(modelPath, serializeUNet(model, { ...meta, [STATUS_KEY]: STATUS_COMPLETE }), 'the final model');
     writeComplete(dir, { step: 'train-dreambooth', key, steps: db.steps, finalLoss: lastLoss, backend: job.backend, modelSha256: sha256(readFileSync(modelPath)), elapsedSeconds: (Date.now() - t0) / 1000 });
     return { dir, modelPath, steps: db.steps, finalLoss: lastLoss, reused: false, key, className, token: db.token };
@@ -291,6 +298,7 @@ export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothRes
     trainer?.dispose();
     model.dispose();
     loss?.dispose();
+    tensorboard?.close();
   }
 }
 

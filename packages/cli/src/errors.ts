@@ -1,3 +1,6 @@
+import { ModelFileError } from '@fad/diffusion-core';
+import { ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
+
 /**
  * Errors the user can act on (bad input, missing files, bad config). The top-level handler prints
  * their message as `fad: error: <message>` without a stack trace; other errors are printed the same
@@ -93,11 +96,44 @@ export function withFs<T>(path: string, doing: string, fn: () => T): T {
 }
 
 /**
+ * An error of the library's training runs (@fad/diffusion-core/node) as the CLI's, with the same
+ * message: a refused run folder or a damaged checkpoint is a CliError, non-finite weights a
+ * DivergenceError (exit 4), a file system error an {@link fsError} naming the path and what fad
+ * was doing. Other errors are returned unchanged.
+ */
+export function fromLibraryError(e: unknown): unknown {
+  if (e instanceof ResumableStepError) return new CliError(e.message);
+  if (e instanceof ModelFileError) return e.reason === 'non-finite' ? new DivergenceError(e.message) : new CliError(e.message);
+  if (!(e instanceof TrainingRunError)) return e;
+  if (e.code === 'non-finite') return new DivergenceError(e.message);
+  if (e.code === 'fs') {
+    const path = String(e.details.path);
+    const doing = String(e.details.doing);
+    const code = (e.cause as NodeJS.ErrnoException | undefined)?.code;
+    // Reading an input file: the wording of readInputFile (model-files.ts).
+    if (doing.startsWith('read ') && code === 'ENOENT') return new CliError(`cannot ${doing} ${path}: no such file`);
+    if (doing.startsWith('read ') && code === 'EISDIR') return new CliError(`cannot ${doing} ${path}: it is a folder, not a file`);
+    return fsError(e.cause, path, doing);
+  }
+  return new CliError(e.message);
+}
+
+/** Runs `fn`, turning library errors into the CLI's ({@link fromLibraryError}). */
+export function withLibraryErrors<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromLibraryError(e);
+  }
+}
+
+/**
  * Classifies an error that reached the top level without being a CliError: filesystem errors
  * (with their `path`), out-of-memory and non-finite training become Environment/Divergence errors;
  * anything else is returned unchanged (a fad bug: "an unexpected error").
  */
 export function classifyError(e: unknown): unknown {
+  e = fromLibraryError(e);
   if (e instanceof CliError || !(e instanceof Error)) return e;
   const err = e as NodeJS.ErrnoException & { code?: unknown };
   if (typeof err.code === 'string' && (err.code in ENVIRONMENT_CODES || err.code in PATH_CODES)) {

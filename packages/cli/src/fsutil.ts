@@ -86,7 +86,7 @@ export function assertSameStateKey(p: { where: string; stored: string; key: stri
   asCliError(() => assertStateKey({ ...p, flags: CLI_FLAGS }));
 }
 
-const CLI_FLAGS = { force: '--force', resume: '--resume' };
+export const CLI_FLAGS = { force: '--force', resume: '--resume' };
 
 function asCliError<T>(fn: () => T): T {
   try {

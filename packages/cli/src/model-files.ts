@@ -27,7 +27,6 @@ import {
   type UNet2DConditional,
   checkAutoencoderConfigLimits,
   checkModelStatus,
-  decodeSafetensors,
   describeNonFiniteWeights,
   deserializeAutoencoder,
   findNonFiniteWeights,
@@ -36,7 +35,8 @@ import {
   readCheckedHeader as readCheckedHeaderBytes,
 } from '@fad/diffusion-core';
 import { CHECKPOINT_STATUS_KEY, deserializeExpert, EXPERT_FORMAT, type ExpertConfig, type ExpertModel, resolveExpertConfig } from '@fad/expert-models';
-import { CliError, DivergenceError, fsError } from './errors';
+import { loadCheckpointInto, type ParseTrainingCheckpointParams, parseTrainingCheckpoint } from '@fad/diffusion-core/node';
+import { CliError, DivergenceError, fsError, withLibraryErrors } from './errors';
 import { sha256 } from './fsutil';
 import { LIMITS } from './limits';
 import { assertSafeNames } from './safety';
@@ -226,63 +226,18 @@ export function loadAutoencoderFile(path: string, what = 'the autoencoder'): { m
 type F32Tensors = Record<string, { shape: number[]; data: Float32Array }>;
 
 /**
- * Reads a resumable training checkpoint (`fad train`, `fad autoencoder train`) and checks its JSON
- * `state` before anything is loaded: valid JSON, the format, the step key, a step within
- * `0..totalSteps` (a step past the total must never end as a finished run), the data order and the
- * metrics window. Every error names the file and the field.
+ * Reads a resumable training checkpoint (`fad autoencoder train`; `fad train` through
+ * @fad/diffusion-core/node's diffusion run) and checks its JSON `state` before anything is loaded
+ * (`parseTrainingCheckpoint` of @fad/diffusion-core/node: the format, the step key, a step within
+ * `0..totalSteps`, the data order, the metrics window, then `check`). Every error names the file
+ * and the field, and says `--force` starts over.
  */
-export function readTrainCheckpoint<S extends { format: string; key: string; step: number }>(p: {
-  path: string;
-  format: string;
-  /** What the file is, e.g. "the training checkpoint". */
-  what: string;
-  /** The run's total steps and the config key that sets them (for the message). */
-  totalSteps: number;
-  totalKey: string;
-  /** Extra checks of the state: return `[field, expected]` for the first bad field, or null. */
-  check?: (state: S) => [string, string] | null;
-}): { state: S; tensors: F32Tensors } {
-  const where = `${p.what} ${p.path}`;
+export function readTrainCheckpoint<S extends { format: string; key: string; step: number }>(p: Omit<ParseTrainingCheckpointParams<S>, 'bytes' | 'flags'>): { state: S; tensors: F32Tensors } {
   const bytes = readInputFile(p.path, p.what);
-  const { metadata } = readCheckedHeader(bytes, where);
-  if (metadata.format !== p.format) throw new CliError(`${p.path} is not a ${p.format} checkpoint (metadata.format ${JSON.stringify(metadata.format)}); use --force to start over`);
-  if (typeof metadata.state !== 'string') throw new CliError(`${where}: metadata.state is missing; use --force to start over`);
-  const state = parseJsonField(metadata, 'state', where) as S;
-  const bad = (field: string, expected: string): never => {
-    let got: unknown = state;
-    for (const k of field.split('.')) got = got && typeof got === 'object' ? (got as Record<string, unknown>)[k] : undefined;
-    throw new CliError(`${where}: state.${field} is ${JSON.stringify(got)?.slice(0, 80) ?? 'missing'}, expected ${expected}; the checkpoint is damaged or was edited (use --force to start over)`);
-  };
-  if (state === null || typeof state !== 'object' || Array.isArray(state)) bad('', 'a JSON object');
-  if (state.format !== p.format) bad('format', JSON.stringify(p.format));
-  if (typeof state.key !== 'string' || state.key.length === 0) bad('key', 'the run\'s step key (a string)');
-  if (!Number.isInteger(state.step) || state.step < 0) bad('step', 'an integer >= 0');
-  if (state.step > p.totalSteps) bad('step', `at most ${p.totalKey} (${p.totalSteps}): the checkpoint is past the end of this run`);
-  const s = state as unknown as Record<string, unknown>;
-  const data = s.data as { gen?: { s?: unknown }; perm?: unknown; cursor?: unknown } | undefined;
-  if (!data || typeof data !== 'object') bad('data', 'the data order state');
-  if (!Array.isArray(data!.gen?.s) || (data!.gen!.s as unknown[]).length !== 4 || !(data!.gen!.s as unknown[]).every((x) => Number.isInteger(x))) bad('data.gen', 'a generator state { s: [4 integers], spare }');
-  if (!Array.isArray(data!.perm) || !(data!.perm as unknown[]).every((x) => Number.isInteger(x) && (x as number) >= 0)) bad('data.perm', 'a list of data indices');
-  if (!Number.isInteger(data!.cursor) || (data!.cursor as number) < 0 || (data!.cursor as number) > (data!.perm as unknown[]).length) bad('data.cursor', `an integer in 0..${(data!.perm as unknown[]).length}`);
-  const w = s.window as Record<string, unknown> | undefined;
-  if (!w || typeof w !== 'object' || !Number.isInteger(w.n) || typeof w.loss !== 'number' || typeof w.gradNorm !== 'number' || !w.terms || typeof w.terms !== 'object') bad('window', 'the metrics window { n, loss, terms, gradNorm }');
-  const extra = p.check?.(state);
-  if (extra) bad(extra[0], extra[1]);
-  let tensors: F32Tensors;
-  try {
-    tensors = decodeSafetensors(bytes).tensors as F32Tensors;
-  } catch (e) {
-    throw new CliError(`cannot read ${where}: ${(e as Error).message}; use --force to start over`);
-  }
-  for (const [n, t] of Object.entries(tensors)) if (!(t.data instanceof Float32Array)) throw new CliError(`${where}: tensor "${n}" is not F32`);
-  return { state, tensors };
+  return withLibraryErrors(() => parseTrainingCheckpoint<S>({ ...p, bytes, flags: { force: '--force' } }));
 }
 
 /** Loads weights from a checkpoint into a module, naming the file when they do not fit. */
 export function loadCheckpointWeights(load: () => void, where: string): void {
-  try {
-    load();
-  } catch (e) {
-    throw new CliError(`${where}: its tensors do not fit the model of this config (${(e as Error).message}); use --force to start over`);
-  }
+  withLibraryErrors(() => loadCheckpointInto({ load, where, flags: { force: '--force' } }));
 }

@@ -3,7 +3,8 @@
  * file beside metrics.jsonl with the loss at the logged steps, and none with `--report-to none`;
  * in process, the validation grids go in as images (the PNG files' bytes), a resumed run opens a
  * new file starting with a session start after its checkpoint, a fresh run removes the old files,
- * and `fad autoencoder train` and `fad expert train` log their scalars. Every file is read back
+ * and `fad autoencoder train`, `fad expert train` and DreamBooth (`fad train --dreambooth`) log
+ * their scalars. Every file is read back
  * with a reader written apart from the writer, which checks every record's CRCs.
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -12,12 +13,14 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { UNET_PRESETS, UNet2DConditional, serializeUNet } from '@fad/diffusion-core';
 import { trainAutoencoder } from './autoencoder';
 import { parseConfig } from './config';
 import { effectiveConfig, loadDataAndSplit, makeLogger, parseReportTo } from './context';
 import { writeDemoData } from './demo';
 import { InterruptedError } from './errors';
 import { type TrainingData, trainDiffusion } from './diffusion';
+import { trainDreamBooth } from './dreambooth';
 import { trainExpertJob } from './expert';
 import { type ReadEvent, readTfEvents } from '@fad/test-utils/tfevents-reader';
 import { runFad } from './testing/run-fad';
@@ -212,5 +215,59 @@ describe('fad autoencoder train and fad expert train', () => {
     expect(s['validation/loss']).toEqual(lines.map((l) => [l.step, Math.fround(l.validationLoss)]));
     expect(s['train/epoch']).toEqual(lines.map((l) => [l.step, l.epoch]));
     expect(existsSync(join(dir, 'expert.safetensors'))).toBe(true);
+  }, 120_000);
+});
+
+describe('DreamBooth (fad train --dreambooth)', () => {
+  const dataDir = join(root, 'data-db');
+  const pretrained = join(root, 'db-pretrained.safetensors');
+  beforeAll(async () => {
+    await writeDemoData(dataDir, 8, 4);
+  }, 60_000);
+  /** A DreamBooth job on "rings" without prior preservation, fine-tuning a fresh tiny U-Net. */
+  async function dreamBoothJob(p: { dir: string; steps: number; logEvery: number; reportTo?: string[] }) {
+    const cfg = parseConfig({
+      ...(p.reportTo ? { run: { reportTo: p.reportTo } } : {}),
+      data: { dir: dataDir, imageSize: 8, validationFraction: 0.25 },
+      dreambooth: { class: 'rings', steps: p.steps, batchSize: 2, instanceImages: 2, withPriorPreservation: false, logEvery: p.logEvery, learningRate: 1e-3 },
+    });
+    const log = makeLogger(true);
+    const { dataset, split } = await loadDataAndSplit(cfg, log, p.dir);
+    if (!existsSync(pretrained)) {
+      const unet = new UNet2DConditional({ ...UNET_PRESETS.tiny, sampleSize: 8, numClasses: dataset.classNames.length, attentionLevels: [], midAttention: false, classConditioning: 'time-embedding' }, { seed: 1 });
+      writeFileSync(pretrained, serializeUNet(unet, { classes: JSON.stringify(dataset.classNames) }));
+      unet.dispose();
+    }
+    const data: TrainingData = { images: dataset.images, labels: dataset.labels, imageSize: 8, channels: 1, indices: split.train, classNames: dataset.classNames, fingerprint: dataset.fingerprint };
+    return { cfg, data, pretrained, dir: p.dir, backend: 'cpu', log: log.info, quiet: true };
+  }
+
+  it('logs its loss terms at the logged steps like fad train; a fresh run replaces the old events file', async () => {
+    const dir = join(root, 'db');
+    const job = await dreamBoothJob({ dir, steps: 3, logEvery: 2 });
+    await trainDreamBooth(job);
+    const files = eventFiles(dir);
+    expect(files).toHaveLength(1);
+    const s = scalars(eventsIn(dir, files[0]));
+    const lines = metrics(dir);
+    expect(lines.map((l) => l.step)).toEqual([2, 3]);
+    expect(s['train/loss']).toEqual(lines.map((l) => [l.step, Math.fround(l.loss)]));
+    expect(s['train/lr']).toEqual(lines.map((l) => [l.step, Math.fround(l.lr)]));
+    expect(s['train/gradNorm']).toEqual(lines.map((l) => [l.step, Math.fround(l.gradNorm)]));
+    const terms = Object.keys(lines[0].terms);
+    expect(terms).toContain('diffusion');
+    for (const term of terms) expect(s[`train/terms/${term}`]).toEqual(lines.map((l) => [l.step, Math.fround(l.terms[term])]));
+    // Started over (--force): one events file again, not two.
+    await new Promise((r) => setTimeout(r, 1100)); // another second in the events file name
+    await trainDreamBooth({ ...job, force: true });
+    expect(eventFiles(dir)).toHaveLength(1);
+    expect(eventFiles(dir)[0]).not.toBe(files[0]);
+  }, 120_000);
+
+  it('--report-to none: metrics.jsonl only', async () => {
+    const dir = join(root, 'db-none');
+    await trainDreamBooth(await dreamBoothJob({ dir, steps: 2, logEvery: 1, reportTo: [] }));
+    expect(eventFiles(dir)).toEqual([]);
+    expect(metrics(dir).map((l) => l.step)).toEqual([1, 2]);
   }, 120_000);
 });

@@ -3,8 +3,8 @@
  * `--report-to none` turns them off): an events file (`TensorBoardWriter` of `@fad/metrics/node`)
  * beside metrics.jsonl holding the same numbers, and the validation grids as images.
  *
- * Tags: `train/loss`, `train/lr`, `train/gradNorm`, `train/terms/<term>` (diffusion and
- * autoencoder); `train/loss`, `train/accuracy`, `train/lr`, `train/epoch`, `validation/loss`,
+ * Tags: `train/loss`, `train/lr`, `train/gradNorm`, `train/terms/<term>` (diffusion, DreamBooth
+ * and autoencoder); `train/loss`, `train/accuracy`, `train/lr`, `train/epoch`, `validation/loss`,
  * `validation/accuracy` (expert); `validation/mean/<class>`, `validation/contrast/<class>`,
  * `validation/overall/mean`, `validation/overall/contrast`, `validation/judgeAccuracy[/<class>]`
  * and the image `validation/grid` (diffusion.validation).
@@ -40,12 +40,8 @@ export function openRunTensorBoard(p: { cfg: FadConfig; dir: string; resumeStep:
   return new TensorBoardWriter({ logDir: p.dir, ...(p.resumeStep !== null ? { resumeStep: p.resumeStep } : {}) });
 }
 
-/** The scalars of a diffusion or autoencoder metrics.jsonl line. */
-export function trainingScalars(line: { loss: number; lr: number; gradNorm: number; terms: Record<string, number> }): Record<string, number> {
-  const out: Record<string, number> = { 'train/loss': line.loss, 'train/lr': line.lr, 'train/gradNorm': line.gradNorm };
-  for (const [k, v] of Object.entries(line.terms)) out[`train/terms/${k}`] = v;
-  return out;
-}
+/** The scalars of a diffusion or autoencoder metrics.jsonl line (the library's, see @fad/diffusion-core/node metrics-log.ts). */
+export { trainingScalars } from '@fad/diffusion-core/node';
 
 /** The scalars of a validation record (see validation.ts). */
 export function validationScalars(v: {

@@ -11,6 +11,9 @@ describe('@fad/diffusion-core subpath exports', () => {
       'writeCompleteMarker', 'writeFileAtomic', 'writeFileAtomicSync',
       'IMAGE_EXTENSIONS', 'ImageFolderError', 'decodeImageFile', 'inspectImageFolder', 'loadImageFolder', 'mapClassName', 'mapLimit', 'scanImageFolder',
       'selectImageFolderClasses', 'skippedLinksWarning',
+      'DIFFUSION_CHECKPOINT_FORMAT', 'DIFFUSION_RUN_FILES', 'DataOrder', 'TrainingRunError', 'assertFiniteTraining', 'emptyMetricsWindow', 'encodeDiffusionCheckpoint',
+      'loadCheckpointInto', 'logTrainingStep', 'makeBatch', 'parseTrainingCheckpoint', 'prepareDiffusionRun', 'readDiffusionCheckpoint', 'runTrainingLoop',
+      'trainDiffusionRun', 'trainingScalars',
     ].sort());
     for (const name of Object.keys(node)) expect(name in api, name).toBe(false);
   });

@@ -1,0 +1,42 @@
+/**
+ * The error of the resumable training runs (`trainDiffusionRun`, `runTrainingLoop`, the checkpoint
+ * readers; Node only: part of `@fad/diffusion-core/node`): a message for the user plus a `code` and
+ * the facts behind it, so an application can map it to its own errors (the `fad` CLI turns
+ * `non-finite` into its divergence error, `fs` into its file-system errors naming `path` and `doing`).
+ * Bad params are `TypeError`/`RangeError`s; a refused run folder is a `ResumableStepError`.
+ */
+
+/** What went wrong. */
+export type TrainingRunErrorCode =
+  /** A checkpoint that cannot be resumed: not the format, damaged or edited state, tensors that do not fit. */
+  | 'bad-checkpoint'
+  /** Training diverged: a weight is NaN or infinite; nothing was written. */
+  | 'non-finite'
+  /** A file system call failed (`details.path`, `details.doing`; the Node error is `cause`). */
+  | 'fs';
+
+export class TrainingRunError extends Error {
+  readonly code: TrainingRunErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+  constructor(code: TrainingRunErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'TrainingRunError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/**
+ * Runs a file system call; its errno error becomes a TrainingRunError `fs` whose message is
+ * `cannot <doing> <path>: <the Node message>` (e.g. doing "write the training checkpoint").
+ */
+export function withRunFs<T>(path: string, doing: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    // Only file system errors (with an errno code); anything else (a refused folder, a bug) as it is.
+    if (typeof err?.code !== 'string' || e instanceof TrainingRunError) throw e;
+    throw new TrainingRunError('fs', `cannot ${doing} ${path}: ${err?.message ?? String(e)}`, { path, doing }, e);
+  }
+}
