@@ -1,5 +1,5 @@
 import { ModelFileError } from '@fad/diffusion-core';
-import { ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
+import { GenerationRunError, ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
 
 /**
  * Errors the user can act on (bad input, missing files, bad config). The top-level handler prints
@@ -103,6 +103,7 @@ export function withFs<T>(path: string, doing: string, fn: () => T): T {
  */
 export function fromLibraryError(e: unknown): unknown {
   if (e instanceof ResumableStepError) return new CliError(e.message);
+  if (e instanceof GenerationRunError) return fromGenerationRunError(e);
   if (e instanceof ModelFileError) return e.reason === 'non-finite' ? new DivergenceError(e.message) : new CliError(e.message);
   if (!(e instanceof TrainingRunError)) return e;
   if (e.code === 'non-finite') return new DivergenceError(e.message);
@@ -116,6 +117,47 @@ export function fromLibraryError(e: unknown): unknown {
     return fsError(e.cause, path, doing);
   }
   return new CliError(e.message);
+}
+
+/**
+ * A GenerationRunError (fad generate, fad merge) as the CLI's error, worded with the CLI's flags
+ * (`--out`, `--force`) and commands from the error's details.
+ */
+function fromGenerationRunError(e: GenerationRunError): unknown {
+  const d = e.details;
+  switch (e.code) {
+    case 'exists':
+      return new CliError(`${String(d.out)} already exists; choose another --out or pass --force to replace it`);
+    case 'foreign-shard':
+      return new CliError(`${String(d.path)} holds shard ${String(d.shard)} of another run (another model or settings); remove it, choose another --out, or pass --force to replace it`);
+    case 'not-replaceable': {
+      if (d.isFile) return new CliError(`refusing to --force replace ${String(d.path)}: it is a file, not a folder written by fad generate`);
+      const n = Number(d.entries);
+      return new CliError(`refusing to --force replace ${String(d.path)}: it is not a folder written by fad generate (no manifest.json) and holds ${n} entr${n === 1 ? 'y' : 'ies'}; choose another --out`);
+    }
+    case 'holds-input':
+      return new CliError(holdsInputMessage(d, '--force'));
+    case 'non-finite':
+      return new DivergenceError(`${e.message}. The model or the sampler settings (--guidance-scale, --sampler) do not work together`);
+    case 'not-shards':
+      return new CliError(`${String(d.dir)} is not a folder of shards (fad generate --shard I/N --out ${String(d.dir)})`);
+    case 'no-shards': {
+      const killed = (d.killed as string[] | undefined) ?? [];
+      const hint = killed.length ? ` (only temp folders of killed shards: ${killed.join(', ')})` : '';
+      return new CliError(`${String(d.dir)} holds no finished shard folders (I-of-N, written by fad generate --shard I/N --out ${String(d.dir)})${hint}`);
+    }
+    case 'out-inside-shards':
+      return new CliError(`--out ${String(d.out)} must not be inside the shards folder ${String(d.dir)}`);
+    case 'fs':
+      return fsError(e.cause, String(d.path), String(d.doing));
+    default:
+      return new CliError(e.message);
+  }
+}
+
+/** The message of a GenerationRunError `holds-input` with the CLI's flag (`--force`). */
+export function holdsInputMessage(d: Readonly<Record<string, unknown>>, flag: string): string {
+  return `refusing to ${flag} replace ${String(d.target)}: it ${String(d.how)} ${String(d.what)} ${String(d.path)}, which this run reads; choose another output folder`;
 }
 
 /** Runs `fn`, turning library errors into the CLI's ({@link fromLibraryError}). */

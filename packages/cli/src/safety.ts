@@ -11,10 +11,11 @@
  * - `removeStaleTemps`: temp files left by atomic writes that were interrupted (kill -9 during a
  *   checkpoint write) are removed at the next start.
  */
-import { existsSync, readdirSync, realpathSync, rmSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { checkClassNames, classNameProblem, ModelFileError } from '@fad/diffusion-core';
-import { CliError } from './errors';
+import { assertNotReplacingInputs, GenerationRunError, pathInside as pathInsideCore } from '@fad/diffusion-core/node';
+import { CliError, holdsInputMessage } from './errors';
 
 /** Why `name` is not a safe single path segment, or null when it is (diffusion-core's `classNameProblem`). */
 export function unsafeNameReason(name: unknown): string | null {
@@ -35,41 +36,20 @@ export function assertSafeNames(names: unknown, where: string, expectedCount?: n
   }
 }
 
-/** The real path of `p`, following symlinks in the longest part of it that exists. */
-export function realpathOfExistingPrefix(p: string): string {
-  const abs = resolve(p);
-  let head = abs;
-  const tail: string[] = [];
-  for (;;) {
-    try {
-      const real = realpathSync(head);
-      return tail.length ? join(real, ...tail.reverse()) : real;
-    } catch {
-      const parent = dirname(head);
-      if (parent === head) return abs;
-      tail.push(basename(head));
-      head = parent;
-    }
-  }
-}
-
-function isInside(root: string, p: string): boolean {
-  const rel = relative(root, p);
-  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
-}
+export { realpathOfExistingPrefix } from '@fad/diffusion-core/node';
 
 /**
  * `p` (absolute, or relative to `root`) resolved; throws unless it stays inside `root`, both
  * lexically and after following the symlinks of the parts that exist. `what` names where `p`
- * came from (e.g. `class "x" of the model /m.safetensors`).
+ * came from (e.g. `class "x" of the model /m.safetensors`). (diffusion-core's `pathInside`, as a CliError.)
  */
 export function pathInside(root: string, p: string, what = 'a path', verb: 'write' | 'read' = 'write'): string {
-  const r = resolve(root);
-  const abs = resolve(r, p);
-  if (!isInside(r, abs) || !isInside(realpathOfExistingPrefix(r), realpathOfExistingPrefix(abs))) {
-    throw new CliError(`refusing to ${verb} ${abs}: ${what} would put it outside the ${verb === 'write' ? 'output' : 'input'} folder ${r}`);
+  try {
+    return pathInsideCore({ root, path: p, what, verb });
+  } catch (e) {
+    if (e instanceof GenerationRunError) throw new CliError(e.message);
+    throw e;
   }
-  return abs;
 }
 
 export interface RunInput {
@@ -83,21 +63,14 @@ export interface RunInput {
  * own inputs: an input that is `target` or inside it, or a `target` inside an input folder.
  * `kind: 'files'` is for commands that delete only their own named files in `target` (train): then
  * an input directly in `target` also counts (its run's marker files would go) but an input deeper
- * inside does not.
+ * inside does not. (diffusion-core's `assertNotReplacingInputs`, as a CliError naming `flag`.)
  */
 export function assertNotDeletingInputs(p: { target: string; inputs: Array<RunInput | null | undefined>; kind?: 'folder' | 'files'; flag?: string }): void {
-  const target = realpathOfExistingPrefix(p.target);
-  const flag = p.flag ?? '--force';
-  for (const input of p.inputs) {
-    if (!input?.path) continue;
-    const inp = realpathOfExistingPrefix(input.path);
-    const clash = p.kind === 'files'
-      ? inp === target || dirname(inp) === target || isInside(inp, target)
-      : isInside(target, inp) || isInside(inp, target);
-    if (clash) {
-      const how = inp === target ? 'is' : isInside(target, inp) ? 'holds' : 'is inside';
-      throw new CliError(`refusing to ${flag} replace ${p.target}: it ${how} ${input.what} ${input.path}, which this run reads; choose another output folder`);
-    }
+  try {
+    assertNotReplacingInputs({ target: p.target, inputs: p.inputs, ...(p.kind ? { kind: p.kind } : {}) });
+  } catch (e) {
+    if (e instanceof GenerationRunError && e.code === 'holds-input') throw new CliError(holdsInputMessage(e.details, p.flag ?? '--force'));
+    throw e;
   }
 }
 

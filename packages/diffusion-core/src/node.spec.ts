@@ -14,6 +14,9 @@ describe('@fad/diffusion-core subpath exports', () => {
       'DIFFUSION_CHECKPOINT_FORMAT', 'DIFFUSION_RUN_FILES', 'DataOrder', 'TrainingRunError', 'assertFiniteTraining', 'emptyMetricsWindow', 'encodeDiffusionCheckpoint',
       'loadCheckpointInto', 'logTrainingStep', 'makeBatch', 'parseTrainingCheckpoint', 'prepareDiffusionRun', 'readDiffusionCheckpoint', 'runTrainingLoop',
       'trainDiffusionRun', 'trainingScalars',
+      'GENERATED_SET_FILES', 'GENERATED_SET_FORMAT', 'GENERATED_TIMING_FORMAT', 'GenerationRunError', 'assertNotReplacingInputs', 'assertReplaceableSet', 'classIntensityStats',
+      'countNonFinite', 'generateImageSet', 'generatedSetDir', 'isPathInside', 'mergeGeneratedShards', 'pathInside', 'prepareGeneratedSet', 'readFinishedShard',
+      'readGeneratedSetTiming', 'realpathOfExistingPrefix', 'writePngFile',
     ].sort());
     for (const name of Object.keys(node)) expect(name in api, name).toBe(false);
   });

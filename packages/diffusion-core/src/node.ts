@@ -45,3 +45,24 @@ export { runTrainingLoop } from './node/training-loop';
 export type { AbortFlag, RunTrainingLoopParams, TrainingLoopOutcome } from './node/training-loop';
 export { DIFFUSION_RUN_FILES, prepareDiffusionRun, trainDiffusionRun } from './node/diffusion-training-run';
 export type { DiffusionRunData, DiffusionRunFinalFile, PreparedDiffusionRun, PrepareDiffusionRunParams, TrainDiffusionRunParams, TrainDiffusionRunResult } from './node/diffusion-training-run';
+export { GenerationRunError } from './node/generation-run-error';
+export type { GenerationRunErrorCode } from './node/generation-run-error';
+export { assertNotReplacingInputs, isPathInside, pathInside, realpathOfExistingPrefix } from './node/output-folder';
+export type { AssertNotReplacingInputsParams, PathInsideParams, RunInputPath } from './node/output-folder';
+export {
+  assertReplaceableSet,
+  GENERATED_SET_FILES,
+  GENERATED_SET_FORMAT,
+  GENERATED_TIMING_FORMAT,
+  readFinishedShard,
+  readGeneratedSetTiming,
+} from './node/generated-set';
+export type { GeneratedImage, GeneratedSetManifest, GeneratedSetTiming, GeneratedShardRecord, IntensityStats, StepTiming } from './node/generated-set';
+export { writePngFile } from './node/write-png-file';
+export type { WritePngFileParams } from './node/write-png-file';
+export { classIntensityStats, countNonFinite } from './node/class-intensity-stats';
+export type { ClassIntensityStatsParams } from './node/class-intensity-stats';
+export { generatedSetDir, generateImageSet, prepareGeneratedSet } from './node/generate-image-set';
+export type { GenerateImageSetParams, GenerateImageSetResult, GenerationGuidance, PreparedGeneratedSet, PrepareGeneratedSetParams } from './node/generate-image-set';
+export { mergeGeneratedShards } from './node/merge-generated-shards';
+export type { MergeGeneratedShardsParams, MergeGeneratedShardsResult } from './node/merge-generated-shards';
