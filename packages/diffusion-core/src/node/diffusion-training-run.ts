@@ -38,6 +38,7 @@ import { numberedTensors, tensorsWithPrefix, truncateMetricsLog } from './traini
 import { type AbortFlag, runTrainingLoop } from './training-loop';
 import { withRunFs } from './training-run-error';
 import { writeFileAtomicSync } from './write-file-atomic';
+import { failParam as fail, isIntAtLeast as isInt } from './param-check';
 
 /** The file names of a diffusion run folder. */
 export const DIFFUSION_RUN_FILES = { checkpoint: 'checkpoint.safetensors', metrics: 'metrics.jsonl', model: 'model.safetensors' } as const;
@@ -72,17 +73,6 @@ export type PreparedDiffusionRun =
   | { action: 'start' }
   | { action: 'resume'; checkpointPath: string; checkpoint: ParsedTrainingCheckpoint<DiffusionCheckpointState> };
 
-function fail(fn: string, field: string, expected: string, got: unknown, E: typeof TypeError | typeof RangeError = RangeError): never {
-  let shown: string;
-  try {
-    shown = JSON.stringify(got) ?? String(got);
-  } catch {
-    shown = String(got);
-  }
-  throw new E(`${fn}: ${field} must be ${expected}, got ${shown.slice(0, 80)}`);
-}
-
-const isInt = (v: unknown, min: number): v is number => Number.isInteger(v) && (v as number) >= min;
 
 /**
  * Decides whether a run folder is reused, resumed or started (and reads and checks the checkpoint

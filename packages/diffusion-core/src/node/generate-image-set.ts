@@ -62,18 +62,7 @@ import { mapLimit } from './map-limit';
 import { pathInside } from './output-folder';
 import { writeFileAtomicSync } from './write-file-atomic';
 import { writePngFile } from './write-png-file';
-
-function fail(fn: string, field: string, expected: string, got: unknown, E: typeof TypeError | typeof RangeError = RangeError): never {
-  let shown: string;
-  try {
-    shown = JSON.stringify(got) ?? String(got);
-  } catch {
-    shown = String(got);
-  }
-  throw new E(`${fn}: ${field} must be ${expected}, got ${shown.slice(0, 80)}`);
-}
-
-const isInt = (v: unknown, min: number): v is number => Number.isInteger(v) && (v as number) >= min;
+import { failParam as fail, isIntAtLeast as isInt } from './param-check';
 
 function checkShard(fn: string, shard: unknown): void {
   if (shard === undefined || shard === null) return;
