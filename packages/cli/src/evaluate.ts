@@ -11,17 +11,13 @@
  *   pixel values) and contrast (mean of per-image population sd of pixel values), over every
  *   generated class, "empty" included (`compareIntensity`).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { compareIntensity, confusionMatrix, diversity, frechetDistance, generationAccuracy, kernelInceptionDistance } from '@fad/metrics';
-import type { ExpertModel } from '@fad/expert-models';
+import { argMax, type ExpertModel } from '@fad/expert-models';
 import type { EvaluateSection } from './config';
-import { decodeImage, mapLimit } from './data';
-import { CliError } from './errors';
-import { LIMITS } from './limits';
-import { assertSafeNames, pathInside } from './safety';
+import { readGeneratedSetImages, readGeneratedSetManifest } from '@fad/diffusion-core/node';
+import { CliError, fromLibraryError, withLibraryErrors } from './errors';
 import { expertOutputs } from './expert';
-import type { GenerateManifest } from './generate';
+import type { DreamBoothInfo, ExpertGuidanceRecord, GenerateManifest } from './generate';
 
 export interface RealSet {
   images: Float32Array;
@@ -110,42 +106,18 @@ export interface EvaluationResult {
   elapsedSeconds: number;
 }
 
+/** The set's checked manifest (diffusion-core's `readGeneratedSetManifest`), errors as the CLI's. */
 export function readManifest(dir: string): GenerateManifest {
-  let m: GenerateManifest;
-  try {
-    m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as GenerateManifest;
-  } catch (e) {
-    throw new CliError(`${dir} is not a generated set (cannot read ${join(dir, 'manifest.json')}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message})`);
-  }
-  const where = join(dir, 'manifest.json');
-  if (m === null || typeof m !== 'object' || m.format !== 'fad-generated/1') throw new CliError(`${where} is not a fad generate manifest`);
-  // A manifest is input like a model file: its names and paths are checked before use.
-  assertSafeNames(m.classNames, `${where}: classNames`);
-  if (!Number.isInteger(m.imageSize) || m.imageSize < 1 || m.imageSize > LIMITS.maxImageSize) throw new CliError(`${where}: imageSize must be an integer in 1..${LIMITS.maxImageSize}, got ${JSON.stringify(m.imageSize)}`);
-  if (m.channels !== 1 && m.channels !== 3) throw new CliError(`${where}: channels must be 1 or 3, got ${JSON.stringify(m.channels)}`);
-  if (!Array.isArray(m.images)) throw new CliError(`${where}: images must be a list`);
-  m.images.forEach((img, i) => {
-    if (!img || typeof img.file !== 'string' || !m.classNames.includes(img.class)) throw new CliError(`${where}: images[${i}] must have a file and a class of classNames`);
-    pathInside(dir, img.file, `${where}: images[${i}].file`, 'read');
-  });
-  return m;
+  return withLibraryErrors(() => readGeneratedSetManifest<ExpertGuidanceRecord, DreamBoothInfo>({ dir }));
 }
 
-/** Decodes the generated images listed in a manifest. */
+/** Decodes the generated images listed in a manifest (diffusion-core's `readGeneratedSetImages`). */
 export async function readGenerated(dir: string, m: GenerateManifest): Promise<Float32Array> {
-  const per = m.imageSize * m.imageSize * m.channels;
-  const out = new Float32Array(m.images.length * per);
-  await mapLimit(m.images, 8, async (img, i) => {
-    let d;
-    try {
-      d = await decodeImage(join(dir, img.file), m.channels as 1 | 3);
-    } catch (e) {
-      throw new CliError(`generated image ${join(dir, img.file)} ${(e as Error).message}`);
-    }
-    if (d.width !== m.imageSize || d.height !== m.imageSize) throw new CliError(`generated image ${join(dir, img.file)} is ${d.width}x${d.height}, the manifest says ${m.imageSize}x${m.imageSize}`);
-    out.set(d.pixels, i * per);
-  });
-  return out;
+  try {
+    return await readGeneratedSetImages({ dir, manifest: m });
+  } catch (e) {
+    throw fromLibraryError(e);
+  }
 }
 
 /** The classes that count: `evaluate.classes`, or every class but `excludeClasses`. */
@@ -154,13 +126,6 @@ export function countedClasses(settings: EvaluateSection, classNames: string[]):
   for (const c of list) if (!classNames.includes(c)) throw new CliError(`evaluate.classes names "${c}", which is not one of the classes (${classNames.join(', ')})`);
   if (list.length === 0) throw new CliError('no class left to evaluate (check evaluate.classes and evaluate.excludeClasses)');
   return list;
-}
-
-/** Index of the largest value (the first on ties). */
-export function argMax(row: readonly number[]): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-  return best;
 }
 
 const ci = (s: { ci95: readonly [number, number] | readonly number[] }): [number, number] => [s.ci95[0], s.ci95[1]];

@@ -5,8 +5,7 @@
  */
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { adaptExpertInput, DDPMScheduler } from '@fad/diffusion-core';
+import { DDPMScheduler } from '@fad/diffusion-core';
 import {
   type ExpertConfig,
   type ExpertEvaluation,
@@ -16,6 +15,7 @@ import {
   createExpert,
   describeTorchvisionResNet,
   EXPERT_PRESETS,
+  expertOutputs as libraryExpertOutputs,
   presetConfig,
 } from '@fad/expert-models';
 import { loadTorchvisionResNet, readExpertTrainingState, trainExpert } from '@fad/expert-models/node';
@@ -359,39 +359,9 @@ export function expertAsFeatureExtractor(loaded: LoadedExpertModel): FeatureExtr
   });
 }
 
-/**
- * Images [N,S,S,C] in [0,1] adapted to the expert's input (range, resize, channel repeat) by
- * `adaptExpertInput`, the one implementation of input adaptation.
- */
-function adapt(x: tf.Tensor4D, expert: ExpertModel): tf.Tensor4D {
-  const { size, channels, range } = expert.inputSpec;
-  if (x.shape[3] !== channels && x.shape[3] !== 1) throw new CliError(`images have ${x.shape[3]} channels; the expert expects ${channels}`);
-  return adaptExpertInput({ images: x, adaptation: { dataRange: [0, 1], range, size: [size, size], channels, mean: null, std: null } });
-}
-
-/** Features [N,D] and logits [N,K] of images [N,S,S,C] in [0,1], in batches. */
+/** Features [N,D] and logits [N,K] of images [N,S,S,C] in [0,1], in batches (expert-models' `expertOutputs`). */
 export function expertOutputs(expert: ExpertModel, images: Float32Array, n: number, size: number, channels: number, batchSize = 64): { features: number[][]; logits: number[][] } {
-  const per = size * size * channels;
-  const features: number[][] = [];
-  const logits: number[][] = [];
-  for (let s = 0; s < n; s += batchSize) {
-    const m = Math.min(batchSize, n - s);
-    const [f, l] = tf.tidy(() => {
-      const x = tf.tensor4d(images.subarray(s * per, (s + m) * per), [m, size, size, channels]);
-      const r = expert.forward(adapt(x, expert));
-      return [r.features, r.logits];
-    });
-    const fd = f.dataSync();
-    const ld = l.dataSync();
-    const D = f.shape[1];
-    const K = l.shape[1];
-    for (let i = 0; i < m; i++) {
-      features.push(Array.from(fd.subarray(i * D, (i + 1) * D)));
-      logits.push(Array.from(ld.subarray(i * K, (i + 1) * K)));
-    }
-    tf.dispose([f, l]);
-  }
-  return { features, logits };
+  return libraryExpertOutputs({ expert, images, n, size, channels, batchSize });
 }
 
 /** A trainExpert error for the user: divergence (exit 4), filesystem (naming the path), or as it is. */

@@ -12,12 +12,12 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AutoencoderKL, type DiffusionTrainer, UNet2DConditional, type UNetConfig, sampleClassGrid, tileClassGrid } from '@fad/diffusion-core';
+import { argMax } from '@fad/expert-models';
 import { generationAccuracy, intensityStatistics } from '@fad/metrics';
 import sharp from 'sharp';
 import type { DiffusionSection } from './config';
 import { CliError } from './errors';
 import { type LoadedExpertModel, expertOutputs, loadExpertModel } from './expert';
-import { argMax } from './evaluate';
 import { makeScheduler, schedulerConfig } from './diffusion';
 import { type TensorBoardWriter, validationScalars } from './tensorboard';
 

@@ -58,6 +58,8 @@ export {
   readGeneratedSetTiming,
 } from './node/generated-set';
 export type { GeneratedImage, GeneratedSetManifest, GeneratedSetTiming, GeneratedShardRecord, IntensityStats, StepTiming } from './node/generated-set';
+export { readGeneratedSetImages, readGeneratedSetManifest } from './node/read-generated-set';
+export type { ReadGeneratedSetImagesParams, ReadGeneratedSetManifestParams } from './node/read-generated-set';
 export { writePngFile } from './node/write-png-file';
 export type { WritePngFileParams } from './node/write-png-file';
 export { classIntensityStats, countNonFinite } from './node/class-intensity-stats';

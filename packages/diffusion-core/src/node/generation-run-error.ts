@@ -30,6 +30,12 @@ export type GenerationRunErrorCode =
   | 'bad-shards'
   /** Merging: the output folder is inside the shards folder (`details.out`, `details.dir`). */
   | 'out-inside-shards'
+  /** Reading a generated set: the folder has no readable manifest.json (`details.dir`, `details.path`). */
+  | 'not-generated-set'
+  /** Reading a generated set: its manifest.json fails a check (`details.path`). */
+  | 'bad-manifest'
+  /** Reading a generated set: an image file cannot be decoded or has the wrong size (`details.path`). */
+  | 'bad-image'
   /** A file system call failed (`details.path`, `details.doing`; the Node error is `cause`, with its `code`). */
   | 'fs';
 
