@@ -24,7 +24,7 @@ import { readManifest } from './evaluate';
 import { countNonFinite, generateImages } from './generate';
 import { chooseMicroBatch } from './memory-fit';
 import { loadExpertFile, loadModelFile } from './model-files';
-import { assertNotDeletingInputs, pathInside, removeStaleTemps, unsafeNameReason } from './safety';
+import { assertNotDeletingInputs, pathInside, unsafeNameReason } from './safety';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-reliability-'));
 const classes = ['stripes', 'rings', 'checker'];
@@ -254,30 +254,6 @@ describe('--force never deletes the run\'s own inputs', () => {
     expect(() => assertNotDeletingInputs({ target: join(expertDir, 'sub'), inputs: [{ what: 'the data folder', path: expertDir }], kind: 'files' })).toThrow(/it is inside the data folder/);
     // A data folder deeper inside the run folder (fad demo's layout) is not touched by train --force.
     expect(() => assertNotDeletingInputs({ target: root, inputs: [{ what: 'the data folder', path: join(root, 'x', 'data') }], kind: 'files' })).not.toThrow();
-  });
-});
-
-describe('stale temp files of interrupted atomic writes', () => {
-  it('are removed (a dead writer\'s), a live writer\'s are kept, and the count is logged', () => {
-    const dir = mkdtempSync(join(root, 'temps-'));
-    let dead = 999_999;
-    for (;;) {
-      try {
-        process.kill(dead, 0);
-        dead++;
-      } catch {
-        break;
-      }
-    }
-    writeFileSync(join(dir, `checkpoint.safetensors.tmp-${dead}-1700000000000`), 'half');
-    writeFileSync(join(dir, `model.safetensors.tmp-${dead}-1`), 'half');
-    writeFileSync(join(dir, `live.safetensors.tmp-${process.pid}-1`), 'writing');
-    writeFileSync(join(dir, 'checkpoint.safetensors'), 'keep');
-    const logs: string[] = [];
-    const removed = removeStaleTemps({ dir, log: (m) => logs.push(m) });
-    expect(removed.sort()).toEqual([`checkpoint.safetensors.tmp-${dead}-1700000000000`, `model.safetensors.tmp-${dead}-1`]);
-    expect(readdirSync(dir).sort()).toEqual(['checkpoint.safetensors', `live.safetensors.tmp-${process.pid}-1`]);
-    expect(logs).toEqual([expect.stringMatching(/removed 2 temp file\(s\) left by an interrupted write/)]);
   });
 });
 

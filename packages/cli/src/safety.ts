@@ -11,8 +11,6 @@
  * - `removeStaleTemps`: temp files left by atomic writes that were interrupted (kill -9 during a
  *   checkpoint write) are removed at the next start.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { checkClassNames, classNameProblem, ModelFileError } from '@fad/diffusion-core';
 import { assertNotReplacingInputs, GenerationRunError, pathInside as pathInsideCore } from '@fad/diffusion-core/node';
 import { CliError, holdsInputMessage } from './errors';
@@ -74,45 +72,4 @@ export function assertNotDeletingInputs(p: { target: string; inputs: Array<RunIn
   }
 }
 
-/** `name.tmp-<pid>` or `name.tmp-<pid>-<time>` (atomic writes), `metrics.jsonl.tmp`. */
-const TEMP = /\.tmp-(\d+)(?:-\d+)?$/;
-
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Removes temp files (and folders) left by interrupted atomic writes in `dir`: `*.tmp-<pid>[-<time>]`
- * of a process that no longer runs (a live writer's temp files are kept), and `metrics.jsonl.tmp`.
- * With `prefix`, only entries whose name starts with it. Logs how many it removed; returns them.
- */
-export function removeStaleTemps(p: { dir: string; prefix?: string; log?: (m: string) => void }): string[] {
-  if (!existsSync(p.dir)) return [];
-  let names: string[];
-  try {
-    names = readdirSync(p.dir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    if (p.prefix !== undefined && !name.startsWith(p.prefix)) continue;
-    const m = TEMP.exec(name);
-    const stale = m ? !alive(Number(m[1])) : name === 'metrics.jsonl.tmp';
-    if (!stale) continue;
-    try {
-      rmSync(join(p.dir, name), { recursive: true, force: true });
-      removed.push(name);
-    } catch {
-      /* left for the next start */
-    }
-  }
-  if (removed.length) p.log?.(`fad: removed ${removed.length} temp file(s) left by an interrupted write in ${p.dir} (${removed.slice(0, 3).join(', ')}${removed.length > 3 ? ', ...' : ''})`);
-  return removed;
-}
+export { removeStaleTemps } from '@fad/diffusion-core/node';

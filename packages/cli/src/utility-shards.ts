@@ -11,6 +11,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { checkShardSet, parseShardName, type ShardPart, shardName, ShardSetError } from '@fad/diffusion-core';
+import { killedShardHints, listShardFolders as listShardFolderNames, type ShardFolders } from '@fad/diffusion-core/node';
 import type { UtilityRunRecord } from '@fad/expert-models';
 import { CliError, withFs } from './errors';
 import { readJsonIfExists, sha256, stableStringify, writeJsonAtomic } from './fsutil';
@@ -28,15 +29,9 @@ const brief = (v: unknown) => {
   return s.length > 48 ? `${s.slice(0, 45)}...` : s;
 };
 
-/** Shard folders in `dir` and the temp folders that killed shards left (`I-of-N.tmp-<pid>`), by shard name. */
-export function listShardFolders(dir: string): { names: string[]; killed: Map<string, string> } {
-  const names = withFs(dir, 'list the shards folder', () => readdirSync(dir)).sort();
-  const killed = new Map<string, string>();
-  for (const n of names) {
-    const m = /^(\d+-of-\d+)\.tmp-\d+$/.exec(n);
-    if (m) killed.set(m[1], n);
-  }
-  return { names: names.filter((n) => parseShardName(n) !== null), killed };
+/** Shard folders in `dir` and the temp folders that killed shards left (diffusion-core's `listShardFolders`). */
+export function listShardFolders(dir: string): ShardFolders {
+  return withFs(dir, 'list the shards folder', () => listShardFolderNames({ dir }));
 }
 
 /** checkShardSet, as a CliError that also says which missing shards were killed mid-run. */
@@ -45,8 +40,7 @@ export function checkShardsForMerge(parts: ShardPart[], what: string, killed: Ma
     return checkShardSet({ parts, what });
   } catch (e) {
     if (!(e instanceof ShardSetError)) throw e;
-    const hints = e.problems.filter((x) => killed.has(x.shard)).map((x) => `  (${x.shard}: ${killed.get(x.shard)} was left by a run of it that was killed; run that shard again)`);
-    throw new CliError([e.message, ...hints].join('\n'));
+    throw new CliError([e.message, ...killedShardHints({ problems: e.problems, killed })].join('\n'));
   }
 }
 

@@ -60,6 +60,10 @@ export {
 export type { GeneratedImage, GeneratedSetManifest, GeneratedSetTiming, GeneratedShardRecord, IntensityStats, StepTiming } from './node/generated-set';
 export { readGeneratedSetImages, readGeneratedSetManifest } from './node/read-generated-set';
 export type { ReadGeneratedSetImagesParams, ReadGeneratedSetManifestParams } from './node/read-generated-set';
+export { killedShardHints, listShardFolders } from './node/shard-folders';
+export type { KilledShardHintsParams, ListShardFoldersParams, ShardFolders } from './node/shard-folders';
+export { removeStaleTemps } from './node/stale-temps';
+export type { RemoveStaleTempsParams } from './node/stale-temps';
 export { writePngFile } from './node/write-png-file';
 export type { WritePngFileParams } from './node/write-png-file';
 export { classIntensityStats, countNonFinite } from './node/class-intensity-stats';

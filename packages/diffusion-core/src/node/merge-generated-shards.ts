@@ -4,7 +4,7 @@
  * writes unsharded, byte for byte (images and manifest.json; timing.json adds up the shards'
  * timings and is not part of the reproducible result).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { checkShardSet, parseShardName, type ShardPart, shardName, ShardSetError } from '@fad/diffusion-core';
 import { assertReplaceableSet, GENERATED_SET_FILES, GENERATED_TIMING_FORMAT, type GeneratedSetManifest, type GeneratedSetTiming, readFinishedShard, readGeneratedSetTiming, type StepTiming } from './generated-set';
@@ -12,6 +12,7 @@ import { writeJson } from './generate-image-set';
 import { GenerationRunError, withGenerationFs } from './generation-run-error';
 import { assertNotReplacingInputs, pathInside } from './output-folder';
 import { sha256, stableStringify } from './resumable-step';
+import { killedShardHints, listShardFolders } from './shard-folders';
 
 /** Parameters of {@link mergeGeneratedShards}. */
 export interface MergeGeneratedShardsParams {
@@ -65,12 +66,7 @@ export function mergeGeneratedShards(p: MergeGeneratedShardsParams): MergeGenera
   const dir = resolve(p.dir);
   const out = resolve(p.out);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new GenerationRunError('not-shards', `${p.dir} is not a folder of shards`, { dir: p.dir });
-  const names = withGenerationFs(dir, 'list the shards folder', () => readdirSync(dir)).sort();
-  const killed = new Map<string, string>();
-  for (const n of names) {
-    const m = /^(\d+-of-\d+)\.tmp-\d+$/.exec(n);
-    if (m) killed.set(m[1], n);
-  }
+  const { names, killed } = withGenerationFs(dir, 'list the shards folder', () => listShardFolders({ dir }));
   const parts: ShardPart[] = [];
   const manifests = new Map<number, GeneratedSetManifest>();
   for (const name of names) {
@@ -100,7 +96,7 @@ export function mergeGeneratedShards(p: MergeGeneratedShardsParams): MergeGenera
     ordered = checkShardSet({ parts, what: `generated shards in ${p.dir}` });
   } catch (e) {
     if (!(e instanceof ShardSetError)) throw e;
-    const hints = e.problems.filter((x) => killed.has(x.shard)).map((x) => `  (${x.shard}: ${killed.get(x.shard)} was left by a run of it that was killed; run that shard again)`);
+    const hints = killedShardHints({ problems: e.problems, killed });
     throw new GenerationRunError('bad-shards', [e.message, ...hints].join('\n'), { dir: p.dir, problems: e.problems }, e);
   }
   const all = ordered.map((x) => manifests.get(x.index)!);
