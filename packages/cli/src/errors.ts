@@ -1,5 +1,6 @@
 import { ModelFileError } from '@fad/diffusion-core';
 import { GenerationRunError, ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
+import { ExpertRunError } from '@fad/expert-models/node';
 
 /**
  * Errors the user can act on (bad input, missing files, bad config). The top-level handler prints
@@ -104,6 +105,7 @@ export function withFs<T>(path: string, doing: string, fn: () => T): T {
 export function fromLibraryError(e: unknown): unknown {
   if (e instanceof ResumableStepError) return new CliError(e.message);
   if (e instanceof GenerationRunError) return fromGenerationRunError(e);
+  if (e instanceof ExpertRunError) return fromExpertRunError(e);
   if (e instanceof ModelFileError) return e.reason === 'non-finite' ? new DivergenceError(e.message) : new CliError(e.message);
   if (!(e instanceof TrainingRunError)) return e;
   if (e.code === 'non-finite') return new DivergenceError(e.message);
@@ -148,6 +150,26 @@ function fromGenerationRunError(e: GenerationRunError): unknown {
     }
     case 'out-inside-shards':
       return new CliError(`--out ${String(d.out)} must not be inside the shards folder ${String(d.dir)}`);
+    case 'fs':
+      return fsError(e.cause, String(d.path), String(d.doing));
+    default:
+      return new CliError(e.message);
+  }
+}
+
+/**
+ * An ExpertRunError (fad expert train, fad experiment) as the CLI's error: a pretrained file's
+ * problem names the `expert.pretrained` key, divergence is a DivergenceError (exit 4), a file system
+ * error an {@link fsError}. Other errors are returned unchanged.
+ */
+export function fromExpertRunError(e: unknown): unknown {
+  if (!(e instanceof ExpertRunError)) return e;
+  const d = e.details;
+  switch (e.code) {
+    case 'pretrained':
+      return new CliError(`expert.pretrained${e.message.startsWith('cannot read ') ? ': ' : ' '}${e.message}`);
+    case 'non-finite':
+      return new DivergenceError(d.path !== undefined ? `expert.pretrained ${e.message}` : e.message);
     case 'fs':
       return fsError(e.cause, String(d.path), String(d.doing));
     default:

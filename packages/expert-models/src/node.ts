@@ -12,3 +12,15 @@ export {
   trainExpert,
 } from './node/expert-files';
 export type { ReadExpertTrainingStateParams } from './node/expert-files';
+export { EXPERT_RUN_FILES, prepareExpertRun, readTorchvisionResNetLayout, trainExpertRun } from './node/expert-training-run';
+export type {
+  ExpertPretrainedStart,
+  ExpertScalarSink,
+  PreparedExpertRun,
+  PrepareExpertRunParams,
+  ReadTorchvisionResNetLayoutParams,
+  TrainExpertRunParams,
+  TrainExpertRunResult,
+} from './node/expert-training-run';
+export { ExpertRunError } from './node/expert-run-error';
+export type { ExpertRunErrorCode } from './node/expert-run-error';
