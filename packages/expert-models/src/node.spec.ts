@@ -5,8 +5,8 @@ import * as node from './node';
 describe('@fad/expert-models/node exports', () => {
   it('holds the file functions; the browser-safe main entry point keeps only the byte-level ones', () => {
     expect(Object.keys(node).sort()).toEqual([
-      'EXPERT_RUN_FILES', 'ExpertRunError', 'loadExpert', 'loadTorchvisionResNet', 'nodeTrainingFiles', 'prepareExpertRun', 'readExpertTrainingState',
-      'readTorchvisionResNetLayout', 'saveExpert', 'saveTorchvisionResNet', 'trainExpert', 'trainExpertRun',
+      'EXPERT_RUN_FILES', 'ExpertRunError', 'TrainingValidation', 'loadExpert', 'loadTorchvisionResNet', 'nodeTrainingFiles', 'prepareExpertRun', 'readExpertTrainingState',
+      'readTorchvisionResNetLayout', 'saveExpert', 'saveTorchvisionResNet', 'trainExpert', 'trainExpertRun', 'validationScalars',
     ]);
     for (const name of ['loadExpert', 'saveExpert', 'saveTorchvisionResNet', 'readExpertTrainingState', 'nodeTrainingFiles']) expect(name in api, name).toBe(false);
     // Same names in both, the main entry point's without Node file access.

@@ -24,3 +24,5 @@ export type {
 } from './node/expert-training-run';
 export { ExpertRunError } from './node/expert-run-error';
 export type { ExpertRunErrorCode } from './node/expert-run-error';
+export { TrainingValidation, validationScalars } from './node/training-validation';
+export type { TrainingValidationParams, TrainingValidationSettings, ValidationRecord, ValidationSink } from './node/training-validation';
