@@ -285,10 +285,12 @@ export type {
 export {
   checkAutoencoderConfigLimits,
   checkClassNames,
+  checkConfigLimit,
   classNameProblem,
   MODEL_FILE_LIMITS,
   MODEL_STATUS_KEY,
   ModelFileError,
+  parseMetadataJson,
   readCheckedHeader,
 } from './io/model-file-checks';
 export type {

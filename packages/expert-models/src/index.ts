@@ -116,6 +116,8 @@ export type { NoiseAwareConfig, NoisyExpertBatch, NoisyExpertBatchParams } from 
 
 // Checkpoints
 export { CHECKPOINT_STATUS_KEY, EXPERT_FORMAT, deserializeExpert, serializeExpert } from './expert-checkpoint';
+export { parseExpertFile } from './expert-file';
+export type { ParsedExpertFile, ParseExpertFileParams } from './expert-file';
 export type { DeserializeExpertParams, LoadExpertParams, LoadedExpert, SaveExpertParams, SerializeExpertParams } from './expert-checkpoint';
 
 // torchvision ResNet state dicts (pretrained weights in, fad experts out)
