@@ -16,7 +16,7 @@ describe('@fad/diffusion-core subpath exports', () => {
       'trainDiffusionRun', 'trainingScalars',
       'GENERATED_SET_FILES', 'GENERATED_SET_FORMAT', 'GENERATED_TIMING_FORMAT', 'GenerationRunError', 'assertNotReplacingInputs', 'assertReplaceableSet', 'classIntensityStats',
       'countNonFinite', 'generateImageSet', 'generatedSetDir', 'isPathInside', 'mergeGeneratedShards', 'pathInside', 'prepareGeneratedSet', 'readFinishedShard',
-      'readGeneratedSetTiming', 'readGeneratedSetManifest', 'readGeneratedSetImages', 'listShardFolders', 'killedShardHints', 'removeStaleTemps', 'realpathOfExistingPrefix', 'writePngFile', 'encodePng',
+      'readGeneratedSetTiming', 'readGeneratedSetManifest', 'readGeneratedSetImages', 'listShardFolders', 'killedShardHints', 'removeStaleTemps', 'realpathOfExistingPrefix', 'writePngFile', 'encodePng', 'TEXTURE_CLASSES', 'textureImage', 'writeTextureDataset',
     ].sort());
     for (const name of Object.keys(node)) expect(name in api, name).toBe(false);
   });

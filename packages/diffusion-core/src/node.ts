@@ -65,6 +65,8 @@ export type { KilledShardHintsParams, ListShardFoldersParams, ShardFolders } fro
 export { removeStaleTemps } from './node/stale-temps';
 export type { RemoveStaleTempsParams } from './node/stale-temps';
 export { encodePng, writePngFile } from './node/write-png-file';
+export { TEXTURE_CLASSES, textureImage, writeTextureDataset } from './node/texture-dataset';
+export type { TextureImageParams, WriteTextureDatasetParams } from './node/texture-dataset';
 export type { EncodePngParams, WritePngFileParams } from './node/write-png-file';
 export { classIntensityStats, countNonFinite } from './node/class-intensity-stats';
 export type { ClassIntensityStatsParams } from './node/class-intensity-stats';
