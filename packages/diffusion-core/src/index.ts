@@ -281,6 +281,8 @@ export type {
   LoadedDiffusersUNet,
   SerializedDiffusersUNet,
 } from './io/diffusers-unet-io';
+// The base of the run errors (code + details).
+export { CodedError } from './coded-error';
 // Untrusted model files: checks on bytes (the CLI and a web page read model files through these).
 export {
   checkAutoencoderConfigLimits,

@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Generator } from '../random';
+import { Generator } from '@fad/diffusion-core';
 import { mapLimit } from './map-limit';
 import { readJsonFileIfExists } from './generated-set';
 import { writeFileAtomicSync } from './write-file-atomic';

@@ -5,6 +5,7 @@
  * Refusals of the run folder (a finished run of another key, ...) are diffusion-core's
  * `ResumableStepError`s.
  */
+import { CodedError } from '@fad/diffusion-core';
 
 /** What went wrong. */
 export type ExpertRunErrorCode =
@@ -21,13 +22,6 @@ export type ExpertRunErrorCode =
   /** A file system call failed (`details.path`, `details.doing`; the Node error is `cause`, with its `code`). */
   | 'fs';
 
-export class ExpertRunError extends Error {
-  readonly code: ExpertRunErrorCode;
-  readonly details: Readonly<Record<string, unknown>>;
-  constructor(code: ExpertRunErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.name = 'ExpertRunError';
-    this.code = code;
-    this.details = details;
-  }
+export class ExpertRunError extends CodedError<ExpertRunErrorCode> {
+  override readonly name = 'ExpertRunError';
 }
