@@ -17,7 +17,7 @@
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeNonFiniteWeights, findNonFiniteWeights, MODEL_FILE_LIMITS } from '@fad/diffusion-core';
-import { COMPLETE_FILE, type CompleteMarker, prepareResumableStep, removeStaleTemps, sha256, writeCompleteMarker, writeFileAtomicSync } from '@fad/diffusion-core/node';
+import { COMPLETE_FILE, type CompleteMarker, prepareResumableStep, removeStaleTemps, sha256, truncateMetricsLog, writeCompleteMarker, writeFileAtomicSync } from '@fad/diffusion-core/node';
 // The package's own main entry (see expert-files.ts).
 import {
   createExpert,
@@ -264,19 +264,6 @@ function gather(images: Float32Array, per: number, idx: number[]): Float32Array 
   return out;
 }
 
-/** Keeps the metrics lines of the first `epochs` epochs (a resumed run rewrites what came after its state). */
-function keepEpochs(path: string, epochs: number): void {
-  if (!existsSync(path)) return;
-  const keep = readFileSync(path, 'utf8').split('\n').filter((l) => {
-    try {
-      return l.trim() !== '' && (JSON.parse(l) as { epoch: number }).epoch <= epochs;
-    } catch {
-      return false;
-    }
-  });
-  writeFileAtomicSync(path, keep.length ? `${keep.join('\n')}\n` : '');
-}
-
 /** The expert to fine-tune: torchvision weights with `config`'s head, input and conv1. */
 async function pretrainedExpert(p: TrainExpertRunParams, start: ExpertPretrainedStart, log: (m: string) => void): Promise<ExpertModel> {
   const { config } = p;
@@ -349,7 +336,7 @@ export async function trainExpertRun(params: TrainExpertRunParams): Promise<Trai
   const resumeFrom = prepared.action === 'resume' ? { step: prepared.step, epochsDone: prepared.epochsDone } : null;
   withFs(dir, 'create the output folder', () => mkdirSync(dir, { recursive: true }));
   withFs(metricsPath, 'prepare the metrics log', () => {
-    if (resumeFrom) keepEpochs(metricsPath, resumeFrom.epochsDone);
+    if (resumeFrom) truncateMetricsLog(metricsPath, resumeFrom.epochsDone, 'epoch');
     else rmSync(metricsPath, { force: true });
   });
   const expert = params.pretrained ? await pretrainedExpert(params, params.pretrained, log) : createExpert({ config, classNames: params.classNames, seed: params.seed });
