@@ -106,6 +106,8 @@ export type { SummarizeUtilityParams, UtilityEstimate, UtilityGain, UtilityProto
 export { GUIDANCE_KINDS, UNCERTAINTY_KINDS, classLogLikelihood, uncertaintyEnergy } from './guidance-energies';
 export type { ClassLogLikelihoodParams, GuidanceKind, UncertaintyEnergyParams, UncertaintyKind } from './guidance-energies';
 export { toExpertInput } from './expert-input';
+export { generationGuidance } from './generation-guidance';
+export type { ExpertGuidanceRecord, GenerationGuidance, GenerationGuidanceParams } from './generation-guidance';
 export { argMax, expertOutputs } from './expert-outputs';
 export type { ExpertOutputs, ExpertOutputsParams } from './expert-outputs';
 export type { ToExpertInputParams } from './expert-input';
