@@ -9,10 +9,10 @@ import { type Command } from 'commander';
 import { parseShardName } from '@fad/diffusion-core';
 import { effectiveConfig, type GlobalOptions, initBackend, makeLogger } from '../context';
 import { mergeEvaluationShards } from '../evaluate-shards';
-import { CliError } from '../errors';
+import { CliError, withLibraryErrors } from '../errors';
 import { mergeGeneratedShards } from '../generate';
 import { readJsonIfExists } from '../fsutil';
-import { mergeUtilityShards } from '../utility-shards';
+import { mergeUtilityShards } from '@fad/expert-models/node';
 import type { CommandContext } from './shared';
 
 /** Which command wrote the shard folders in `dir`: generate, evaluate or utility. */
@@ -47,7 +47,7 @@ export function registerMerge(program: Command, { out }: CommandContext): void {
         const r = mergeGeneratedShards({ dir, out: o.out, force: Boolean(o.force), log: log.info });
         out(`merged ${r.count} shards: ${r.manifest.images.length} images to ${r.out}\n`);
       } else if (kind === 'utility') {
-        const r = mergeUtilityShards({ dir, out: o.out, force: Boolean(o.force), log: log.info });
+        const r = withLibraryErrors(() => mergeUtilityShards({ dir, out: o.out, force: Boolean(o.force), log: (m) => log.info(`fad: ${m}`) }));
         out(`merged ${r.count} shards: ${r.json.runs.length} classifiers to ${r.out}\n`);
       } else {
         // The shards' config picks the backend (the run.backend they ran with), unless --backend says otherwise.
