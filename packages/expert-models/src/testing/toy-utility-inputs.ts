@@ -6,6 +6,7 @@ import { writePngFile } from '@fad/diffusion-core/node';
 import { presetConfig } from '../expert-config';
 import type { ExpertConfig } from '../expert-config';
 import { stratifiedSplit } from '../stratified-split';
+import type { UtilityStudySettings } from '../node/utility-study';
 import { toyImages } from './toy-data';
 
 export const TOY_SIZE = 8;
@@ -54,4 +55,27 @@ export async function writeToySyntheticSet(p: { dir: string; classes: string[]; 
     seeds: [p.seed], imagesPerClass: p.perClass, batchSize: p.perClass, imageSize: size, channels: 1, matchMean: null, expertGuidance: p.expertGuidance ?? null, backend: 'cpu', images,
   };
   writeFileSync(join(p.dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+/** The `fad` CLI's utility settings for the toy specs (the config section as the CLI passes it: its key is pinned). */
+export function toySettings(over: Partial<UtilityStudySettings> = {}): UtilityStudySettings {
+  return {
+    fractions: [0.5, 1], ratios: [1], seeds: 2, arch: 'resnet', preset: null, architecture: { layers: [1, 1], baseWidth: 4 }, epochs: 1, batchSize: 8, learningRate: 1e-3,
+    weightDecay: 0, augment: true, syntheticOnly: true, bootstrapSamples: 50, bootstrapOver: 'seeds-and-images', ...over,
+  };
+}
+
+/** The two toy synthetic sets in `root`: synA (classes c, a, b and x, which the real data lacks; 4 each), synB (a, b, c; 3 each). */
+export async function writeToySyntheticSets(root: string): Promise<Array<{ name: string; dir: string }>> {
+  await writeToySyntheticSet({ dir: join(root, 'synA'), classes: ['c', 'a', 'b', 'x'], perClass: 4, seed: 5 });
+  await writeToySyntheticSet({ dir: join(root, 'synB'), classes: ['a', 'b', 'c'], perClass: 3, seed: 6 });
+  return [{ name: 'synA', dir: join(root, 'synA') }, { name: 'synB', dir: join(root, 'synB') }];
+}
+
+/** A utility.json or run file's text with its timing fields blanked (wall times differ between any two runs). */
+export function withoutTiming(text: string): string {
+  return text
+    .replace(/"createdAt": "[^"]*"/g, '"createdAt": ""')
+    .replace(/"(trainSeconds|evalSeconds|perClassifierMean|classifiersTotal|thisInvocation|elapsedSeconds)": [-0-9.e+]+/g, '"$1": 0')
+    .replace(/"seconds": \{[^}]*\}/g, '"seconds": {}');
 }
