@@ -5,7 +5,7 @@
  * `@fad/expert-models/node` beside the run that writes `utility.json`.
  */
 import { formatDuration } from '@fad/diffusion-core/node';
-import type { UtilityProtocolSummary } from '../summarize-utility';
+import type { UtilityProtocolSummary } from '@fad/expert-models';
 import type { UtilityJson } from './utility-files';
 
 /** A share as a percentage with one decimal (`12.5%`), `–` when not finite. */

@@ -13,7 +13,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, s
 import { basename, dirname, join, resolve } from 'node:path';
 import { checkShardSet, parseShardName, type ShardPart, shardName, ShardSetError } from '@fad/diffusion-core';
 import { assertNotReplacingInputs, killedShardHints, listShardFolders, pathInside, readJsonFileIfExists, removeStaleTemps, sha256, stableStringify } from '@fad/diffusion-core/node';
-import type { UtilityRunRecord } from '../run-utility';
+import type { UtilityRunRecord } from '@fad/expert-models';
 import { assembleUtilityJson, readUtilityShard, UTILITY_RUN_FORMAT, type UtilityJson, type UtilityRunFile, type UtilityShardJson, writeJsonFile } from './utility-files';
 import { UtilityRunError, withUtilityFs } from './utility-run-error';
 

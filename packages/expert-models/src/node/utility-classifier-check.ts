@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { readSafetensorsMetadata } from '@fad/diffusion-core';
 import { stableStringify } from '@fad/diffusion-core/node';
-import type { ExpertConfig } from '../expert-config';
+import type { ExpertConfig } from '@fad/expert-models';
 import { UtilityRunError } from './utility-run-error';
 
 /** Parameters of {@link checkpointExpertConfig}. */

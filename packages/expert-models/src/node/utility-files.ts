@@ -14,10 +14,7 @@
  */
 import { join } from 'node:path';
 import { readJsonFileIfExists, writeFileAtomicSync } from '@fad/diffusion-core/node';
-import type { ExpertConfig } from '../expert-config';
-import type { UtilityRunRecord } from '../run-utility';
-import { summarizeUtility, type UtilitySummary } from '../summarize-utility';
-import type { UtilityPlan } from '../utility-protocols';
+import { type ExpertConfig, summarizeUtility, type UtilityPlan, type UtilityRunRecord, type UtilitySummary } from '@fad/expert-models';
 import { withUtilityFs } from './utility-run-error';
 
 /** `utility.json`'s `format`. */

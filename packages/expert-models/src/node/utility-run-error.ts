@@ -8,6 +8,8 @@
  * `outside-folder`).
  */
 
+import { CodedError } from '@fad/diffusion-core';
+
 /** What went wrong. */
 export type UtilityRunErrorCode =
   /** No synthetic set was given. */
@@ -51,15 +53,8 @@ export type UtilityRunErrorCode =
   /** A file system call failed (`details.path`, `details.doing`; the Node error is `cause`, with its `code`). */
   | 'fs';
 
-export class UtilityRunError extends Error {
-  readonly code: UtilityRunErrorCode;
-  readonly details: Readonly<Record<string, unknown>>;
-  constructor(code: UtilityRunErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.name = 'UtilityRunError';
-    this.code = code;
-    this.details = details;
-  }
+export class UtilityRunError extends CodedError<UtilityRunErrorCode> {
+  override readonly name = 'UtilityRunError';
 }
 
 /**

@@ -36,9 +36,7 @@ import {
   stableStringify,
   stepKey,
 } from '@fad/diffusion-core/node';
-import { type ExpertConfig, resolveExpertConfig } from '../expert-config';
-import { runUtility, type UtilityRunRecord } from '../run-utility';
-import { planProtocols } from '../utility-protocols';
+import { type ExpertConfig, planProtocols, resolveExpertConfig, runUtility, type UtilityRunRecord } from '@fad/expert-models';
 import { assertBoolean, assertInt, assertKnownKeys, assertNumber, assertObject, assertOneOf, show } from '../validate';
 import { percent } from './format-utility-table';
 import { checkDiffersFromExpert, checkpointExpertConfig } from './utility-classifier-check';
