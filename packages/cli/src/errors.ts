@@ -97,10 +97,10 @@ export function withFs<T>(path: string, doing: string, fn: () => T): T {
 }
 
 /**
- * An error of the library's runs (@fad/diffusion-core/node, @fad/expert-models/node) as the CLI's, with the same
- * message: a refused run folder or a damaged checkpoint is a CliError, non-finite weights a
- * DivergenceError (exit 4), a file system error an {@link fsError} naming the path and what fad
- * was doing. Other errors are returned unchanged.
+ * An error of the libraries' runs (@fad/diffusion-core/node, @fad/expert-models/node) as the
+ * CLI's, with the same message: a refused run folder or a damaged checkpoint is a CliError,
+ * non-finite weights a DivergenceError (exit 4), a file system error an {@link fsError} naming the
+ * path and what fad was doing. Other errors are returned unchanged.
  */
 export function fromLibraryError(e: unknown): unknown {
   if (e instanceof ResumableStepError) return new CliError(e.message);
@@ -129,8 +129,6 @@ export function fromLibraryError(e: unknown): unknown {
 function fromGenerationRunError(e: GenerationRunError): unknown {
   const d = e.details;
   switch (e.code) {
-    case 'exists':
-      return new CliError(`${String(d.out)} already exists; choose another --out or pass --force to replace it`);
     case 'foreign-shard':
       return new CliError(`${String(d.path)} holds shard ${String(d.shard)} of another run (another model or settings); remove it, choose another --out, or pass --force to replace it`);
     case 'not-replaceable': {
@@ -143,18 +141,10 @@ function fromGenerationRunError(e: GenerationRunError): unknown {
     case 'non-finite':
       return new DivergenceError(`${e.message}. The model or the sampler settings (--guidance-scale, --sampler) do not work together`);
     case 'not-shards':
-      return new CliError(`${String(d.dir)} is not a folder of shards (fad generate --shard I/N --out ${String(d.dir)})`);
-    case 'no-shards': {
-      const killed = (d.killed as string[] | undefined) ?? [];
-      const hint = killed.length ? ` (only temp folders of killed shards: ${killed.join(', ')})` : '';
-      return new CliError(`${String(d.dir)} holds no finished shard folders (I-of-N, written by fad generate --shard I/N --out ${String(d.dir)})${hint}`);
-    }
-    case 'out-inside-shards':
-      return new CliError(`--out ${String(d.out)} must not be inside the shards folder ${String(d.dir)}`);
-    case 'fs':
-      return fsError(e.cause, String(d.path), String(d.doing));
+    case 'no-shards':
+      return new CliError(shardsFolderMessage(e.code, d, 'generate'));
     default:
-      return new CliError(e.message);
+      return sharedRunError(e);
   }
 }
 
@@ -209,20 +199,25 @@ function fromUtilityRunError(e: UtilityRunError): unknown {
     case 'interrupted':
       return new InterruptedError(`${e.message}; run the same command again to continue`);
     case 'not-shards':
-      return new CliError(`${String(d.dir)} is not a folder of shards (fad utility --shard I/N --out ${String(d.dir)})`);
-    case 'no-shards': {
-      const killed = (d.killed as string[] | undefined) ?? [];
-      const hint = killed.length ? ` (only temp folders of killed shards: ${killed.join(', ')})` : '';
-      return new CliError(`${String(d.dir)} holds no finished shard folders (I-of-N, written by fad utility --shard I/N --out ${String(d.dir)})${hint}`);
-    }
+    case 'no-shards':
+      return new CliError(shardsFolderMessage(e.code, d, 'utility'));
     case 'bad-run-file': {
       const want = d.protocolId === null ? 'a classifier of the plan' : `${String(d.protocolId)} seed ${String(d.seed)}`;
       return new CliError(`${String(d.path)} is not the run file of ${want} that shard ${String(d.shard)} should hold; run that shard again (--force)`);
     }
-    case 'exists':
-      return new CliError(`${String(d.out)} already exists; choose another --out or pass --force to replace it`);
     case 'not-replaceable':
       return new CliError(`refusing to --force replace ${String(d.path)}: it is not a folder written by fad utility (no utility.json); choose another --out`);
+    default:
+      return sharedRunError(e);
+  }
+}
+
+/** What the generation and utility runs' errors share: `exists`, `out-inside-shards`, `fs`; any other code as its message. */
+function sharedRunError(e: GenerationRunError | UtilityRunError): Error {
+  const d = e.details;
+  switch (e.code) {
+    case 'exists':
+      return new CliError(`${String(d.out)} already exists; choose another --out or pass --force to replace it`);
     case 'out-inside-shards':
       return new CliError(`--out ${String(d.out)} must not be inside the shards folder ${String(d.dir)}`);
     case 'fs':
@@ -230,6 +225,15 @@ function fromUtilityRunError(e: UtilityRunError): unknown {
     default:
       return new CliError(e.message);
   }
+}
+
+/** The message of a merge's `not-shards` or `no-shards` (`details.dir`, `details.killed`), naming the fad command that writes the shards. */
+function shardsFolderMessage(code: 'not-shards' | 'no-shards', d: Readonly<Record<string, unknown>>, command: string): string {
+  const dir = String(d.dir);
+  if (code === 'not-shards') return `${dir} is not a folder of shards (fad ${command} --shard I/N --out ${dir})`;
+  const killed = (d.killed as string[] | undefined) ?? [];
+  const hint = killed.length ? ` (only temp folders of killed shards: ${killed.join(', ')})` : '';
+  return `${dir} holds no finished shard folders (I-of-N, written by fad ${command} --shard I/N --out ${dir})${hint}`;
 }
 
 /** The message of a GenerationRunError `holds-input` with the CLI's flag (`--force`). */
