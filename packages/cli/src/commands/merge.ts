@@ -12,7 +12,7 @@ import { mergeEvaluationShards } from '../evaluate-shards';
 import { CliError, withLibraryErrors } from '../errors';
 import { mergeGeneratedShards } from '../generate';
 import { readJsonIfExists } from '../fsutil';
-import { mergeUtilityShards } from '@fad/expert-models/node';
+import { mergeUtilityShards, UTILITY_SHARD_FORMAT } from '@fad/expert-models/node';
 import type { CommandContext } from './shared';
 
 /** Which command wrote the shard folders in `dir`: generate, evaluate or utility. */
@@ -24,7 +24,7 @@ export function shardKind(dir: string): 'generate' | 'evaluate' | 'utility' {
     const m = readJsonIfExists<{ format?: string }>(join(dir, name, 'manifest.json'));
     if (m?.format === 'fad-generated/1') kinds.add('generate');
     const s = readJsonIfExists<{ format?: string }>(join(dir, name, 'shard.json'));
-    if (s?.format === 'fad-utility-shard/1') kinds.add('utility');
+    if (s?.format === UTILITY_SHARD_FORMAT) kinds.add('utility');
     if (s?.format === 'fad-evaluation-shard/1') kinds.add('evaluate');
   }
   if (kinds.size === 0) throw new CliError(`${dir} holds no finished shard folders (I-of-N, written by fad generate, evaluate or utility with --shard I/N)`);
