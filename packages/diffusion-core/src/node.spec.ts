@@ -17,6 +17,7 @@ describe('@fad/diffusion-core subpath exports', () => {
       'GENERATED_SET_FILES', 'GENERATED_SET_FORMAT', 'GENERATED_TIMING_FORMAT', 'GenerationRunError', 'assertNotReplacingInputs', 'assertReplaceableSet', 'classIntensityStats',
       'countNonFinite', 'generateImageSet', 'generatedSetDir', 'isPathInside', 'mergeGeneratedShards', 'pathInside', 'prepareGeneratedSet', 'readFinishedShard',
       'readGeneratedSetTiming', 'readGeneratedSetManifest', 'readGeneratedSetImages', 'listShardFolders', 'killedShardHints', 'removeStaleTemps', 'realpathOfExistingPrefix', 'writePngFile', 'encodePng', 'TEXTURE_CLASSES', 'textureImage', 'writeTextureDataset',
+      'readJsonFileIfExists', 'formatDuration',
     ].sort());
     for (const name of Object.keys(node)) expect(name in api, name).toBe(false);
   });

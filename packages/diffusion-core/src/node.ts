@@ -56,6 +56,7 @@ export {
   GENERATED_TIMING_FORMAT,
   readFinishedShard,
   readGeneratedSetTiming,
+  readJsonFileIfExists,
 } from './node/generated-set';
 export type { GeneratedImage, GeneratedSetManifest, GeneratedSetTiming, GeneratedShardRecord, IntensityStats, StepTiming } from './node/generated-set';
 export { readGeneratedSetImages, readGeneratedSetManifest } from './node/read-generated-set';
@@ -63,6 +64,7 @@ export type { ReadGeneratedSetImagesParams, ReadGeneratedSetManifestParams } fro
 export { killedShardHints, listShardFolders } from './node/shard-folders';
 export type { KilledShardHintsParams, ListShardFoldersParams, ShardFolders } from './node/shard-folders';
 export { removeStaleTemps } from './node/stale-temps';
+export { formatDuration } from './node/format-duration';
 export type { RemoveStaleTempsParams } from './node/stale-temps';
 export { encodePng, writePngFile } from './node/write-png-file';
 export { TEXTURE_CLASSES, textureImage, writeTextureDataset } from './node/texture-dataset';

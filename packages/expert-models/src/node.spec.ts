@@ -7,8 +7,11 @@ describe('@fad/expert-models/node exports', () => {
     expect(Object.keys(node).sort()).toEqual([
       'EXPERT_RUN_FILES', 'ExpertRunError', 'TrainingValidation', 'loadExpert', 'loadTorchvisionResNet', 'nodeTrainingFiles', 'prepareExpertRun', 'readExpertTrainingState',
       'readTorchvisionResNetLayout', 'saveExpert', 'saveTorchvisionResNet', 'trainExpert', 'trainExpertRun', 'validationScalars',
-    ]);
-    for (const name of ['loadExpert', 'saveExpert', 'saveTorchvisionResNet', 'readExpertTrainingState', 'nodeTrainingFiles']) expect(name in api, name).toBe(false);
+      // The utility study's file-based run.
+      'UTILITY_FORMAT', 'UTILITY_RUN_FORMAT', 'UTILITY_SHARD_FORMAT', 'UtilityRunError', 'assembleUtilityJson', 'checkDiffersFromExpert', 'checkpointExpertConfig',
+      'formatUtilityTable', 'mergeUtilityShards', 'readUtilityShard', 'runUtilityStudy', 'runUtilityStudyShard', 'utilityRunFileName',
+    ].sort());
+    for (const name of ['loadExpert', 'saveExpert', 'saveTorchvisionResNet', 'readExpertTrainingState', 'nodeTrainingFiles', 'runUtilityStudy', 'mergeUtilityShards']) expect(name in api, name).toBe(false);
     // Same names in both, the main entry point's without Node file access.
     expect(typeof api.trainExpert).toBe('function');
     expect(typeof api.loadTorchvisionResNet).toBe('function');
