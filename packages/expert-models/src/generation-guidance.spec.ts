@@ -16,7 +16,7 @@ function stub(classNames: string[]): Expert {
   };
 }
 
-const file = (training?: unknown) => ({ name: 'e.safetensors', sha256: 'abc', metadata: training === undefined ? {} : { training: JSON.stringify(training) } });
+const file = (training?: unknown): { name: string; sha256: string; metadata: Record<string, string> } => ({ name: 'e.safetensors', sha256: 'abc', metadata: training === undefined ? {} : { training: JSON.stringify(training) } });
 const base = { scale: 2, minTimestep: 100, twoStage: false };
 
 describe('generationGuidance', () => {

@@ -46,9 +46,9 @@ describe('TrainingValidation', () => {
     expect(tf.memory().numTensors).toBe(n0);
     // The same grid, sampled independently from the model itself.
     const grid = await sampleClassGrid({ model, scheduler: new DDIMScheduler({ clipSample: true }), classLabels: [0, 1, 2], imagesPerClass: 2, numInferenceSteps: 3, seed: 5, guidanceScale: 1, eta: 0 });
-    const px = grid.images.dataSync();
+    const px = grid.images.dataSync() as Float32Array;
     grid.images.dispose();
-    const imageMean = (k: number) => px.slice(k * 64, (k + 1) * 64).reduce((a, b) => a + b, 0) / 64;
+    const imageMean = (k: number) => px.slice(k * 64, (k + 1) * 64).reduce((a: number, b: number) => a + b, 0) / 64;
     classNames.forEach((c, r) => expect(record.validation.perClass[r].mean).toBeCloseTo((imageMean(2 * r) + imageMean(2 * r + 1)) / 2, 5));
     // The judge scores the dark and bright rows only (4 images): predicted bright iff mean > 0.25.
     const scored = [0, 1, 4, 5].map((k) => ({ want: k < 2 ? 0 : 1, got: imageMean(k) > 0.25 ? 1 : 0 }));
