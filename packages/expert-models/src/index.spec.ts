@@ -19,7 +19,7 @@ describe('@fad/expert-models exports', () => {
         'trainExpert', 'unsharpMask', 'GUIDANCE_KINDS', 'UNCERTAINTY_KINDS', 'classLogLikelihood', 'uncertaintyEnergy', 'toExpertInput', 'expertOutputs', 'argMax', 'generationGuidance', 'parseExpertFile', 'expertGuidance', 'noisyExpertBatch',
         'mixSynthetic', 'planProtocols', 'stratifiedFraction', 'protocolTrainingSet', 'runUtility', 'summarizeUtility',
         'TORCHVISION_RESNET_ARCHS', 'describeTorchvisionResNet', 'exportTorchvisionResNet', 'loadTorchvisionResNet',
-        'torchvisionStateDict', 'decodeTorchStateDict',
+        'torchvisionStateDict', 'decodeTorchStateDict', 'formatConfusionMatrix', 'formatIntensityTable',
       ].sort(),
     );
   });

@@ -84,6 +84,8 @@ export type { ExpertTrainingStateInfo, ExpertTrainingStateInfoParams } from './t
 export type { TrainingFiles } from './training-files';
 export { evaluateExpert } from './evaluate-expert';
 export type { ClassEvaluation, EvaluateExpertParams, ExpertEvaluation } from './evaluate-expert';
+export { formatConfusionMatrix, formatIntensityTable } from './evaluation-tables';
+export type { FormatConfusionMatrixParams, FormatIntensityTableParams, IntensityEvaluation, IntensityRow } from './evaluation-tables';
 export type { ImageSetInput, LabelSetInput } from './image-batch';
 
 // Downstream utility of synthetic data (train on real + synthetic, test on real)

@@ -40,3 +40,19 @@ export { checkDiffersFromExpert, checkpointExpertConfig } from './node/utility-c
 export type { CheckDiffersFromExpertParams, CheckpointExpertConfigParams } from './node/utility-classifier-check';
 export { UtilityRunError } from './node/utility-run-error';
 export type { UtilityRunErrorCode } from './node/utility-run-error';
+// The evaluation of a generated set (the `fad evaluate` run), its shards and their merge.
+export { evaluateGeneratedSet, INTENSITY_DEFINITION } from './node/evaluate-generated-set';
+export type { ClassDiversity, EvaluateGeneratedSetParams, EvaluationResult, EvaluationSettings, RealImageSet } from './node/evaluate-generated-set';
+export type { IntensityEvaluation, IntensityRow } from './evaluation-tables';
+export { EVALUATION_OUTPUTS_FILE, EVALUATION_SHARD_FORMAT, evaluateGeneratedSetShard, readEvaluationShard } from './node/evaluate-generated-set-shard';
+export type {
+  EvaluateGeneratedSetShardParams,
+  EvaluateGeneratedSetShardResult,
+  EvaluationShardConfig,
+  EvaluationShardJson,
+  ReadEvaluationShardParams,
+} from './node/evaluate-generated-set-shard';
+export { mergeEvaluationShards } from './node/merge-evaluation-shards';
+export type { MergeEvaluationShardsParams, MergeEvaluationShardsResult } from './node/merge-evaluation-shards';
+export { EvaluationRunError } from './node/evaluation-run-error';
+export type { EvaluationRunErrorCode } from './node/evaluation-run-error';
