@@ -3,7 +3,7 @@
  */
 import { ModelFileError } from '@fad/diffusion-core';
 import { GenerationRunError, ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
-import { UtilityRunError } from '@fad/expert-models/node';
+import { EvaluationRunError, UtilityRunError } from '@fad/expert-models/node';
 import { describe, expect, it } from 'vitest';
 import { CliError, classifyError, DivergenceError, EnvironmentError, fromLibraryError, InterruptedError, withLibraryErrors } from './errors';
 
@@ -86,6 +86,32 @@ describe('fromLibraryError', () => {
         'synthetic set p (/s/p) has no image of class "b" (its classes: a); generate every class of the real data'],
       [new UtilityRunError('bad-shards', 'the shards hold classifiers 0..4 of 6; run the last shard again'), CliError, 1, 'the shards hold classifiers 0..4 of 6; run the last shard again'],
       [U('fs', { path: '/o/runs/real-f1-s0.json', doing: 'write' }, errno('ENOSPC')), EnvironmentError, 3, 'cannot write /o/runs/real-f1-s0.json: no space left on the device (disk full) [ENOSPC]'],
+    ];
+    for (const [input, Class, exitCode, message] of cases) {
+      const out = fromLibraryError(input) as CliError;
+      expect(out).toBeInstanceOf(Class);
+      expect(out.exitCode).toBe(exitCode);
+      expect(out.message).toBe(message);
+    }
+  });
+
+  it('words each evaluation-run error as fad evaluate / fad merge did before the move (config keys, flags)', () => {
+    const E = (code: ConstructorParameters<typeof EvaluationRunError>[0], details: Record<string, unknown>, cause?: unknown, message = `library wording of ${code}`) => new EvaluationRunError(code, message, details, cause);
+    const cases: Array<[unknown, new (...a: never[]) => Error, number, string]> = [
+      [E('unknown-class', { class: 'x', classNames: ['a', 'b'] }), CliError, 1, 'evaluate.classes names "x", which is not one of the classes (a, b)'],
+      [E('no-classes', {}), CliError, 1, 'no class left to evaluate (check evaluate.classes and evaluate.excludeClasses)'],
+      [E('size-mismatch', {}, undefined, 'generated images are 8x8x1 but the real ones are 16x16x1'), CliError, 1, 'generated images are 8x8x1 but the real ones are 16x16x1; set data.imageSize/channels to match the model'],
+      [E('too-few-real', {}, undefined, 'only 1 real image(s) of the evaluated classes; need at least 2'), CliError, 1, 'only 1 real image(s) of the evaluated classes; need at least 2'],
+      [E('foreign-shard', { path: '/o/1-of-2', shard: '1-of-2' }), CliError, 1, '/o/1-of-2 holds shard 1-of-2 of another run (another expert, settings or inputs); remove it, choose another --out, or pass --force to replace it'],
+      [E('out-is-file', { out: 'sh' }), CliError, 1, '--out sh is a file; with --shard, --out is the folder of the shards'],
+      [E('not-shards', { dir: 'sh' }), CliError, 1, 'sh is not a folder of shards (fad evaluate --shard I/N --out sh)'],
+      [E('no-shards', { dir: 'sh', killed: ['0-of-2.tmp-7'] }), CliError, 1, 'sh holds no finished shard folders (I-of-N, written by fad evaluate --shard I/N --out sh) (only temp folders of killed shards: 0-of-2.tmp-7)'],
+      [E('exists', { path: '/abs/e.json', out: 'e.json' }), CliError, 1, 'e.json already exists; choose another --out or pass --force to replace it'],
+      [E('out-is-folder', { out: 'e.json' }), CliError, 1, '--out e.json is a folder; the merged evaluation is a file (eval.json)'],
+      [E('out-inside-shards', { out: 'sh/e.json', dir: 'sh' }), CliError, 1, '--out sh/e.json must not be inside the shards folder sh'],
+      [E('real-changed', { config: { data: { dir: '/data' } } }), CliError, 1, 'the real images read from /data differ from those the shards compared with; run the shards again'],
+      [E('bad-shards', {}, undefined, 'evaluate shards in sh: 0-of-2 is missing'), CliError, 1, 'evaluate shards in sh: 0-of-2 is missing'],
+      [E('fs', { path: '/o/0-of-2.tmp-1/outputs.f32', doing: 'write the expert outputs' }, errno('ENOSPC')), EnvironmentError, 3, 'cannot write the expert outputs /o/0-of-2.tmp-1/outputs.f32: no space left on the device (disk full) [ENOSPC]'],
     ];
     for (const [input, Class, exitCode, message] of cases) {
       const out = fromLibraryError(input) as CliError;

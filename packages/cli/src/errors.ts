@@ -1,6 +1,6 @@
 import { ModelFileError } from '@fad/diffusion-core';
 import { GenerationRunError, ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
-import { ExpertRunError, UtilityRunError } from '@fad/expert-models/node';
+import { EvaluationRunError, ExpertRunError, UtilityRunError } from '@fad/expert-models/node';
 
 /**
  * Errors the user can act on (bad input, missing files, bad config). The top-level handler prints
@@ -107,6 +107,7 @@ export function fromLibraryError(e: unknown): unknown {
   if (e instanceof GenerationRunError) return fromGenerationRunError(e);
   if (e instanceof ExpertRunError) return fromExpertRunError(e);
   if (e instanceof UtilityRunError) return fromUtilityRunError(e);
+  if (e instanceof EvaluationRunError) return fromEvaluationRunError(e);
   if (e instanceof ModelFileError) return e.reason === 'non-finite' ? new DivergenceError(e.message) : new CliError(e.message);
   if (!(e instanceof TrainingRunError)) return e;
   if (e.code === 'non-finite') return new DivergenceError(e.message);
@@ -212,8 +213,38 @@ function fromUtilityRunError(e: UtilityRunError): unknown {
   }
 }
 
-/** What the generation and utility runs' errors share: `exists`, `out-inside-shards`, `fs`; any other code as its message. */
-function sharedRunError(e: GenerationRunError | UtilityRunError): Error {
+/**
+ * An EvaluationRunError (fad evaluate, fad merge of its shards, fad experiment) as the CLI's error,
+ * worded with the CLI's config keys (`evaluate.classes`, `data.imageSize`) and flags (`--out`,
+ * `--force`, `--shard`) from the error's details.
+ */
+function fromEvaluationRunError(e: EvaluationRunError): unknown {
+  const d = e.details;
+  switch (e.code) {
+    case 'unknown-class':
+      return new CliError(`evaluate.classes names "${String(d.class)}", which is not one of the classes (${(d.classNames as string[]).join(', ')})`);
+    case 'no-classes':
+      return new CliError('no class left to evaluate (check evaluate.classes and evaluate.excludeClasses)');
+    case 'size-mismatch':
+      return new CliError(`${e.message}; set data.imageSize/channels to match the model`);
+    case 'foreign-shard':
+      return new CliError(`${String(d.path)} holds shard ${String(d.shard)} of another run (another expert, settings or inputs); remove it, choose another --out, or pass --force to replace it`);
+    case 'out-is-file':
+      return new CliError(`--out ${String(d.out)} is a file; with --shard, --out is the folder of the shards`);
+    case 'out-is-folder':
+      return new CliError(`--out ${String(d.out)} is a folder; the merged evaluation is a file (eval.json)`);
+    case 'real-changed':
+      return new CliError(`the real images read from ${String((d.config as { data?: { dir?: unknown } } | undefined)?.data?.dir)} differ from those the shards compared with; run the shards again`);
+    case 'not-shards':
+    case 'no-shards':
+      return new CliError(shardsFolderMessage(e.code, d, 'evaluate'));
+    default:
+      return sharedRunError(e);
+  }
+}
+
+/** What the generation, utility and evaluation runs' errors share: `exists`, `out-inside-shards`, `fs`; any other code as its message. */
+function sharedRunError(e: GenerationRunError | UtilityRunError | EvaluationRunError): Error {
   const d = e.details;
   switch (e.code) {
     case 'exists':

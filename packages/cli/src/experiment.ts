@@ -10,14 +10,13 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { evaluateExpert } from '@fad/expert-models';
-import { checkDiffersFromExpert, checkpointExpertConfig } from '@fad/expert-models/node';
+import { evaluateExpert, formatConfusionMatrix } from '@fad/expert-models';
+import { checkDiffersFromExpert, checkpointExpertConfig, type EvaluationResult, evaluateGeneratedSet } from '@fad/expert-models/node';
 import { type FadConfig, type VariantName, configToYaml } from './config';
 import { type Logger, loadDataAndSplit } from './context';
 import { type DiffusionResult, diffusionStepKey, latentAutoencoderSha256, trainDiffusion } from './diffusion';
 import { DREAMBOOTH_ARMS, dreamBoothArmConfig, generateDreamBooth, trainDreamBooth } from './dreambooth';
 import { CliError, withLibraryErrors } from './errors';
-import { type EvaluationResult, evaluateGenerated, formatConfusion } from './evaluate';
 import { expertConfigFor, expertStepKey, loadExpertModel, trainExpertJob } from './expert';
 import { COMPLETE_FILE, formatDuration, readComplete, readJsonIfExists, sha256, sha256File, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { classIntensityStats, type GenerateManifest, generateImages } from './generate';
@@ -134,7 +133,7 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
     const ev = readJsonIfExists<{ accuracy: number | null; confusionMatrix: number[][] | null; classNames: string[]; numSamples: number }>(join(expertDir, 'eval.json'));
     if (ev?.accuracy !== null && ev?.accuracy !== undefined) {
       log.info(`fad: expert accuracy on ${ev.numSamples} held-out real images: ${(ev.accuracy * 100).toFixed(1)}%`);
-      if (ev.confusionMatrix && !log.quiet) log.info(formatConfusion(ev.confusionMatrix, ev.classNames));
+      if (ev.confusionMatrix && !log.quiet) log.info(formatConfusionMatrix({ matrix: ev.confusionMatrix, classNames: ev.classNames }));
     }
 
     const realIdx = cfg.evaluate.realSet === 'validation' && split.validation.length >= 2 ? split.validation : split.train.concat(split.validation).sort((a, b) => a - b);
@@ -184,7 +183,7 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
         const path = join(vdir, 'eval.json');
         const old = readJsonIfExists<EvaluationResult & { key?: string }>(path);
         if (old?.key === key && !job.force) return { key, reused: true, value: old };
-        const e = await evaluateGenerated({ generatedDir: genDir, expert: expert.expert, expertPath, expertSha256: expert.sha256, real, settings: cfg.evaluate });
+        const e = await evaluateGeneratedSet({ generatedDir: genDir, expert: expert.expert, expertPath, expertSha256: expert.sha256, real, settings: cfg.evaluate });
         writeJsonAtomic(path, { ...e, key });
         return { key, reused: false, value: e };
       });
@@ -225,7 +224,7 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
           const path = join(adir, 'eval.json');
           const old = readJsonIfExists<EvaluationResult & { key?: string }>(path);
           if (old?.key === key && !job.force) return { key, reused: true, value: old };
-          const ev = await evaluateGenerated({ generatedDir: genDir, expert: expert.expert, expertPath, expertSha256: expert.sha256, real, settings: evalSettings });
+          const ev = await evaluateGeneratedSet({ generatedDir: genDir, expert: expert.expert, expertPath, expertSha256: expert.sha256, real, settings: evalSettings });
           writeJsonAtomic(path, { ...ev, key });
           return { key, reused: false, value: ev };
         });

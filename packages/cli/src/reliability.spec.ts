@@ -18,7 +18,7 @@ import { parseConfig } from './config';
 import { loadDataset, scanDataset } from './data';
 import { writeDemoData } from './demo';
 import { CliError, DivergenceError } from './errors';
-import { readManifest } from './evaluate';
+import { readManifest } from './generated-set';
 import { countNonFinite, generateImages } from './generate';
 import { chooseMicroBatch } from './memory-fit';
 import { loadModelFile } from './model-files';

@@ -13,7 +13,8 @@ import sharp from 'sharp';
 import { decodeImage, resizeImage } from './data';
 import { CliError } from './errors';
 import { readJsonIfExists, writeFileAtomicSync } from './fsutil';
-import { type EvaluationResult, readManifest } from './evaluate';
+import type { EvaluationResult } from '@fad/expert-models/node';
+import { readManifest } from './generated-set';
 import type { GenerateManifest } from './generate';
 import { readUtilityJson, utilityFigureSpec, utilityTableHtml } from './utility-report';
 

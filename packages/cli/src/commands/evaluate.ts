@@ -1,16 +1,31 @@
-/** fad evaluate: generation accuracy, diversity, Fréchet distance, KID, intensity of a generated folder. */
+/**
+ * fad evaluate: generation accuracy, diversity, Fréchet distance, KID, intensity of a generated
+ * folder (@fad/expert-models/node's `evaluateGeneratedSet`, or with --shard `evaluateGeneratedSetShard`).
+ * This file turns the config and flags into their params and loads the real images.
+ */
 import { join, resolve } from 'node:path';
 import { shardName } from '@fad/diffusion-core';
+import { formatConfusionMatrix, formatIntensityTable } from '@fad/expert-models';
+import { evaluateGeneratedSet, evaluateGeneratedSetShard, type RealImageSet } from '@fad/expert-models/node';
 import { type Command, Option } from 'commander';
-import { EvaluateConfigSchema } from '../config';
-import { effectiveConfig, initBackend, makeLogger } from '../context';
+import { EvaluateConfigSchema, type FadConfig } from '../config';
+import { effectiveConfig, initBackend, type Logger, loadDataAndSplit, makeLogger } from '../context';
 import { CliError } from '../errors';
-import { evaluateShard, loadRealSet } from '../evaluate-shards';
 import { addShardOptions, shardFromOptions } from '../shard-options';
-import { evaluateGenerated, formatConfusion, formatIntensity, readManifest } from '../evaluate';
+import { readManifest } from '../generated-set';
 import { loadExpertModel } from '../expert';
 import { writeJsonAtomic } from '../fsutil';
 import { abs, choicesOf, type CommandContext, globals, list } from './shared';
+
+/** The real images `fad evaluate` compares with: the validation split (evaluate.realSet validation, if it has 2+ images) or every image. */
+export async function loadRealSet(cfg: FadConfig, log: Logger): Promise<RealImageSet> {
+  const { dataset, split } = await loadDataAndSplit(cfg, log);
+  const idx = cfg.evaluate.realSet === 'validation' && split.validation.length >= 2 ? split.validation : dataset.files.map((_, i) => i);
+  const per = dataset.imageSize ** 2 * dataset.channels;
+  const real = { images: new Float32Array(idx.length * per), labels: Int32Array.from(idx.map((k) => dataset.labels[k])), classNames: dataset.classNames, imageSize: dataset.imageSize, channels: dataset.channels };
+  idx.forEach((k, i) => real.images.set(dataset.images.subarray(k * per, (k + 1) * per), i * per));
+  return real;
+}
 
 export function registerEvaluate(program: Command, { out }: CommandContext): void {
   // fad evaluate
@@ -44,24 +59,24 @@ export function registerEvaluate(program: Command, { out }: CommandContext): voi
       const expert = loadExpertModel(resolve(o.expert));
       try {
         if (shard) {
-          const r = await evaluateShard({ generatedDir: resolve(o.generated), expert: expert.expert, expertPath: expert.path, expertSha256: expert.sha256, real, config: cfg, shard, out: o.out, force: Boolean(o.force), log: log.info });
+          const r = await evaluateGeneratedSetShard({ generatedDir: resolve(o.generated), expert: expert.expert, expertPath: expert.path, expertSha256: expert.sha256, real, config: cfg, shard, out: o.out, force: Boolean(o.force), log: log.info });
           const u = r.shard.units;
           out(`${r.alreadyComplete ? 'shard was complete' : `wrote shard ${shard.index}/${shard.count}`}: expert passes over batches ${u.start}..${u.end - 1} of ${u.total} (${u.generated[1] - u.generated[0]} generated, ${u.real[1] - u.real[0]} real images) to ${r.dir}\nwhen all ${shard.count} shards are done: fad merge ${resolve(o.out)} --out FILE.json\n`);
           return;
         }
-        const r = await evaluateGenerated({ generatedDir: resolve(o.generated), expert: expert.expert, expertPath: expert.path, expertSha256: expert.sha256, real, settings: cfg.evaluate });
+        const r = await evaluateGeneratedSet({ generatedDir: resolve(o.generated), expert: expert.expert, expertPath: expert.path, expertSha256: expert.sha256, real, settings: cfg.evaluate });
         writeJsonAtomic(o.out ? resolve(o.out) : join(resolve(o.generated), 'eval.json'), r);
         if (o.json) return out(`${JSON.stringify(r, null, 2)}\n`);
         const lines = [
           `generation accuracy: ${(r.generationAccuracy.overall * 100).toFixed(1)}% overall, ${(r.generationAccuracy.macro * 100).toFixed(1)}% macro, over ${r.numGenerated} images of ${r.countedClasses.join(', ')}`,
           ...r.generationAccuracy.perClass.filter((c) => c.numImages > 0).map((c) => `  ${c.class.padEnd(10)} ${(c.accuracy * 100).toFixed(1).padStart(5)}%  (${c.numCorrect}/${c.numImages})`),
           'per seed: ' + r.generationAccuracy.perSeed.map((s) => `${s.seed}: ${(s.overall * 100).toFixed(1)}%`).join(', '),
-          formatConfusion(r.confusionMatrix, r.classNames),
+          formatConfusionMatrix({ matrix: r.confusionMatrix, classNames: r.classNames }),
           `SSIM diversity (mean pairwise SSIM, lower = more diverse; ${r.diversity.window}): generated ${r.diversity.overall.generated.toFixed(4)}, real ${r.diversity.overall.real.toFixed(4)}`,
           ...r.diversity.perClass.map((c) => `  ${c.class.padEnd(10)} generated ${c.generated.toFixed(4)}  real ${c.real.toFixed(4)}`),
           `Fréchet distance (expert features): ${r.frechetDistance.toFixed(3)}`,
           `KID (expert features): ${r.kid.mean.toFixed(5)} ± ${r.kid.std.toFixed(5)} (${r.kid.numSubsets} subsets of ${r.kid.subsetSize})`,
-          ...(r.intensity ? [formatIntensity(r.intensity)] : []),
+          ...(r.intensity ? [formatIntensityTable({ intensity: r.intensity })] : []),
         ];
         out(`${lines.join('\n')}\n`);
       } finally {

@@ -2,9 +2,9 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
+import { formatConfusionMatrix } from '@fad/expert-models';
 import { ExpertConfigSchema } from '../config';
 import { effectiveConfig, initBackend, loadDataAndSplit, makeLogger } from '../context';
-import { formatConfusion } from '../evaluate';
 import { trainExpertJob } from '../expert';
 import { withInterrupt } from '../interrupt';
 import { assertNotDeletingInputs } from '../safety';
@@ -54,7 +54,7 @@ export function registerExpert(program: Command, { out }: CommandContext): void 
       );
       if (r.evaluation) {
         out(`expert accuracy on ${r.evaluation.numSamples} held-out images: ${(r.evaluation.accuracy * 100).toFixed(1)}%\n`);
-        out(`${formatConfusion(r.evaluation.confusionMatrix, dataset.classNames)}\n`);
+        out(`${formatConfusionMatrix({ matrix: r.evaluation.confusionMatrix, classNames: dataset.classNames })}\n`);
       } else if (!r.reused) out('no validation images (data.validationFraction is 0): accuracy not measured\n');
       out(`expert checkpoint: ${r.path}\n`);
     });

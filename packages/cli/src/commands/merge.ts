@@ -7,12 +7,13 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command } from 'commander';
 import { parseShardName } from '@fad/diffusion-core';
+import { EVALUATION_SHARD_FORMAT, mergeEvaluationShards, mergeUtilityShards, UTILITY_SHARD_FORMAT } from '@fad/expert-models/node';
+import type { FadConfig } from '../config';
 import { effectiveConfig, type GlobalOptions, initBackend, makeLogger } from '../context';
-import { mergeEvaluationShards } from '../evaluate-shards';
 import { CliError, withLibraryErrors } from '../errors';
 import { mergeGeneratedShards } from '../generate';
 import { readJsonIfExists } from '../fsutil';
-import { mergeUtilityShards, UTILITY_SHARD_FORMAT } from '@fad/expert-models/node';
+import { loadRealSet } from './evaluate';
 import type { CommandContext } from './shared';
 
 /** Which command wrote the shard folders in `dir`: generate, evaluate or utility. */
@@ -25,7 +26,7 @@ export function shardKind(dir: string): 'generate' | 'evaluate' | 'utility' {
     if (m?.format === 'fad-generated/1') kinds.add('generate');
     const s = readJsonIfExists<{ format?: string }>(join(dir, name, 'shard.json'));
     if (s?.format === UTILITY_SHARD_FORMAT) kinds.add('utility');
-    if (s?.format === 'fad-evaluation-shard/1') kinds.add('evaluate');
+    if (s?.format === EVALUATION_SHARD_FORMAT) kinds.add('evaluate');
   }
   if (kinds.size === 0) throw new CliError(`${dir} holds no finished shard folders (I-of-N, written by fad generate, evaluate or utility with --shard I/N)`);
   if (kinds.size > 1) throw new CliError(`${dir} holds shards of different commands (${[...kinds].join(', ')}); give each run its own folder`);
@@ -52,9 +53,12 @@ export function registerMerge(program: Command, { out }: CommandContext): void {
       } else {
         // The shards' config picks the backend (the run.backend they ran with), unless --backend says otherwise.
         const g = cmd.optsWithGlobals() as GlobalOptions;
-        const r = await mergeEvaluationShards({
-          dir, out: o.out, force: Boolean(o.force), log,
-          initBackend: (cfg) => initBackend(g.backend ? effectiveConfig({ backend: g.backend }, {}, cfg) : cfg, log),
+        const r = await mergeEvaluationShards<FadConfig>({
+          dir, out: o.out, force: Boolean(o.force),
+          loadReal: async ({ config }) => {
+            await initBackend(g.backend ? effectiveConfig({ backend: g.backend }, {}, config) : config, log);
+            return loadRealSet(config, log);
+          },
         });
         out(`merged ${r.count} shards: evaluation of ${r.result.predictions?.length ?? r.result.numGenerated} generated images to ${r.out}\n`);
       }
