@@ -10,9 +10,21 @@ import { CliError, classifyError, DivergenceError, EnvironmentError, fromLibrary
 const errno = (code: string, message = `${code}: something`) => Object.assign(new Error(message), { code });
 const fsRun = (code: string, doing: string) => new TrainingRunError('fs', `cannot ${doing} /r/x: ...`, { path: '/r/x', doing }, errno(code));
 
+/** A library error, and the CLI error class, exit code and message fromLibraryError must give for it. */
+type MappedCase = [unknown, new (...a: never[]) => Error, number, string];
+
+function expectMapped(cases: MappedCase[]): void {
+  for (const [input, Class, exitCode, message] of cases) {
+    const out = fromLibraryError(input) as CliError;
+    expect(out).toBeInstanceOf(Class);
+    expect(out.exitCode).toBe(exitCode);
+    expect(out.message).toBe(message);
+  }
+}
+
 describe('fromLibraryError', () => {
   it('maps each library error to the CLI error with the same message', () => {
-    const cases: Array<[unknown, new (...a: never[]) => Error, number, string]> = [
+    const cases: MappedCase[] = [
       [new ResumableStepError('unfinished-needs-resume', '/r has a checkpoint; pass --resume'), CliError, 1, '/r has a checkpoint; pass --resume'],
       [new TrainingRunError('bad-checkpoint', 'the training checkpoint /r/c: state.step is 9'), CliError, 1, 'the training checkpoint /r/c: state.step is 9'],
       [new TrainingRunError('non-finite', 'training diverged at step 3: ...'), DivergenceError, 4, 'training diverged at step 3: ...'],
@@ -22,17 +34,12 @@ describe('fromLibraryError', () => {
       [fsRun('EISDIR', 'read the training checkpoint'), CliError, 1, 'cannot read the training checkpoint /r/x: it is a folder, not a file'],
       [fsRun('ENOENT', 'append to the metrics log'), CliError, 1, 'cannot append to the metrics log /r/x: no such file or folder [ENOENT]'],
     ];
-    for (const [input, Class, exitCode, message] of cases) {
-      const out = fromLibraryError(input) as CliError;
-      expect(out).toBeInstanceOf(Class);
-      expect(out.exitCode).toBe(exitCode);
-      expect(out.message).toBe(message);
-    }
+    expectMapped(cases);
   });
 
   it('words each generation-run error as fad generate / fad merge did before the move (flags, exit codes)', () => {
     const G = (code: ConstructorParameters<typeof GenerationRunError>[0], details: Record<string, unknown>, cause?: unknown) => new GenerationRunError(code, `library wording of ${code}`, details, cause);
-    const cases: Array<[unknown, new (...a: never[]) => Error, number, string]> = [
+    const cases: MappedCase[] = [
       [G('exists', { path: '/abs/out', out: 'out' }), CliError, 1, 'out already exists; choose another --out or pass --force to replace it'],
       [G('foreign-shard', { path: '/o/1-of-2', shard: '1-of-2' }), CliError, 1, '/o/1-of-2 holds shard 1-of-2 of another run (another model or settings); remove it, choose another --out, or pass --force to replace it'],
       [G('not-replaceable', { path: '/o', isFile: true, entries: 0 }), CliError, 1, 'refusing to --force replace /o: it is a file, not a folder written by fad generate'],
@@ -48,12 +55,7 @@ describe('fromLibraryError', () => {
       [new GenerationRunError('unknown-class', 'class "x" is not one of the model\'s classes (a, b)'), CliError, 1, 'class "x" is not one of the model\'s classes (a, b)'],
       [G('fs', { path: '/o/a/s1-000.png', doing: 'write the image' }, errno('ENOSPC')), EnvironmentError, 3, 'cannot write the image /o/a/s1-000.png: no space left on the device (disk full) [ENOSPC]'],
     ];
-    for (const [input, Class, exitCode, message] of cases) {
-      const out = fromLibraryError(input) as CliError;
-      expect(out).toBeInstanceOf(Class);
-      expect(out.exitCode).toBe(exitCode);
-      expect(out.message).toBe(message);
-    }
+    expectMapped(cases);
   });
 
   it('words each utility-run error as fad utility / fad merge / fad experiment did before the move (config keys, flags, exit codes)', () => {
@@ -97,7 +99,7 @@ describe('fromLibraryError', () => {
 
   it('words each evaluation-run error as fad evaluate / fad merge did before the move (config keys, flags)', () => {
     const E = (code: ConstructorParameters<typeof EvaluationRunError>[0], details: Record<string, unknown>, cause?: unknown, message = `library wording of ${code}`) => new EvaluationRunError(code, message, details, cause);
-    const cases: Array<[unknown, new (...a: never[]) => Error, number, string]> = [
+    const cases: MappedCase[] = [
       [E('unknown-class', { class: 'x', classNames: ['a', 'b'] }), CliError, 1, 'evaluate.classes names "x", which is not one of the classes (a, b)'],
       [E('no-classes', {}), CliError, 1, 'no class left to evaluate (check evaluate.classes and evaluate.excludeClasses)'],
       [E('size-mismatch', {}, undefined, 'generated images are 8x8x1 but the real ones are 16x16x1'), CliError, 1, 'generated images are 8x8x1 but the real ones are 16x16x1; set data.imageSize/channels to match the model'],
@@ -113,12 +115,7 @@ describe('fromLibraryError', () => {
       [E('bad-shards', {}, undefined, 'evaluate shards in sh: 0-of-2 is missing'), CliError, 1, 'evaluate shards in sh: 0-of-2 is missing'],
       [E('fs', { path: '/o/0-of-2.tmp-1/outputs.f32', doing: 'write the expert outputs' }, errno('ENOSPC')), EnvironmentError, 3, 'cannot write the expert outputs /o/0-of-2.tmp-1/outputs.f32: no space left on the device (disk full) [ENOSPC]'],
     ];
-    for (const [input, Class, exitCode, message] of cases) {
-      const out = fromLibraryError(input) as CliError;
-      expect(out).toBeInstanceOf(Class);
-      expect(out.exitCode).toBe(exitCode);
-      expect(out.message).toBe(message);
-    }
+    expectMapped(cases);
   });
 
   it('returns other errors unchanged; classifyError and withLibraryErrors apply it', () => {
