@@ -60,7 +60,7 @@ describe('fromLibraryError', () => {
 
   it('words each utility-run error as fad utility / fad merge / fad experiment did before the move (config keys, flags, exit codes)', () => {
     const U = (code: ConstructorParameters<typeof UtilityRunError>[0], details: Record<string, unknown>, cause?: unknown) => new UtilityRunError(code, `library wording of ${code}`, details, cause);
-    const cases: Array<[unknown, new (...a: never[]) => Error, number, string]> = [
+    const cases: MappedCase[] = [
       [U('no-synthetic', {}), CliError, 1, 'give at least one synthetic set: --synthetic NAME=DIR (a folder written by fad generate)'],
       [U('bad-settings', { problem: 'fractions must not repeat a value, got [0.5,0.5]' }), CliError, 1, 'utility: fractions must not repeat a value, got [0.5,0.5]'],
       [U('bad-settings', { problem: 'syntheticSets[0] must be a name of letters' }), CliError, 1, 'utility: --synthetic names[0] must be a name of letters'],
@@ -89,12 +89,7 @@ describe('fromLibraryError', () => {
       [new UtilityRunError('bad-shards', 'the shards hold classifiers 0..4 of 6; run the last shard again'), CliError, 1, 'the shards hold classifiers 0..4 of 6; run the last shard again'],
       [U('fs', { path: '/o/runs/real-f1-s0.json', doing: 'write' }, errno('ENOSPC')), EnvironmentError, 3, 'cannot write /o/runs/real-f1-s0.json: no space left on the device (disk full) [ENOSPC]'],
     ];
-    for (const [input, Class, exitCode, message] of cases) {
-      const out = fromLibraryError(input) as CliError;
-      expect(out).toBeInstanceOf(Class);
-      expect(out.exitCode).toBe(exitCode);
-      expect(out.message).toBe(message);
-    }
+    expectMapped(cases);
   });
 
   it('words each evaluation-run error as fad evaluate / fad merge did before the move (config keys, flags)', () => {
