@@ -282,7 +282,8 @@ export type {
   SerializedDiffusersUNet,
 } from './io/diffusers-unet-io';
 // The base of the run errors (code + details).
-export { CodedError } from './coded-error';
+export { CodedError, withFsError } from './coded-error';
+export type { WithFsErrorParams } from './coded-error';
 // Untrusted model files: checks on bytes (the CLI and a web page read model files through these).
 export {
   checkAutoencoderConfigLimits,

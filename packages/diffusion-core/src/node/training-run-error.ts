@@ -5,7 +5,7 @@
  * `non-finite` into its divergence error, `fs` into its file-system errors naming `path` and `doing`).
  * Bad params are `TypeError`/`RangeError`s; a refused run folder is a `ResumableStepError`.
  */
-import { CodedError } from '@fad/diffusion-core';
+import { CodedError, withFsError } from '@fad/diffusion-core';
 
 /** What went wrong. */
 export type TrainingRunErrorCode =
@@ -25,12 +25,5 @@ export class TrainingRunError extends CodedError<TrainingRunErrorCode> {
  * `cannot <doing> <path>: <the Node message>` (e.g. doing "write the training checkpoint").
  */
 export function withRunFs<T>(path: string, doing: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    // Only file system errors (with an errno code); anything else (a refused folder, a bug) as it is.
-    if (typeof err?.code !== 'string' || e instanceof TrainingRunError) throw e;
-    throw new TrainingRunError('fs', `cannot ${doing} ${path}: ${err?.message ?? String(e)}`, { path, doing }, e);
-  }
+  return withFsError({ path, doing, run: fn, error: (m, d, c) => new TrainingRunError('fs', m, d, c) });
 }

@@ -7,7 +7,7 @@
  * cannot be decoded) and refusing to replace an input throw @fad/diffusion-core's `GenerationRunError`.
  */
 
-import { CodedError } from '@fad/diffusion-core';
+import { CodedError, withFsError } from '@fad/diffusion-core';
 
 /** What went wrong. */
 export type EvaluationRunErrorCode =
@@ -55,11 +55,5 @@ export class EvaluationRunError extends CodedError<EvaluationRunErrorCode> {
  * `cannot <doing> <path>: <the Node message>`. Other errors pass unchanged.
  */
 export function withEvaluationFs<T>(path: string, doing: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (e instanceof EvaluationRunError || typeof err?.code !== 'string') throw e;
-    throw new EvaluationRunError('fs', `cannot ${doing} ${path}: ${err.message}`, { path, doing }, e);
-  }
+  return withFsError({ path, doing, run: fn, error: (m, d, c) => new EvaluationRunError('fs', m, d, c) });
 }

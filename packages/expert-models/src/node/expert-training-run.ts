@@ -16,7 +16,7 @@
  */
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeNonFiniteWeights, findNonFiniteWeights, MODEL_FILE_LIMITS } from '@fad/diffusion-core';
+import { describeNonFiniteWeights, findNonFiniteWeights, MODEL_FILE_LIMITS, withFsError } from '@fad/diffusion-core';
 import { COMPLETE_FILE, type CompleteMarker, prepareResumableStep, removeStaleTemps, sha256, truncateMetricsLog, writeCompleteMarker, writeFileAtomicSync } from '@fad/diffusion-core/node';
 // The package's own main entry (see expert-files.ts).
 import {
@@ -71,17 +71,9 @@ export type PreparedExpertRun =
   | { action: 'start'; dir: string; key: string; path: string }
   | { action: 'resume'; dir: string; key: string; path: string; step: number; epochsDone: number };
 
-const fsError = (e: unknown, path: string, doing: string): ExpertRunError =>
-  new ExpertRunError('fs', `cannot ${doing} ${path}: ${(e as Error)?.message ?? String(e)}`, { path, doing }, e);
-
-/** Runs a file system call; its errno error (one with a string `code`) becomes an ExpertRunError `fs`, others pass. */
+/** Runs a file system call; its errno error becomes an ExpertRunError `fs`. */
 function withFs<T>(path: string, doing: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (typeof (e as NodeJS.ErrnoException)?.code === 'string' && !(e instanceof ExpertRunError)) throw fsError(e, path, doing);
-    throw e;
-  }
+  return withFsError({ path, doing, run: fn, error: (m, d, c) => new ExpertRunError('fs', m, d, c) });
 }
 
 /**
@@ -293,7 +285,7 @@ async function pretrainedExpert(p: TrainExpertRunParams, start: ExpertPretrained
 function trainingError(err: unknown, dir: string): unknown {
   const e = err as Error & { code?: string; path?: string };
   if (e?.code === 'FAD_NON_FINITE') return new ExpertRunError('non-finite', `expert training in ${dir} diverged: ${e.message.replace(/^trainExpert: /, '')}`, { dir }, err);
-  if (typeof e?.code === 'string' && e.path) return fsError(err, e.path, 'write the expert training output');
+  if (typeof e?.code === 'string' && e.path) return new ExpertRunError('fs', `cannot write the expert training output ${e.path}: ${e.message}`, { path: e.path, doing: 'write the expert training output' }, err);
   return err;
 }
 

@@ -8,7 +8,7 @@
  * `outside-folder`).
  */
 
-import { CodedError } from '@fad/diffusion-core';
+import { CodedError, withFsError } from '@fad/diffusion-core';
 
 /** What went wrong. */
 export type UtilityRunErrorCode =
@@ -62,11 +62,5 @@ export class UtilityRunError extends CodedError<UtilityRunErrorCode> {
  * `cannot <doing> <path>: <the Node message>`. Other errors pass unchanged.
  */
 export function withUtilityFs<T>(path: string, doing: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (e instanceof UtilityRunError || typeof err?.code !== 'string') throw e;
-    throw new UtilityRunError('fs', `cannot ${doing} ${path}: ${err.message}`, { path, doing }, e);
-  }
+  return withFsError({ path, doing, run: fn, error: (m, d, c) => new UtilityRunError('fs', m, d, c) });
 }
