@@ -1,58 +1,12 @@
 /**
- * Defaults that fit the backend. The wasm backend (picked by `auto` when the native addon is
- * absent) has a 32-bit address space (at most 4 GiB), and tfjs-backend-wasm keeps every activation
- * of a training step in it: the default config (histology64 U-Net, 64x64 images, batch 16) ran out
- * of it ("memory access out of bounds") while batch 4 trains. So on wasm, when
- * `diffusion.microBatchSize` is not set, training splits each batch into micro-batches that fit
- * and accumulates their gradients: the effective batch (and the trainer's result, up to float
- * summation order) stays that of `batchSize`.
- *
- * The budget is calibrated on the default U-Net: 4 images of 64x64 per micro-batch. The activation
- * memory of a step grows with the pixels per image times the U-Net's channel widths, so other sizes
- * scale from there.
+ * Micro-batches that fit the backend's memory (diffusion-core's `chooseMicroBatch`), with the
+ * config key and flag the CLI's messages name.
  */
-import type { UNetConfig } from '@fad/diffusion-core';
+import { chooseMicroBatch as chooseMicroBatchCore, type ChooseMicroBatchParams, type MicroBatchChoice } from '@fad/diffusion-core';
 
-/** Images of 64x64 with the default U-Net's widths (32, 64, 128) that fit one wasm micro-batch. */
-export const WASM_MICRO_BATCH_64 = 4;
+export type { MicroBatchChoice };
 
-const REFERENCE_COST = 64 * 64 * (32 + 64 + 128) * 3;
-
-/** The relative activation cost of one image for a U-Net config. */
-function imageCost(c: Pick<UNetConfig, 'sampleSize' | 'blockChannels' | 'layersPerBlock'>): number {
-  // layersPerBlock may be one number or one per level (diffusers configs): weigh each level's width.
-  const layers = (i: number) => (Array.isArray(c.layersPerBlock) ? c.layersPerBlock[i] : c.layersPerBlock);
-  return c.sampleSize * c.sampleSize * c.blockChannels.reduce((a, b, i) => a + b * (layers(i) + 1), 0);
-}
-
-export interface MicroBatchChoice {
-  /** Micro-batch size for the trainer (null: whole batches). */
-  microBatchSize: number | null;
-  /** Whether fad chose it (to say so in a log line). */
-  automatic: boolean;
-  /** The log line, when automatic. */
-  message: string | null;
-}
-
-/**
- * The micro-batch to train with: `configured` (diffusion.microBatchSize) when set; on wasm
- * otherwise the largest that fits the budget (at least 1), if smaller than `batchSize`; else null.
- */
-export function chooseMicroBatch(p: { backend: string; batchSize: number; configured: number | null; unet: Pick<UNetConfig, 'sampleSize' | 'blockChannels' | 'layersPerBlock'>; what?: string }): MicroBatchChoice {
-  if (p.backend !== 'wasm') return { microBatchSize: p.configured, automatic: false, message: null };
-  const fit = Math.max(1, Math.floor((WASM_MICRO_BATCH_64 * REFERENCE_COST) / imageCost(p.unet)));
-  if (p.configured != null) {
-    const chunk = Math.min(p.configured, p.batchSize);
-    return {
-      microBatchSize: p.configured,
-      automatic: false,
-      message: chunk > fit ? `fad: warning: wasm backend: micro-batches of ${chunk} images are likely not to fit wasm's 4 GiB memory (about ${fit} fit); if training aborts, set diffusion.microBatchSize to ${fit} or leave it unset, or use --backend native` : null,
-    };
-  }
-  if (fit >= p.batchSize) return { microBatchSize: null, automatic: false, message: null };
-  return {
-    microBatchSize: fit,
-    automatic: true,
-    message: `fad: wasm backend: training in micro-batches of ${fit} with gradient accumulation over ${Math.ceil(p.batchSize / fit)} (the batch stays ${p.batchSize}${p.what ? ` ${p.what}` : ''}) so a step fits wasm's 4 GiB memory; set diffusion.microBatchSize to choose, or use --backend native`,
-  };
+/** The micro-batch to train with; messages name `diffusion.microBatchSize` and `--backend native`. */
+export function chooseMicroBatch(p: Omit<ChooseMicroBatchParams, 'names'>): MicroBatchChoice {
+  return chooseMicroBatchCore({ ...p, names: { setting: 'diffusion.microBatchSize', alternative: 'use --backend native' } });
 }

@@ -16,7 +16,7 @@ describe('@fad/diffusion-core exports', () => {
       'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents',
       'findNonFiniteWeights', 'describeNonFiniteWeights',
       'checkLatentSampling', 'AUTOENCODER_PREFIX',
-      'parseModelFile', 'readCheckedHeader', 'CodedError', 'withFsError', 'checkClassNames', 'checkConfigLimit', 'parseMetadataJson', 'ModelFileError', 'MODEL_FILE_LIMITS',
+      'parseModelFile', 'readCheckedHeader', 'CodedError', 'withFsError', 'chooseMicroBatch', 'WASM_MICRO_BATCH_64', 'checkClassNames', 'checkConfigLimit', 'parseMetadataJson', 'ModelFileError', 'MODEL_FILE_LIMITS',
       'serializeDiffusersUNet', 'diffusersUNetFromFiles', 'diffusersWeightNames',
       'unetConfigFromDiffusers', 'diffusersConfigFromUNet', 'DiffusersConfigError', 'unetLayout',
       'flipImages', 'rotate90', 'resizeImages', 'resampleDownUp', 'resizeImageData', 'areaMatrix', 'RESIZE_METHODS',

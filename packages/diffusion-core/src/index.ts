@@ -163,6 +163,8 @@ export type { LrScheduleConfig } from './training/lr-schedule';
 export { EmaWeights } from './training/ema';
 export { clipByGlobalNorm, globalNorm } from './training/grad-clip';
 export { describeNonFiniteWeights, findNonFiniteWeights } from './training/finite-weights';
+export { chooseMicroBatch, WASM_MICRO_BATCH_64 } from './training/micro-batch';
+export type { ChooseMicroBatchParams, MicroBatchChoice } from './training/micro-batch';
 export type { NonFiniteWeights } from './training/finite-weights';
 
 // Sampling
