@@ -12,7 +12,7 @@ import { Generator, deserializeAutoencoder, ssimTensor } from '@fad/diffusion-co
 import { createExpert, presetConfig } from '@fad/expert-models';
 import { ssim } from '@fad/metrics';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type AutoencoderJob, reconstructImages, trainAutoencoder } from './autoencoder';
+import { type AutoencoderJob, autoencoderStepKey, reconstructImages, trainAutoencoder } from './autoencoder';
 import { parseConfig } from './config';
 import { loadDataAndSplit, makeLogger } from './context';
 import { writeDemoData } from './demo';
@@ -40,6 +40,16 @@ describe('ssimTensor against @fad/metrics ssim', () => {
       expect(ref.mean).toBeLessThan(0.9);
     }
     tf.dispose([x, y]);
+  });
+});
+
+describe('autoencoderStepKey', () => {
+  it('keeps the keys of earlier runs (pinned values: a changed key retrains every autoencoder)', () => {
+    const data = { fingerprint: 'fp', indices: [0, 1, 2] } as unknown as Parameters<typeof autoencoderStepKey>[1];
+    expect(autoencoderStepKey(parseConfig({}), data, null)).toBe('2a1139cd8d6670f9');
+    // checkpointEvery (and fidelityImages, maxAccuracyDrop) do not change the weights: not in the key.
+    expect(autoencoderStepKey(parseConfig({ autoencoder: { perceptualWeight: 0.5, checkpointEvery: 7 } }), data, 'e')).toBe('f81d173036c712de');
+    expect(autoencoderStepKey(parseConfig({ autoencoder: { perceptualWeight: 0.5 } }), data, 'e')).toBe('f81d173036c712de');
   });
 });
 
