@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSafetensors } from '../io/safetensors';
-import { Module } from '../nn/module';
 import { DDPMScheduler } from '../schedulers';
 import { useCpuBackend } from '../testing/setup-cpu';
-import type { TrainingObjective } from '../training/trainer';
+import { Gain, gainObjective } from '../testing/gain-objective';
 import { UNet2DConditional } from '../unet/unet';
 import { UNET_PRESETS } from '../unet/unet-config';
 import { DIFFUSION_RUN_FILES, prepareDiffusionRun, type TrainDiffusionRunParams, trainDiffusionRun } from './diffusion-training-run';
@@ -25,26 +24,6 @@ function images(): { images: Float32Array; labels: Int32Array; imageSize: number
   const d = new Float32Array(8 * s * s);
   for (let n = 0; n < 8; n++) for (let i = 0; i < s * s; i++) d[n * s * s + i] = 0.5 + 0.4 * Math.sin((n + 1) * (i % s) * 0.7 + Math.floor(i / s) * 0.3);
   return { images: d, labels: Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3]), imageSize: s, channels: 1 };
-}
-
-/** An extra trainable module (like the CLI's alignment projection) and an objective that trains it. */
-class Gain extends Module {
-  readonly w: tf.Variable;
-  constructor() {
-    super();
-    this.w = this.addParameter('gain.weight', tf.tensor1d([0.5, -0.25]));
-  }
-}
-function gainObjective(gain: Gain): TrainingObjective {
-  return {
-    name: 'gain',
-    activations: [],
-    trainableVariables: () => [gain.w],
-    loss: (ctx) => {
-      const total = tf.tidy(() => tf.mul(0.1, tf.square(tf.sub(tf.mul(tf.mean(ctx.modelOutput), tf.sum(gain.w)), 1))) as tf.Scalar);
-      return { total, terms: { fit: tf.clone(total) } };
-    },
-  };
 }
 
 const dirs: string[] = [];

@@ -14,7 +14,6 @@
  * weights as an uninterrupted one on the same backend: the checkpoint holds the weights, Adam
  * moments, EMA, the trainer's and the data order's random state and the metrics window.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -32,8 +31,9 @@ import { makeBatch } from './data-order';
 import { type CheckpointModule, type DiffusionCheckpointState, encodeDiffusionCheckpoint, readDiffusionCheckpoint } from './diffusion-checkpoint';
 import { assertFiniteTraining } from './finite-training';
 import { emptyMetricsWindow, type ScalarSink } from './metrics-log';
-import { loadCheckpointInto, type ParsedTrainingCheckpoint } from './read-training-checkpoint';
-import { assertStateKey, COMPLETE_FILE, type CompleteMarker, prepareResumableStep, sha256, stableStringify, stepKey, writeCompleteMarker } from './resumable-step';
+import { type CheckpointedRunKind, type PrepareCheckpointedRunParams, prepareCheckpointedRun, type PreparedCheckpointedRun } from './prepare-checkpointed-run';
+import { loadCheckpointInto } from './read-training-checkpoint';
+import { COMPLETE_FILE, type CompleteMarker, sha256, stableStringify, stepKey, writeCompleteMarker } from './resumable-step';
 import { numberedTensors, tensorsWithPrefix, truncateMetricsLog } from './training-checkpoint';
 import { type AbortFlag, runTrainingLoop } from './training-loop';
 import { withRunFs } from './training-run-error';
@@ -43,36 +43,19 @@ import { failParam as fail, isIntAtLeast as isInt } from './param-check';
 /** The file names of a diffusion run folder. */
 export const DIFFUSION_RUN_FILES = { checkpoint: 'checkpoint.safetensors', metrics: 'metrics.jsonl', model: 'model.safetensors' } as const;
 
-/** Parameters of {@link prepareDiffusionRun}. */
-export interface PrepareDiffusionRunParams {
-  /** The run folder (created if missing). */
-  dir: string;
-  /** The run's step key (see `stepKey`). */
-  key: string;
-  /** Continue from the folder's checkpoint. Without it, a checkpoint is an error (unless `force`). */
-  resume?: boolean;
-  /** Start over: remove the checkpoint, the outputs and the completion marker first. */
-  force?: boolean;
-  /** The run's total steps (a checkpoint past them is refused). */
-  steps: number;
-  /** Files besides metrics.jsonl and model.safetensors that a finished run leaves (removed with `force`). */
-  outputs?: readonly string[];
-  /** How messages name `force` and `resume` (the CLI: `--force`, `--resume`). */
-  flags?: { force?: string; resume?: string };
-  /** How messages name the total steps (default "steps"). */
-  totalKey?: string;
-  /** The backend the run continues on (default `tf.getBackend()`): a checkpoint of another one gets a warning. */
-  backend?: string;
-  /** Gets the warning. */
-  onLog?: (message: string) => void;
-}
+/** Parameters of {@link prepareDiffusionRun} (`outputs`: files besides metrics.jsonl and model.safetensors). */
+export type PrepareDiffusionRunParams = PrepareCheckpointedRunParams;
 
 /** What {@link prepareDiffusionRun} decided. */
-export type PreparedDiffusionRun =
-  | { action: 'reuse'; marker: CompleteMarker }
-  | { action: 'start' }
-  | { action: 'resume'; checkpointPath: string; checkpoint: ParsedTrainingCheckpoint<DiffusionCheckpointState> };
+export type PreparedDiffusionRun = PreparedCheckpointedRun<DiffusionCheckpointState>;
 
+const DIFFUSION_RUN: CheckpointedRunKind<DiffusionCheckpointState> = {
+  fn: 'prepareDiffusionRun',
+  files: DIFFUSION_RUN_FILES,
+  describe: { finished: 'a finished training run', unfinished: 'a checkpoint of an unfinished run' },
+  checkpointWhat: 'the training checkpoint',
+  read: readDiffusionCheckpoint,
+};
 
 /**
  * Decides whether a run folder is reused, resumed or started (and reads and checks the checkpoint
@@ -82,35 +65,7 @@ export type PreparedDiffusionRun =
  *   checkpoint), TrainingRunError `fs`.
  */
 export function prepareDiffusionRun(p: PrepareDiffusionRunParams): PreparedDiffusionRun {
-  const fn = 'prepareDiffusionRun';
-  if (p === null || typeof p !== 'object') fail(fn, 'params', 'one params object', p, TypeError);
-  if (typeof p.dir !== 'string' || p.dir.length === 0) fail(fn, 'dir', 'a non-empty string (the run folder)', p.dir, TypeError);
-  if (typeof p.key !== 'string' || p.key.length === 0) fail(fn, 'key', 'a non-empty string (the run\'s step key)', p.key, TypeError);
-  if (!isInt(p.steps, 1)) fail(fn, 'steps', 'an integer >= 1', p.steps);
-  for (const k of ['resume', 'force'] as const) if (p[k] !== undefined && typeof p[k] !== 'boolean') fail(fn, k, 'a boolean', p[k], TypeError);
-  const { dir, key } = p;
-  const checkpointPath = join(dir, DIFFUSION_RUN_FILES.checkpoint);
-  const metricsPath = join(dir, DIFFUSION_RUN_FILES.metrics);
-  withRunFs(dir, 'create the output folder', () => mkdirSync(dir, { recursive: true }));
-  const prepared = withRunFs(dir, 'prepare the output folder', () =>
-    prepareResumableStep({
-      dir, key, resume: p.resume ?? false, force: p.force ?? false, stateFile: DIFFUSION_RUN_FILES.checkpoint,
-      outputs: [DIFFUSION_RUN_FILES.metrics, DIFFUSION_RUN_FILES.model, ...(p.outputs ?? [])],
-      describe: { finished: 'a finished training run', unfinished: 'a checkpoint of an unfinished run' }, flags: p.flags,
-    }));
-  if (prepared.action === 'reuse') return prepared;
-  if (prepared.action === 'start') {
-    if (existsSync(metricsPath)) withRunFs(metricsPath, 'remove the old metrics log', () => rmSync(metricsPath));
-    return prepared;
-  }
-  const bytes = withRunFs(checkpointPath, 'read the training checkpoint', () => new Uint8Array(readFileSync(checkpointPath)));
-  const checkpoint = readDiffusionCheckpoint({ bytes, path: checkpointPath, totalSteps: p.steps, totalKey: p.totalKey, flags: p.flags });
-  assertStateKey({ where: `the checkpoint ${checkpointPath}`, stored: checkpoint.state.key, storedName: 'state.key', key, flags: p.flags });
-  const backend = p.backend ?? tf.getBackend();
-  if (checkpoint.state.backend !== backend) {
-    p.onLog?.(`warning: the checkpoint was written on the "${checkpoint.state.backend}" backend, resuming on "${backend}": the result will not be bit-identical to an uninterrupted run`);
-  }
-  return { action: 'resume', checkpointPath, checkpoint };
+  return prepareCheckpointedRun(DIFFUSION_RUN, p);
 }
 
 /** The training images: what `loadImageFolder` returns fits. */
