@@ -108,7 +108,7 @@ export function autoencoderStepKey(cfg: FadConfig, data: TrainingData, expertHas
  * The fidelity check (`autoencoderFidelity` of @fad/expert-models) on the held-out images `indices`
  * with the expert and the judge, the SSIM window of `evaluate.*`.
  */
-export function autoencoderFidelityCheck(p: {
+function autoencoderFidelityCheck(p: {
   model: AutoencoderKL; data: Pick<TrainingData, 'images' | 'labels' | 'imageSize' | 'channels' | 'classNames'>; indices: number[];
   expert?: LoadedExpertModel; judge?: LoadedExpertModel; cfg: FadConfig;
 }): AutoencoderFidelity {

@@ -96,7 +96,7 @@ export function dreamBoothStepKey(cfg: FadConfig, data: TrainingData, pretrained
 
 /** Runs (or reuses) a DreamBooth fine-tuning job. */
 export async function trainDreamBooth(job: DreamBoothJob): Promise<DreamBoothResult> {
-  const { cfg, data, dir, log } = job;
+  const { cfg, data } = job;
   const db = cfg.dreambooth;
   const a = cfg.alignment;
   if (!db.class) throw new CliError('DreamBooth needs a class: --dreambooth CLASS (or dreambooth.class)');
@@ -147,8 +147,8 @@ async function trainDreamBoothIn(job: DreamBoothJob, loaded: ReturnType<typeof l
   // TensorBoard events beside metrics.jsonl, as fad train writes them (run.reportTo); a fresh run
   // removes the old events files (DreamBooth runs are not resumable).
   let tensorboard: TensorBoardWriter | null = null;
-  let classProgress: Progress | null = null;
-  let progress: Progress | null = null;
+  // Progress bars, made when the run reaches them (the class images, the steps).
+  const bars: { classImages: Progress | null; steps: Progress | null } = { classImages: null, steps: null };
   try {
     tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: null });
     const objectives: TrainingObjective[] = [];
@@ -202,15 +202,15 @@ async function trainDreamBoothIn(job: DreamBoothJob, loaded: ReturnType<typeof l
       signal: { get aborted() { return interrupt?.requested ?? false; } },
       onLog,
       onClassImages: ({ done, total }) => {
-        if (done === 0) classProgress = new Progress({ label: 'dreambooth class images', total, quiet: job.quiet });
-        else classProgress?.update(done);
+        if (done === 0) bars.classImages = new Progress({ label: 'dreambooth class images', total, quiet: job.quiet });
+        else bars.classImages?.update(done);
       },
       onStart: ({ instances, tokenLabel, priorImages }) => {
         if (micro.message) log(micro.message);
-        progress = new Progress({ label: `dreambooth ${className}${a.enabled ? ' + alignment' : ''}`, total: db.steps, quiet: job.quiet });
+        bars.steps = new Progress({ label: `dreambooth ${className}${a.enabled ? ' + alignment' : ''}`, total: db.steps, quiet: job.quiet });
         log(`fad: dreambooth: ${instances.length} instance image(s) of "${className}" as token "${db.token}" (label ${tokenLabel})${priorImages ? `, prior preservation on ${priorImages} class images (weight ${db.priorLossWeight})` : ', no prior preservation'}${a.enabled ? `, feature alignment (${a.alignTo})` : ''}; embeddings trained: ${db.trainEmbeddings}`);
       },
-      onProgress: ({ step, loss: l }) => progress?.update(step, `loss ${l.toFixed(4)}`),
+      onProgress: ({ step, loss: l }) => bars.steps?.update(step, `loss ${l.toFixed(4)}`),
       modelMetadata: ({ tokenLabel, weights }) => ({
         classes: JSON.stringify(data.classNames),
         dreambooth: JSON.stringify({ class: className, classLabel, token: db.token, tokenLabel, settings: db, pretrained: relative(dir, resolve(job.pretrained)), pretrainedSha256: loaded.sha256 }),
@@ -227,10 +227,10 @@ async function trainDreamBoothIn(job: DreamBoothJob, loaded: ReturnType<typeof l
     });
     if (run.status === 'interrupted') {
       if (run.phase === 'class-images') throw new InterruptedError('interrupted while generating the DreamBooth class images');
-      (progress as Progress | null)?.end();
+      bars.steps?.end();
       throw new InterruptedError(`interrupted at DreamBooth step ${run.step}/${db.steps}; DreamBooth runs are not resumable: run the command again to start over`);
     }
-    (progress as Progress | null)?.end();
+    bars.steps?.end();
     return { dir, modelPath: run.modelPath, steps: db.steps, finalLoss: run.finalLoss, reused: false, key, className, token: db.token };
   } finally {
     loss?.dispose();
