@@ -48,6 +48,7 @@ export type { DiffusionRunData, DiffusionRunFinalFile, PreparedDiffusionRun, Pre
 export { AUTOENCODER_CHECKPOINT_FORMAT, encodeAutoencoderCheckpoint, readAutoencoderCheckpoint } from './node/autoencoder-checkpoint';
 export type { AutoencoderCheckpointState, EncodeAutoencoderCheckpointParams, ReadAutoencoderCheckpointParams } from './node/autoencoder-checkpoint';
 export { AUTOENCODER_RUN_FILES, prepareAutoencoderRun, trainAutoencoderRun } from './node/autoencoder-training-run';
+export type { RunFolderOptions } from './node/checkpointed-run';
 export type { AutoencoderRunData, PreparedAutoencoderRun, PrepareAutoencoderRunParams, TrainAutoencoderRunParams, TrainAutoencoderRunResult } from './node/autoencoder-training-run';
 export { chooseInstances } from './node/dreambooth-instances';
 export type { ChooseInstancesParams } from './node/dreambooth-instances';

@@ -1,12 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AutoencoderKL } from '../autoencoder/autoencoder';
 import { AUTOENCODER_PRESETS } from '../autoencoder/autoencoder-config';
 import { deserializeAutoencoder } from '../io/autoencoder-io';
 import { decodeSafetensors } from '../io/safetensors';
+import { expectDerivedKeys, runFixtures } from '../testing/run-fixtures';
 import { useCpuBackend } from '../testing/setup-cpu';
 import { AUTOENCODER_CHECKPOINT_FORMAT } from './autoencoder-checkpoint';
 import { AUTOENCODER_RUN_FILES, prepareAutoencoderRun, type TrainAutoencoderRunParams, trainAutoencoderRun } from './autoencoder-training-run';
@@ -26,22 +26,12 @@ function images(): { images: Float32Array; imageSize: number; channels: number }
   return { images: d, imageSize: s, channels: 1 };
 }
 
-const dirs: string[] = [];
-const disposables: Array<{ dispose(): void }> = [];
-afterEach(() => {
-  disposables.splice(0).forEach((d) => d.dispose());
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'fad-ae-run-'));
-  dirs.push(d);
-  return d;
-}
+const { tmp, keep } = runFixtures('fad-ae-run-');
 
 /** Params of a 4-step run on rows 0..7 with flips; a fresh model each call. */
 function params(dir: string, over: Partial<TrainAutoencoderRunParams> = {}): TrainAutoencoderRunParams {
   const model = new AutoencoderKL(small, { seed: 2 });
-  disposables.push(model);
+  keep(model);
   return {
     model, data: { ...images(), indices: [0, 1, 2, 3, 4, 5, 6, 7] }, steps: 4, batchSize: 3,
     trainer: { seed: 5, optimizer: { learningRate: 3e-3 }, lrSchedule: { type: 'constant', warmupSteps: 1 } },
@@ -76,7 +66,7 @@ describe('trainAutoencoderRun', () => {
 
     // The scaling factor, recomputed here: 1 / population std of the posterior means of rows 0..5 (mapped to [-1, 1]).
     const { model, metadata } = deserializeAutoencoder(new Uint8Array(readFileSync(join(a, AUTOENCODER_RUN_FILES.model))));
-    disposables.push(model);
+    keep(model);
     const x = tf.tensor4d(Array.from(images().images.subarray(0, 6 * 64), (v) => v * 2 - 1), [6, 8, 8, 1]);
     const { mean, logVar } = model.encode(x);
     const z = Array.from(mean.dataSync());
@@ -156,12 +146,7 @@ describe('trainAutoencoderRun', () => {
   }, 60_000);
 
   it('without a key, derives one from the settings and the data (another step count, another key)', async () => {
-    const a = await trainAutoencoderRun(params(tmp(), { key: undefined, steps: 1 }));
-    const b = await trainAutoencoderRun(params(tmp(), { key: undefined, steps: 1 }));
-    const c = await trainAutoencoderRun(params(tmp(), { key: undefined, steps: 2 }));
-    expect(a.key).toMatch(/^[0-9a-f]{16}$/);
-    expect(b.key).toBe(a.key);
-    expect(c.key).not.toBe(a.key);
+    await expectDerivedKeys((other) => trainAutoencoderRun(params(tmp(), { key: undefined, steps: other ? 2 : 1 })));
   }, 60_000);
 
   it('validates every param up front, naming the field', async () => {

@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeSafetensors } from '../io/safetensors';
 import { DDPMScheduler } from '../schedulers';
+import { expectDerivedKeys, runFixtures } from '../testing/run-fixtures';
 import { useCpuBackend } from '../testing/setup-cpu';
 import { Gain, gainObjective } from '../testing/gain-objective';
 import { UNet2DConditional } from '../unet/unet';
@@ -26,23 +26,13 @@ function images(): { images: Float32Array; labels: Int32Array; imageSize: number
   return { images: d, labels: Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3]), imageSize: s, channels: 1 };
 }
 
-const dirs: string[] = [];
-const disposables: Array<{ dispose(): void }> = [];
-afterEach(() => {
-  disposables.splice(0).forEach((d) => d.dispose());
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'fad-run-'));
-  dirs.push(d);
-  return d;
-}
+const { tmp, keep } = runFixtures('fad-run-');
 
 /** Params of a 4-step run with EMA, flips, an extra module and its final file; a fresh model each call. */
 function params(dir: string, over: Partial<TrainDiffusionRunParams> = {}): TrainDiffusionRunParams {
   const model = new UNet2DConditional(small, { seed: 1 });
   const gain = new Gain();
-  disposables.push(model, gain);
+  keep(model, gain);
   return {
     model, scheduler: new DDPMScheduler({ betaSchedule: 'squaredcos_cap_v2' }), data: images(), steps: 4, batchSize: 3,
     trainer: { seed: 7, optimizer: { learningRate: 1e-3 }, emaDecay: 0.9, condDropProb: 0.1 },
@@ -148,12 +138,7 @@ describe('trainDiffusionRun', () => {
   }, 60_000);
 
   it('without a key, derives one from the settings and the data (another step count, another key)', async () => {
-    const a = await trainDiffusionRun(params(tmp(), { key: undefined, steps: 1 }));
-    const b = await trainDiffusionRun(params(tmp(), { key: undefined, steps: 1 }));
-    const c = await trainDiffusionRun(params(tmp(), { key: undefined, steps: 2 }));
-    expect(a.key).toMatch(/^[0-9a-f]{16}$/);
-    expect(b.key).toBe(a.key);
-    expect(c.key).not.toBe(a.key);
+    await expectDerivedKeys((other) => trainDiffusionRun(params(tmp(), { key: undefined, steps: other ? 2 : 1 })));
   }, 60_000);
 
   it('validates every param up front, naming the field', async () => {

@@ -1,14 +1,14 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { deserializeUNet, serializeUNet } from '../io/unet-io';
 import { decodeSafetensors } from '../io/safetensors';
 import { sampleImages } from '../pipeline/sample';
 import { Generator } from '../random';
 import { DDIMScheduler, DDPMScheduler } from '../schedulers';
 import { Gain, gainObjective } from '../testing/gain-objective';
+import { expectDerivedKeys, runFixtures } from '../testing/run-fixtures';
 import { useCpuBackend } from '../testing/setup-cpu';
 import { UNet2DConditional } from '../unet/unet';
 import { UNET_PRESETS } from '../unet/unet-config';
@@ -32,17 +32,7 @@ function images(): { images: Float32Array; labels: Int32Array; imageSize: number
   return { images: d, labels: Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1, 2]), imageSize: s, channels: 1 };
 }
 
-const dirs: string[] = [];
-const disposables: Array<{ dispose(): void }> = [];
-afterEach(() => {
-  disposables.splice(0).forEach((d) => d.dispose());
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'fad-db-run-'));
-  dirs.push(d);
-  return d;
-}
+const { tmp, keep } = runFixtures('fad-db-run-');
 
 const prior = () => ({ count: 3, scheduler: new DDIMScheduler({}), sampler: 'ddim', steps: 2, guidanceScale: 3, eta: 0, batchSize: 2 });
 
@@ -50,7 +40,7 @@ const prior = () => ({ count: 3, scheduler: new DDIMScheduler({}), sampler: 'ddi
 function params(dir: string, over: Partial<TrainDreamBoothRunParams> = {}): TrainDreamBoothRunParams {
   const model = new UNet2DConditional(small, { seed: 1 });
   const gain = new Gain();
-  disposables.push(model, gain);
+  keep(model, gain);
   return {
     model, scheduler: new DDPMScheduler({}), data: images(), classLabel: 1, classNames, token: 'sks', instanceImages: 2, seed: 0, steps: 3, batchSize: 2,
     trainer: { optimizer: { learningRate: 1e-3 }, emaDecay: 0.9, priorLossWeight: 0.5 },
@@ -107,7 +97,7 @@ describe('trainDreamBoothRun', () => {
     expect(JSON.parse(metadata.dreambooth)).toEqual({ class: 'rings', classLabel: 1, token: 'sks', tokenLabel: 4 });
     expect(Array.from(tensors['class_emb.weight'].data as Float32Array)).toEqual(Array.from(p.model.conditioningEmbeddings().classes!.dataSync()));
     const loaded = deserializeUNet(bytes).model;
-    disposables.push(loaded);
+    keep(loaded);
     const done = JSON.parse(readFileSync(join(dir, 'complete.json'), 'utf8'));
     expect(Object.keys(done)).toEqual(['step', 'key', 'steps', 'finalLoss', 'backend', 'modelSha256', 'elapsedSeconds', 'finishedAt']);
     expect(done).toMatchObject({ step: 'train-dreambooth', key: 'k1', steps: 3, finalLoss: r.status === 'finished' ? r.finalLoss : NaN });
@@ -140,46 +130,7 @@ describe('trainDreamBoothRun', () => {
   it('an aborted signal ends the run (during the class images or after a step) with nothing written; the next run starts over', async () => {
     const dir = tmp();
     const signal = { aborted: false };
-    const a = await trainDreamBoothRun(params(dir, { signal, onClassImages: ({ done }) => (signal.aborted = done > 0) }));
-    expect(a).toMatchObject({ status: 'interrupted', phase: 'class-images', step: 0 });
-    expect(existsSync(join(dir, DREAMBOOTH_RUN_FILES.classImages))).toBe(false);
-    signal.aborted = false;
-    const b = await trainDreamBoothRun(params(dir, { prior: null, signal, onProgress: ({ step }) => (signal.aborted = step === 1) }));
-    expect(b).toMatchObject({ status: 'interrupted', phase: 'training', step: 1, steps: 3 });
-    expect(existsSync(join(dir, 'model.safetensors'))).toBe(false);
-    expect(existsSync(join(dir, 'complete.json'))).toBe(false);
-    const c = await trainDreamBoothRun(params(dir, { prior: null }));
-    expect(c.status).toBe('finished');
-    expect(lines(dir).map((l) => l.step)).toEqual([1, 2, 3]);
-  }, 120_000);
-
-  it('refuses a finished run of another key unless replaceStale; too few instance images is too-few-images', async () => {
-    const dir = tmp();
-    await trainDreamBoothRun(params(dir, { prior: null, steps: 1 }));
-    await expect(trainDreamBoothRun(params(dir, { prior: null, steps: 1, key: 'k2', flags: { force: '--force' } }))).rejects.toThrow(ResumableStepError);
-    await expect(trainDreamBoothRun(params(dir, { prior: null, steps: 1, key: 'k2' }))).rejects.toThrow(/holds a finished DreamBooth run with a different config or inputs \(key k1, now k2\); use another folder or force to overwrite it/);
-    writeFileSync(join(dir, 'align.safetensors'), 'old');
-    expect(prepareDreamBoothRun({ dir, key: 'k2', replaceStale: true, outputs: ['align.safetensors'] })).toEqual({ action: 'start' });
-    for (const f of ['complete.json', 'model.safetensors', 'metrics.jsonl', 'instances.json', 'align.safetensors']) expect(existsSync(join(dir, f)), f).toBe(false);
-    await expect(trainDreamBoothRun(params(tmp(), { prior: null, instanceImages: 4 }))).rejects.toMatchObject({ code: 'too-few-images', details: { className: 'rings', requested: 4, available: 3 } });
-  }, 60_000);
-
-  it('leaves no tensors behind (the copy with the token, the trainer), and sends the metrics to the sink', async () => {
-    const sent: number[] = [];
-    const p = params(tmp(), { steps: 2, prior: { ...prior(), count: 1 }, sink: { addScalars: ({ step }) => sent.push(step) } });
-    const before = tf.memory().numTensors;
-    await trainDreamBoothRun(p);
-    expect(tf.memory().numTensors).toBe(before);
-    expect(sent).toEqual([1, 2]);
-  }, 60_000);
-
-  it('without a key or model hash, derives them from the settings, the model and the data', async () => {
-    const a = await trainDreamBoothRun(params(tmp(), { key: undefined, modelSha256: undefined, prior: null, steps: 1 }));
-    const b = await trainDreamBoothRun(params(tmp(), { key: undefined, modelSha256: undefined, prior: null, steps: 1 }));
-    const c = await trainDreamBoothRun(params(tmp(), { key: undefined, modelSha256: undefined, prior: null, steps: 1, token: 'zz' }));
-    expect(a.key).toMatch(/^[0-9a-f]{16}$/);
-    expect(b.key).toBe(a.key);
-    expect(c.key).not.toBe(a.key);
+    await expectDerivedKeys((other) => trainDreamBoothRun(params(tmp(), { key: undefined, modelSha256: undefined, prior: null, steps: 1, token: other ? 'zz' : 'sks' })));
   }, 60_000);
 
   it('validates every param up front, naming the field', async () => {

@@ -32,11 +32,13 @@ import {
   type UNet2DConditional,
 } from '@fad/diffusion-core';
 import { DataOrder, makeBatch } from './data-order';
+import type { DiffusionRunData } from './diffusion-training-run';
 import { type DreamBoothPriorSettings, dreamBoothClassImages } from './dreambooth-class-images';
 import { chooseInstances } from './dreambooth-instances';
 import { assertFiniteTraining, type NamedParametersModule } from './finite-training';
 import { emptyMetricsWindow, logTrainingStep, type ScalarSink } from './metrics-log';
 import { failParam as fail, isIntAtLeast as isInt } from './param-check';
+import { checkRunImages, checkRunOptions, runImagesHash } from './run-params';
 import { COMPLETE_FILE, type CompleteMarker, prepareResumableStep, ResumableStepError, sha256, stableStringify, stepKey, writeCompleteMarker } from './resumable-step';
 import type { AbortFlag } from './training-loop';
 import { withRunFs } from './training-run-error';
@@ -92,17 +94,8 @@ export function prepareDreamBoothRun(p: PrepareDreamBoothRunParams): PreparedDre
   return prepared;
 }
 
-/** The training images of a DreamBooth run: what `loadImageFolder` returns fits. */
-export interface DreamBoothRunData {
-  /** [N, S, S, C] in [0, 1], row-major. */
-  images: Float32Array;
-  /** Class label of each image. */
-  labels: Int32Array | readonly number[];
-  imageSize: number;
-  channels: number;
-  /** The rows the instance images are chosen from (default all). */
-  indices?: readonly number[];
-}
+/** The training images of a DreamBooth run (the instance images are chosen from `indices`): what `loadImageFolder` returns fits. */
+export type DreamBoothRunData = DiffusionRunData;
 
 /** Parameters of {@link trainDreamBoothRun}. */
 export interface TrainDreamBoothRunParams {
@@ -196,26 +189,16 @@ function checkRunParams(p: TrainDreamBoothRunParams): { indices: number[]; class
   const c = m!.config!;
   if (!p.scheduler || typeof p.scheduler !== 'object' || typeof p.scheduler.addNoise !== 'function') fail(fn, 'scheduler', 'a noise scheduler (DDPMScheduler)', typeof p.scheduler, TypeError);
   const d = p.data;
-  if (!d || typeof d !== 'object') fail(fn, 'data', 'an object { images, labels, imageSize, channels } (what loadImageFolder returns)', typeof d, TypeError);
-  if (!(d.images instanceof Float32Array)) fail(fn, 'data.images', 'a Float32Array [N, S, S, C] in [0, 1]', typeof d.images, TypeError);
+  const indices = checkRunImages(fn, d, c.numClasses);
   if (d.imageSize !== c.sampleSize) fail(fn, 'data.imageSize', `${c.sampleSize} (model.config.sampleSize)`, d.imageSize);
   if (d.channels !== c.inChannels) fail(fn, 'data.channels', `${c.inChannels} (model.config.inChannels)`, d.channels);
-  const per = d.imageSize * d.imageSize * d.channels;
-  const n = d.images.length / per;
-  if (!Number.isInteger(n) || n < 1) fail(fn, 'data.images.length', `a positive multiple of imageSize*imageSize*channels (${per})`, d.images.length);
-  if (!(d.labels instanceof Int32Array || Array.isArray(d.labels)) || d.labels.length !== n) fail(fn, 'data.labels', `one integer label per image (${n})`, d.labels?.length, TypeError);
-  const indices = d.indices === undefined ? Array.from({ length: n }, (_, i) => i) : d.indices;
-  if (!Array.isArray(indices) || !indices.every((k) => Number.isInteger(k) && k >= 0 && k < n)) fail(fn, 'data.indices', `a list of image rows in 0..${n - 1}`, indices);
   if (!isInt(p.classLabel, 0) || p.classLabel >= c.numClasses) fail(fn, 'classLabel', `a class of the model, in 0..${c.numClasses - 1}`, p.classLabel);
   if (p.classNames !== undefined && (!Array.isArray(p.classNames) || p.classNames.length !== c.numClasses)) fail(fn, 'classNames', `one name per class of the model (${c.numClasses})`, p.classNames);
   if (typeof p.token !== 'string' || p.token.length === 0) fail(fn, 'token', 'a non-empty string', p.token, TypeError);
   if ((c.conditioningTokens ?? []).some((t) => t.name === p.token)) fail(fn, 'token', 'a name that is not yet a token of the model', p.token);
   if (!isInt(p.instanceImages, 1)) fail(fn, 'instanceImages', 'an integer >= 1', p.instanceImages);
   if (p.seed !== undefined && !(isInt(p.seed, 0) && p.seed <= 0xffffffff - 7)) fail(fn, 'seed', 'an integer in [0, 2^32-8]', p.seed);
-  if (!isInt(p.steps, 1)) fail(fn, 'steps', 'an integer >= 1', p.steps);
-  if (!isInt(p.batchSize, 1)) fail(fn, 'batchSize', 'an integer >= 1', p.batchSize);
-  if (p.logEvery !== undefined && !isInt(p.logEvery, 1)) fail(fn, 'logEvery', 'an integer >= 1', p.logEvery);
-  if (p.trainer !== undefined && (p.trainer === null || typeof p.trainer !== 'object')) fail(fn, 'trainer', 'an object of DreamBoothTrainer settings', p.trainer, TypeError);
+  checkRunOptions(fn, p, ['onLog', 'onClassImages', 'onStart', 'onProgress', 'modelMetadata'], 'DreamBoothTrainer');
   if (p.objectives !== undefined && !Array.isArray(p.objectives)) fail(fn, 'objectives', 'an array of TrainingObjective', typeof p.objectives, TypeError);
   (p.modules ?? []).forEach((x, i) => {
     if (!x || typeof x.namedParameters !== 'function') fail(fn, `modules[${i}]`, 'a module with namedParameters', typeof x, TypeError);
@@ -233,23 +216,16 @@ function checkRunParams(p: TrainDreamBoothRunParams): { indices: number[]; class
     if (pr.path !== undefined && (typeof pr.path !== 'string' || pr.path.length === 0)) fail(fn, 'prior.path', 'a non-empty string (a file)', pr.path, TypeError);
   }
   if (p.modelSha256 !== undefined && (typeof p.modelSha256 !== 'string' || p.modelSha256.length === 0)) fail(fn, 'modelSha256', 'a non-empty string', p.modelSha256, TypeError);
-  if (typeof p.dir !== 'string' || p.dir.length === 0) fail(fn, 'dir', 'a non-empty string (the run folder)', p.dir, TypeError);
-  if (p.key !== undefined && (typeof p.key !== 'string' || p.key.length === 0)) fail(fn, 'key', 'a non-empty string', p.key, TypeError);
-  for (const k of ['onLog', 'onClassImages', 'onStart', 'onProgress', 'modelMetadata'] as const) if (p[k] !== undefined && typeof p[k] !== 'function') fail(fn, k, 'a function', typeof p[k], TypeError);
-  if (p.sink != null && typeof p.sink.addScalars !== 'function') fail(fn, 'sink', 'an object with addScalars (a TensorBoardWriter)', typeof p.sink, TypeError);
-  if (p.signal != null && typeof p.signal.aborted !== 'boolean') fail(fn, 'signal', 'an object with a boolean aborted (an AbortSignal)', typeof p.signal, TypeError);
-  return { indices: indices.slice(), className: p.classNames ? p.classNames[p.classLabel] : String(p.classLabel) };
+  return { indices, className: p.classNames ? p.classNames[p.classLabel] : String(p.classLabel) };
 }
 
 /** The default step key: the settings, the model and the training images. */
 function defaultKey(p: TrainDreamBoothRunParams, indices: number[], modelSha256: string): string {
-  const labels = Int32Array.from(p.data.labels);
-  const data = sha256(new Uint8Array(p.data.images.buffer, p.data.images.byteOffset, p.data.images.byteLength)) + sha256(new Uint8Array(labels.buffer));
   const { scheduler: _s, ...prior } = p.prior ?? { scheduler: null };
   return stepKey('train-dreambooth', {
     classLabel: p.classLabel, token: p.token, instanceImages: p.instanceImages, seed: p.seed ?? 0, steps: p.steps, batchSize: p.batchSize, trainer: p.trainer ?? {},
     prior: p.prior ? prior : null, hflip: Boolean(p.hflip), vflip: Boolean(p.vflip), logEvery: p.logEvery ?? 10, objectives: (p.objectives ?? []).map((o) => o.name),
-  }, { model: modelSha256, data: sha256(data), indices: sha256(stableStringify(indices)) });
+  }, { model: modelSha256, data: runImagesHash(p.data), indices: sha256(stableStringify(indices)) });
 }
 
 /**
