@@ -1,57 +1,16 @@
 /**
- * `fad demo`: the whole experiment at toy scale on a procedural data set that needs no download:
- * four texture classes (horizontal stripes, vertical stripes, checkerboard, rings) with random
- * frequency, phase, centre and noise, written as PNG class folders into the run directory so that
- * the real loader is exercised too.
+ * `fad demo`: the whole experiment at toy scale on diffusion-core's procedural texture data set
+ * (`writeTextureDataset`: four texture classes, written as PNG class folders into the run directory
+ * so that the real loader is exercised too). Here: its scales as configs.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { Generator } from '@fad/diffusion-core';
+import { TEXTURE_CLASSES, writeTextureDataset } from '@fad/diffusion-core/node';
 import type { FadConfigInput } from './config';
-import { mapLimit } from './data';
-import { writeJsonAtomic, readJsonIfExists } from './fsutil';
-import { writePng } from './generate';
 
-export const DEMO_CLASSES = ['01_STRIPES_H', '02_STRIPES_V', '03_CHECKER', '04_RINGS'] as const;
+export const DEMO_CLASSES = TEXTURE_CLASSES;
 
-/** One texture in [0, 1]. */
-export function texture(cls: number, size: number, g: Generator): Float32Array {
-  const f = (0.5 + g.nextFloat() * 0.6) * (16 / size);
-  const p = g.nextFloat() * 2 * Math.PI;
-  const cx = size / 2 + (g.nextFloat() - 0.5) * (size / 4);
-  const cy = size / 2 + (g.nextFloat() - 0.5) * (size / 4);
-  const img = new Float32Array(size * size);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      let v: number;
-      if (cls === 0) v = Math.sin(f * y + p);
-      else if (cls === 1) v = Math.sin(f * x + p);
-      else if (cls === 2) v = Math.sign(Math.sin(f * x + p) * Math.sin(f * y + p));
-      else v = Math.sin(f * Math.hypot(x - cx, y - cy) + p);
-      img[y * size + x] = Math.min(1, Math.max(0, 0.5 + 0.42 * v + 0.05 * g.nextNormal()));
-    }
-  }
-  return img;
-}
-
-/** Writes `perClass` textures per class into `dir/<class>/NNN.png` (skipped when already there). */
+/** Writes `perClass` textures per class into `dir/<class>/NNN.png` (diffusion-core's `writeTextureDataset`; skipped when already there). */
 export async function writeDemoData(dir: string, size: number, perClass: number, seed = 0): Promise<void> {
-  const stamp = { size, perClass, seed, classes: DEMO_CLASSES };
-  const marker = join(dir, 'dataset.json');
-  const old = readJsonIfExists<typeof stamp>(marker);
-  if (old && JSON.stringify(old) === JSON.stringify(stamp)) return;
-  const g = new Generator(seed);
-  const jobs: Array<() => Promise<void>> = [];
-  DEMO_CLASSES.forEach((c, k) => {
-    mkdirSync(join(dir, c), { recursive: true });
-    for (let i = 0; i < perClass; i++) {
-      const px = texture(k, size, g);
-      jobs.push(() => writePng(join(dir, c, `${String(i).padStart(3, '0')}.png`), px, size, 1));
-    }
-  });
-  await mapLimit(jobs, 8, (j) => j());
-  writeJsonAtomic(marker, stamp);
-  void existsSync;
+  await writeTextureDataset({ dir, size, perClass, seed });
 }
 
 export const DEMO_SCALES = ['smallest', 'small', 'medium'] as const;

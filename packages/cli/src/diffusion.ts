@@ -17,7 +17,6 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import {
   type BaseSchedulerConfig,
   type BuiltinSchedulerName,
@@ -32,7 +31,7 @@ import {
   schedulerFromName,
 } from '@fad/diffusion-core';
 import { DIFFUSION_RUN_FILES, prepareDiffusionRun, trainDiffusionRun } from '@fad/diffusion-core/node';
-import { FeatureAlignmentLoss, featureAlignmentObjective, serializeFeatureAlignmentLoss } from '@fad/feature-align';
+import { type FeatureAlignmentLoss, serializeFeatureAlignmentLoss, unetFeatureAlignment } from '@fad/feature-align';
 import type { AlignmentSection, DataConfig, DiffusionSection, FadConfig } from './config';
 import { CliError, fromLibraryError, InterruptedError, withFs, withLibraryErrors } from './errors';
 import { expertAsFeatureExtractor, type LoadedExpertModel } from './expert';
@@ -209,24 +208,14 @@ export function pickData(d: DataConfig) {
   return { imageSize: d.imageSize, channels: d.channels, resize: d.resize, hflip: d.hflip, vflip: d.vflip };
 }
 
-/** The feature-alignment objective (and its loss, holding the projection) for a U-Net and an expert. */
+/** The feature-alignment objective (and its loss, holding the projection) for a U-Net and an expert (feature-align's `unetFeatureAlignment`). */
 export function makeAlignmentObjective(p: { model: UNet2DConditional; alignment: AlignmentSection; expert: LoadedExpertModel; seed: number; latent?: boolean }): { loss: FeatureAlignmentLoss; objective: TrainingObjective } {
   const { model, alignment: a } = p;
-  const extractor = expertAsFeatureExtractor(p.expert);
-  const c = model.config;
-  // The tapped activation's channels, from one forward pass on a dummy image.
-  const probe = tf.tidy(() => {
-    const r = model.forward({ sample: tf.zeros([1, c.sampleSize, c.sampleSize, c.inChannels]) as tf.Tensor4D, timesteps: [0], classLabels: [0], returnActivations: model.activationNames().includes(a.tap) ? [a.tap] : [] });
-    return r.activations[a.tap];
+  if (!model.activationNames().includes(a.tap)) throw new CliError(`alignment.tap "${a.tap}" is not an activation of the U-Net (available: ${model.activationNames().join(', ')})`);
+  return unetFeatureAlignment({
+    model, expert: expertAsFeatureExtractor(p.expert), tap: a.tap, projection: a.projection, centering: a.centering, seed: p.seed,
+    alignTo: a.alignTo, lambda2: a.lambda2, inputAdaptation: a.inputAdaptation, ...(p.latent ? { latentExpertInput: a.latentExpertInput } : {}),
   });
-  if (!probe) throw new CliError(`alignment.tap "${a.tap}" is not an activation of the U-Net (available: ${model.activationNames().join(', ')})`);
-  const diffusionDim = probe.shape[3];
-  probe.dispose();
-  const loss = new FeatureAlignmentLoss({ diffusionDim, expertDim: extractor.featureDim as number, projection: a.projection, centering: a.centering, seed: p.seed });
-  const objective = featureAlignmentObjective({
-    loss, expert: extractor, tap: a.tap, alignTo: a.alignTo, lambda2: a.lambda2, inputAdaptation: a.inputAdaptation, ...(p.latent ? { latentExpertInput: a.latentExpertInput } : {}),
-  });
-  return { loss, objective };
 }
 
 /** Runs (or resumes, or reuses) a diffusion training job. */

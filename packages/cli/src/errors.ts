@@ -1,5 +1,6 @@
 import { ModelFileError } from '@fad/diffusion-core';
 import { GenerationRunError, ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
+import { ExpertRunError, UtilityRunError } from '@fad/expert-models/node';
 
 /**
  * Errors the user can act on (bad input, missing files, bad config). The top-level handler prints
@@ -96,14 +97,16 @@ export function withFs<T>(path: string, doing: string, fn: () => T): T {
 }
 
 /**
- * An error of the library's training runs (@fad/diffusion-core/node) as the CLI's, with the same
- * message: a refused run folder or a damaged checkpoint is a CliError, non-finite weights a
- * DivergenceError (exit 4), a file system error an {@link fsError} naming the path and what fad
- * was doing. Other errors are returned unchanged.
+ * An error of the libraries' runs (@fad/diffusion-core/node, @fad/expert-models/node) as the
+ * CLI's, with the same message: a refused run folder or a damaged checkpoint is a CliError,
+ * non-finite weights a DivergenceError (exit 4), a file system error an {@link fsError} naming the
+ * path and what fad was doing. Other errors are returned unchanged.
  */
 export function fromLibraryError(e: unknown): unknown {
   if (e instanceof ResumableStepError) return new CliError(e.message);
   if (e instanceof GenerationRunError) return fromGenerationRunError(e);
+  if (e instanceof ExpertRunError) return fromExpertRunError(e);
+  if (e instanceof UtilityRunError) return fromUtilityRunError(e);
   if (e instanceof ModelFileError) return e.reason === 'non-finite' ? new DivergenceError(e.message) : new CliError(e.message);
   if (!(e instanceof TrainingRunError)) return e;
   if (e.code === 'non-finite') return new DivergenceError(e.message);
@@ -136,8 +139,6 @@ function fromTooFewImages(e: TrainingRunError): CliError {
 function fromGenerationRunError(e: GenerationRunError): unknown {
   const d = e.details;
   switch (e.code) {
-    case 'exists':
-      return new CliError(`${String(d.out)} already exists; choose another --out or pass --force to replace it`);
     case 'foreign-shard':
       return new CliError(`${String(d.path)} holds shard ${String(d.shard)} of another run (another model or settings); remove it, choose another --out, or pass --force to replace it`);
     case 'not-replaceable': {
@@ -150,12 +151,83 @@ function fromGenerationRunError(e: GenerationRunError): unknown {
     case 'non-finite':
       return new DivergenceError(`${e.message}. The model or the sampler settings (--guidance-scale, --sampler) do not work together`);
     case 'not-shards':
-      return new CliError(`${String(d.dir)} is not a folder of shards (fad generate --shard I/N --out ${String(d.dir)})`);
-    case 'no-shards': {
-      const killed = (d.killed as string[] | undefined) ?? [];
-      const hint = killed.length ? ` (only temp folders of killed shards: ${killed.join(', ')})` : '';
-      return new CliError(`${String(d.dir)} holds no finished shard folders (I-of-N, written by fad generate --shard I/N --out ${String(d.dir)})${hint}`);
+    case 'no-shards':
+      return new CliError(shardsFolderMessage(e.code, d, 'generate'));
+    default:
+      return sharedRunError(e);
+  }
+}
+
+/**
+ * An ExpertRunError (fad expert train, fad experiment) as the CLI's error: a pretrained file's
+ * problem names the `expert.pretrained` key, divergence is a DivergenceError (exit 4), a file system
+ * error an {@link fsError}. Other errors are returned unchanged.
+ */
+export function fromExpertRunError(e: unknown): unknown {
+  if (!(e instanceof ExpertRunError)) return e;
+  const d = e.details;
+  switch (e.code) {
+    case 'pretrained':
+      return new CliError(`expert.pretrained${e.message.startsWith('cannot read ') ? ': ' : ' '}${e.message}`);
+    case 'non-finite':
+      return new DivergenceError(d.path !== undefined ? `expert.pretrained ${e.message}` : e.message);
+    case 'fs':
+      return fsError(e.cause, String(d.path), String(d.doing));
+    default:
+      return new CliError(e.message);
+  }
+}
+
+/**
+ * A UtilityRunError (fad utility, fad merge, fad experiment's utility stage) as the CLI's error,
+ * worded with the CLI's config keys (`utility.*`, `data.*`), flags (`--synthetic`, `--out`,
+ * `--force`) and commands from the error's details.
+ */
+function fromUtilityRunError(e: UtilityRunError): unknown {
+  const d = e.details;
+  switch (e.code) {
+    case 'no-synthetic':
+      return new CliError('give at least one synthetic set: --synthetic NAME=DIR (a folder written by fad generate)');
+    case 'bad-settings':
+      return new CliError(`utility: ${String(d.problem).replace(/^syntheticSets/, '--synthetic names')}`);
+    case 'size-mismatch': {
+      const [s, c, S, C] = [d.setSize, d.setChannels, d.imageSize, d.channels].map(String);
+      return new CliError(`synthetic set ${String(d.name)} (${String(d.dir)}) has ${s}x${s}x${c} images, the real data is read at ${S}x${S}x${C} (data.imageSize, data.channels): generate at the real size or set data.imageSize/data.channels to match`);
     }
+    case 'same-architecture':
+      return new CliError(
+        `the downstream classifier (utility.arch/preset/architecture) is the same architecture as ${String(d.what)} ${String(d.path)}: the utility test would measure how well the generator learned to please that expert. Choose another utility.preset (e.g. resnet18-kather or vit-small-kather) or other utility.architecture`,
+      );
+    case 'no-test-images':
+      return new CliError('no held-out real test images: data.validationFraction is 0; the utility test needs the validation split (e.g. --set data.validationFraction=0.2)');
+    case 'fraction-empties-class': {
+      const [f, n] = [String(d.fraction), String(d.count)];
+      return new CliError(`utility.fractions: ${f} leaves class "${String(d.className)}" with no training images (it has ${n} in the training split; round(${n} * ${f}) = 0); use a larger fraction`);
+    }
+    case 'foreign-shard':
+      return new CliError(`${String(d.path)} holds shard ${String(d.shard)} of another run (other settings or inputs); remove it, choose another --out, or pass --force to replace it`);
+    case 'interrupted':
+      return new InterruptedError(`${e.message}; run the same command again to continue`);
+    case 'not-shards':
+    case 'no-shards':
+      return new CliError(shardsFolderMessage(e.code, d, 'utility'));
+    case 'bad-run-file': {
+      const want = d.protocolId === null ? 'a classifier of the plan' : `${String(d.protocolId)} seed ${String(d.seed)}`;
+      return new CliError(`${String(d.path)} is not the run file of ${want} that shard ${String(d.shard)} should hold; run that shard again (--force)`);
+    }
+    case 'not-replaceable':
+      return new CliError(`refusing to --force replace ${String(d.path)}: it is not a folder written by fad utility (no utility.json); choose another --out`);
+    default:
+      return sharedRunError(e);
+  }
+}
+
+/** What the generation and utility runs' errors share: `exists`, `out-inside-shards`, `fs`; any other code as its message. */
+function sharedRunError(e: GenerationRunError | UtilityRunError): Error {
+  const d = e.details;
+  switch (e.code) {
+    case 'exists':
+      return new CliError(`${String(d.out)} already exists; choose another --out or pass --force to replace it`);
     case 'out-inside-shards':
       return new CliError(`--out ${String(d.out)} must not be inside the shards folder ${String(d.dir)}`);
     case 'fs':
@@ -163,6 +235,15 @@ function fromGenerationRunError(e: GenerationRunError): unknown {
     default:
       return new CliError(e.message);
   }
+}
+
+/** The message of a merge's `not-shards` or `no-shards` (`details.dir`, `details.killed`), naming the fad command that writes the shards. */
+function shardsFolderMessage(code: 'not-shards' | 'no-shards', d: Readonly<Record<string, unknown>>, command: string): string {
+  const dir = String(d.dir);
+  if (code === 'not-shards') return `${dir} is not a folder of shards (fad ${command} --shard I/N --out ${dir})`;
+  const killed = (d.killed as string[] | undefined) ?? [];
+  const hint = killed.length ? ` (only temp folders of killed shards: ${killed.join(', ')})` : '';
+  return `${dir} holds no finished shard folders (I-of-N, written by fad ${command} --shard I/N --out ${dir})${hint}`;
 }
 
 /** The message of a GenerationRunError `holds-input` with the CLI's flag (`--force`). */

@@ -27,7 +27,7 @@ import { type EvaluationOutputs, type EvaluationResult, evaluateGenerated, evalu
 import { expertOutputs } from './expert';
 import { readJsonIfExists, sha256, stableStringify, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { assertNotDeletingInputs, removeStaleTemps } from './safety';
-import { checkShardsForMerge, listShardFolders } from './utility-shards';
+import { checkShardsForMerge, listShardFolders } from './shard-merge';
 
 export const EVALUATION_SHARD_FORMAT = 'fad-evaluation-shard/1';
 const OUTPUTS_FILE = 'outputs.f32';

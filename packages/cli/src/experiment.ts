@@ -11,18 +11,19 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { evaluateExpert } from '@fad/expert-models';
+import { checkDiffersFromExpert, checkpointExpertConfig } from '@fad/expert-models/node';
 import { type FadConfig, type VariantName, configToYaml } from './config';
 import { type Logger, loadDataAndSplit } from './context';
 import { type DiffusionResult, diffusionStepKey, latentAutoencoderSha256, trainDiffusion } from './diffusion';
 import { DREAMBOOTH_ARMS, dreamBoothArmConfig, generateDreamBooth, trainDreamBooth } from './dreambooth';
-import { CliError } from './errors';
+import { CliError, withLibraryErrors } from './errors';
 import { type EvaluationResult, evaluateGenerated, formatConfusion } from './evaluate';
 import { expertConfigFor, expertStepKey, loadExpertModel, trainExpertJob } from './expert';
 import { COMPLETE_FILE, formatDuration, readComplete, readJsonIfExists, sha256, sha256File, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { classIntensityStats, type GenerateManifest, generateImages } from './generate';
 import type { Interrupt } from './interrupt';
 import { writeReport } from './report';
-import { checkDiffersFromExpert, checkpointExpertConfig, runUtilityJob, utilityClassifierConfig } from './utility';
+import { runUtilityJob, utilityClassifierConfig } from './utility';
 
 export interface ExperimentJob {
   cfg: FadConfig;
@@ -84,8 +85,11 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
   const per = dataset.imageSize * dataset.imageSize * dataset.channels;
   if (cfg.experiment.utility) {
     // The utility stage's classifier must not be the expert the variants align to (checked before any training).
-    const expertConfig = cfg.expert.checkpoint ? checkpointExpertConfig(resolve(cfg.expert.checkpoint)) : expertConfigFor(cfg, dataset.classNames.length);
-    if (expertConfig) checkDiffersFromExpert(utilityClassifierConfig(cfg, dataset.classNames.length).config, { config: expertConfig, path: cfg.expert.checkpoint ?? 'expert.*' }, 'the experiment\'s expert');
+    const expertConfig = cfg.expert.checkpoint ? checkpointExpertConfig({ path: resolve(cfg.expert.checkpoint) }) : expertConfigFor(cfg, dataset.classNames.length);
+    if (expertConfig) {
+      const classifier = utilityClassifierConfig(cfg, dataset.classNames.length).config;
+      withLibraryErrors(() => checkDiffersFromExpert({ classifier, expert: { config: expertConfig, path: cfg.expert.checkpoint ?? 'expert.*' }, what: 'the experiment\'s expert' }));
+    }
   }
 
   // 1. The expert.

@@ -3,8 +3,7 @@
  * the data, training it (`trainExpert`), loading a checkpoint, running it over image sets, and
  * presenting it to @fad/feature-align as a `FeatureExtractor`.
  */
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
 import { DDPMScheduler } from '@fad/diffusion-core';
 import {
   type ExpertConfig,
@@ -12,20 +11,16 @@ import {
   type ExpertModel,
   type ExpertPresetName,
   type TorchvisionResNetLayout,
-  createExpert,
-  describeTorchvisionResNet,
   EXPERT_PRESETS,
   expertOutputs as libraryExpertOutputs,
   presetConfig,
 } from '@fad/expert-models';
-import { loadTorchvisionResNet, readExpertTrainingState, trainExpert } from '@fad/expert-models/node';
+import { EXPERT_RUN_FILES, prepareExpertRun, readTorchvisionResNetLayout, trainExpertRun } from '@fad/expert-models/node';
 import { type FeatureExtractor, featureExtractorFromFunction } from '@fad/feature-align';
 import type { FadConfig } from './config';
-import { CliError, DivergenceError, InterruptedError, fsError, withFs } from './errors';
-import { prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
-import { LIMITS } from './limits';
-import { assertFiniteWeights, loadExpertFile } from './model-files';
-import { removeStaleTemps } from './safety';
+import { CliError, fromExpertRunError, fromLibraryError, InterruptedError } from './errors';
+import { CLI_FLAGS, sha256, stepKey } from './fsutil';
+import { loadExpertFile } from './model-files';
 import type { Interrupt } from './interrupt';
 import { Progress } from './progress';
 import { openRunTensorBoard } from './tensorboard';
@@ -67,40 +62,12 @@ export function expertConfigFor(cfg: FadConfig, numClasses: number): ExpertConfi
 
 const PRETRAINED_BACKBONE_FIELDS = ['block', 'layers', 'baseWidth', 'widthPerGroup'];
 
-/** The architecture of the torchvision state dict at `path`, read from its safetensors header alone. */
+/** The architecture of the torchvision state dict at `path` (expert-models' `readTorchvisionResNetLayout`), errors naming `expert.pretrained`. */
 export function pretrainedLayout(path: string): TorchvisionResNetLayout {
-  let shapes: Record<string, { shape: number[] }>;
   try {
-    const fd = openSync(path, 'r');
-    try {
-      const len = Buffer.alloc(8);
-      if (readSync(fd, len, 0, 8, 0) !== 8) throw new Error('too short for a safetensors file');
-      const n = Number(len.readBigUInt64LE(0));
-      if (n > statSync(path).size - 8 || n > 100_000_000) throw new Error(`header length ${n} exceeds the file; not a safetensors file`);
-      const header = Buffer.alloc(n);
-      readSync(fd, header, 0, n, 8);
-      const parsed = JSON.parse(header.toString('utf8')) as Record<string, { shape: number[] }>;
-      delete parsed.__metadata__;
-      // Untrusted input: shapes within limits before anything is built from them.
-      let total = 0;
-      for (const [name, t] of Object.entries(parsed)) {
-        const shape = t?.shape;
-        if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0 && d <= LIMITS.maxDim)) throw new Error(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)?.slice(0, 80)}`);
-        total += shape.reduce((a, b) => a * b, 1);
-        if (total > LIMITS.maxParameters) throw new Error(`the tensors hold more than ${LIMITS.maxParameters} values (at "${name}"); refusing to load it`);
-      }
-      shapes = parsed;
-    } finally {
-      closeSync(fd);
-    }
+    return readTorchvisionResNetLayout({ path });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CliError(`expert.pretrained: cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  try {
-    return describeTorchvisionResNet({ tensors: shapes });
-  } catch (e) {
-    throw new CliError(`expert.pretrained ${path}: ${(e as Error).message}`);
+    throw fromExpertRunError(e);
   }
 }
 
@@ -121,31 +88,6 @@ function pretrainedSha256(path: string): string {
     pretrainedHashes.set(id, h);
   }
   return h;
-}
-
-/** The expert to fine-tune: the torchvision weights of expert.pretrained with `config`'s head, input and conv1. */
-async function pretrainedExpert(cfg: FadConfig, config: ExpertConfig, classNames: string[], log: (m: string) => void): Promise<ExpertModel> {
-  const path = cfg.expert.pretrained as string;
-  if (config.arch !== 'resnet') throw new CliError(`expert.pretrained needs a ResNet expert (torchvision weights), but expert.arch is ${config.arch}`);
-  const layout = pretrainedLayout(path);
-  const conv1 = cfg.expert.pretrainedConv1 === 'new' ? 'new' : config.input.channels !== layout.inChannels ? 'sum-rgb' : undefined;
-  const hidden = config.head.type === 'mlp' ? { hidden: config.head.hiddenDim } : {};
-  let expert: ExpertModel;
-  try {
-    ({ expert } = await loadTorchvisionResNet({ file: path, inChannels: config.input.channels, conv1, head: { numClasses: config.numClasses, ...hidden }, classNames, input: config.input, seed: cfg.expert.seed }));
-  } catch (e) {
-    throw new CliError(`expert.pretrained ${path}: ${(e as Error).message}`);
-  }
-  try {
-    assertFiniteWeights(expert.namedParameters(), `expert.pretrained ${path}: its weights are not finite`);
-  } catch (e) {
-    expert.dispose();
-    throw e;
-  }
-  const stem = conv1 === undefined ? 'the file\'s conv1' : conv1 === 'sum-rgb' ? `conv1 summed over its ${layout.inChannels} input channels` : `a new ${config.input.channels}-channel conv1 (seed ${cfg.expert.seed})`;
-  const head = config.head.type === 'mlp' ? `MLP (${config.head.hiddenDim} hidden)` : 'linear';
-  log(`fad: fine-tuning from ${path} (${layout.arch ?? 'torchvision ResNet'}: ${layout.block} ${JSON.stringify(layout.layers)}): ${stem}, a new ${head} head for ${config.numClasses} classes (seed ${cfg.expert.seed})`);
-  return expert;
 }
 
 export interface ExpertTrainJob {
@@ -175,19 +117,13 @@ export interface ExpertTrainJob {
 }
 
 /** The resumable training state of `fad expert train` (removed once the run is complete). */
-export const EXPERT_STATE_FILE = 'expert-state.safetensors';
+export const EXPERT_STATE_FILE = EXPERT_RUN_FILES.state;
 
 export interface ExpertTrainResult {
   path: string;
   key: string;
   reused: boolean;
   evaluation: ExpertEvaluation | null;
-}
-
-function gather(images: Float32Array, per: number, idx: number[]): Float32Array {
-  const out = new Float32Array(idx.length * per);
-  idx.forEach((k, i) => out.set(images.subarray(k * per, (k + 1) * per), i * per));
-  return out;
 }
 
 export function expertStepKey(cfg: FadConfig, fingerprint: string, split: { train: number[]; validation: number[] }): string {
@@ -207,132 +143,60 @@ export function noiseAwareFor(cfg: FadConfig): { alphasCumprod: Float32Array } |
   return { alphasCumprod: new DDPMScheduler({ betaSchedule, numTrainTimesteps }).alphasCumprod };
 }
 
-/** Trains the expert (or reuses a finished one with the same key) into `dir/expert.safetensors`. */
+/** Trains the expert (or reuses a finished one with the same key) into `dir/expert.safetensors` (expert-models' `trainExpertRun`). */
 export async function trainExpertJob(job: ExpertTrainJob): Promise<ExpertTrainResult> {
   const { cfg, dir, log } = job;
   const e = cfg.expert;
   const key = expertStepKey(cfg, job.fingerprint, { train: job.train, validation: job.validation });
-  const path = join(dir, 'expert.safetensors');
-  // The marker part of the resumable step (the state's own key check below can restart a stale one).
-  const prepared = prepareStep({ dir, key, resume: job.resume ?? false, force: job.force, describe: { finished: 'an expert trained' } });
-  if (prepared.action === 'reuse') {
-    log(`fad: ${dir} already holds an expert trained with this config (key ${key}); reusing it`);
-    return { path, key, reused: true, evaluation: null };
-  }
-  removeStaleTemps({ dir, log });
-  rmSync(join(dir, 'complete.json'), { force: true });
-  const statePath = join(dir, EXPERT_STATE_FILE);
-  const metricsPath = join(dir, 'metrics.jsonl');
-  if (job.force) rmSync(statePath, { force: true });
-  let resumeFrom: { step: number; epochsDone: number } | null = null;
-  if (existsSync(statePath)) {
-    let info;
-    try {
-      info = await readExpertTrainingState({ path: statePath });
-    } catch (err) {
-      throw new CliError(`cannot read the expert training state: ${(err as Error).message}; use --force to start over`);
-    }
-    if (info.metadata.key !== key) {
-      if (job.staleState !== 'restart') {
-        throw new CliError(`the expert training state in ${dir} was written with a different config or data (key ${info.metadata.key}, now ${key}); --resume needs the same settings (or --force to start over)`);
-      }
-      log('fad: the expert config or its inputs changed since the unfinished run; training the expert again');
-      rmSync(statePath);
-    } else {
-      if (!job.resume) throw new CliError(`${dir} has the state of an unfinished expert training run; pass --resume to continue it, or --force to start over`);
-      if (info.metadata.backend !== job.backend) {
-        log(`fad: warning: the state was written on the "${info.metadata.backend}" backend, resuming on "${job.backend}": the result will not be bit-identical to an uninterrupted run`);
-      }
-      resumeFrom = { step: info.globalStep, epochsDone: info.epochsDone };
-      log(`fad: resuming ${dir} at step ${info.globalStep}/${info.totalSteps} (${info.epochsDone} epoch(s) done)`);
-    }
-  }
-  if (resumeFrom) keepEpochs(metricsPath, resumeFrom.epochsDone);
-  else rmSync(metricsPath, { force: true });
+  const prepared = await prepareExpertRun({ dir, key, resume: job.resume ?? false, force: job.force, staleState: job.staleState, backend: job.backend, flags: CLI_FLAGS, onLog: log }).catch((err: unknown) => {
+    throw fromExpertRunError(fromLibraryError(err));
+  });
+  if (prepared.action === 'reuse') return { path: prepared.path, key, reused: true, evaluation: null };
   const config = expertConfigFor(cfg, job.classNames.length);
-  const expert = e.pretrained ? await pretrainedExpert(cfg, config, job.classNames, log) : createExpert({ config, classNames: job.classNames, seed: e.seed });
-  const per = job.imageSize * job.imageSize * job.channels;
-  const shape = (n: number) => [n, job.imageSize, job.imageSize, job.channels];
-  const trainImages = gather(job.images, per, job.train);
-  const valImages = gather(job.images, per, job.validation);
-  if (e.noiseAware) log(`fad: noise-aware expert: training batches are diffused to x_t at random timesteps of the ${cfg.diffusion.scheduler.betaSchedule} schedule (T = ${cfg.diffusion.scheduler.numTrainTimesteps}); validation stays clean`);
-  log(`fad: training the expert (${config.arch}${config.arch === 'resnet' ? ` ${config.block} ${JSON.stringify(config.layers)} width ${config.baseWidth}` : ` depth ${config.depth} width ${config.width}`}, ${expert.numParameters().toLocaleString('en-US')} parameters) on ${job.train.length} images for ${e.epochs} epoch(s)`);
   let progress: Progress | null = null;
-  let totalSteps = 0;
-  const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: resumeFrom ? resumeFrom.step : null });
+  const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: prepared.action === 'resume' ? prepared.step : null });
   try {
-    const result = await trainExpert({
-      expert,
-      images: { data: trainImages, shape: shape(job.train.length) },
-      labels: job.train.map((k) => job.labels[k]),
-      ...(job.validation.length > 0
-        ? { validation: { images: { data: valImages, shape: shape(job.validation.length) }, labels: job.validation.map((k) => job.labels[k]) } }
-        : { validationFraction: 0 }),
+    const { betaSchedule, numTrainTimesteps } = cfg.diffusion.scheduler;
+    const r = await trainExpertRun({
+      prepared,
+      config,
+      classNames: job.classNames,
+      images: job.images,
+      labels: job.labels,
+      imageSize: job.imageSize,
+      channels: job.channels,
+      train: job.train,
+      validation: job.validation,
       epochs: e.epochs,
       batchSize: e.batchSize,
       learningRate: e.learningRate,
       weightDecay: e.weightDecay,
-      augment: e.augment,
-      noiseAware: noiseAwareFor(cfg),
+      augment: e.augment as never,
       seed: e.seed,
-      checkpointPath: path,
-      statePath,
-      checkpointEverySteps: e.checkpointEvery ?? undefined,
-      resume: resumeFrom !== null,
+      checkpointEvery: e.checkpointEvery,
+      noiseAware: noiseAwareFor(cfg),
+      noiseAwareDescription: `${betaSchedule} schedule (T = ${numTrainTimesteps})`,
+      pretrained: e.pretrained ? { path: e.pretrained, conv1: e.pretrainedConv1 === 'new' ? 'new' : 'file' } : null,
+      backend: job.backend,
       shouldStop: job.interrupt ? () => job.interrupt!.requested : undefined,
-      stateMetadata: { key, backend: job.backend },
+      onLog: log,
       onProgress: (p) => {
-        totalSteps = p.totalSteps;
-        progress ??= new Progress({ label: 'train expert', total: p.totalSteps, start: resumeFrom?.step, quiet: job.quiet });
+        progress ??= new Progress({ label: 'train expert', total: p.totalSteps, start: prepared.action === 'resume' ? prepared.step : undefined, quiet: job.quiet });
         progress.update(p.globalStep, `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(3)}${p.validationAccuracy !== null ? ` val acc ${(p.validationAccuracy * 100).toFixed(1)}%` : ''}`);
-        if (p.kind === 'epoch') {
-          appendFileSync(metricsPath, `${JSON.stringify({ epoch: p.epoch, step: p.globalStep, loss: p.loss, trainAccuracy: p.trainAccuracy, validationAccuracy: p.validationAccuracy, validationLoss: p.validationLoss, lr: p.learningRate, time: new Date().toISOString() })}\n`);
-          tensorboard?.addScalars({
-            step: p.globalStep,
-            scalars: { 'train/loss': p.loss, 'train/accuracy': p.trainAccuracy, 'train/lr': p.learningRate, 'train/epoch': p.epoch, 'validation/loss': p.validationLoss, 'validation/accuracy': p.validationAccuracy },
-          });
-        }
       },
+      sink: tensorboard,
     }).catch((err: unknown) => {
       (progress as Progress | null)?.end();
-      throw expertTrainingError(err, dir);
+      throw fromExpertRunError(err);
     });
-    if (result.interrupted) {
+    if (r.interrupted) {
       (progress as Progress | null)?.end();
-      throw new InterruptedError(`interrupted at step ${result.steps}/${totalSteps}; expert training state written to ${statePath}; ${job.resumeHint ?? 'continue with --resume'}`);
+      throw new InterruptedError(`interrupted at step ${r.interrupted.step}/${r.interrupted.totalSteps}; expert training state written to ${r.interrupted.statePath}; ${job.resumeHint ?? 'continue with --resume'}`);
     }
-    const evaluation = result.validation;
-    writeJsonAtomic(join(dir, 'eval.json'), {
-      classNames: job.classNames,
-      numSamples: evaluation?.numSamples ?? 0,
-      accuracy: evaluation?.accuracy ?? null,
-      confusionMatrix: evaluation?.confusionMatrix ?? null,
-      perClass: evaluation?.perClass ?? null,
-      macro: evaluation?.macro ?? null,
-      bestEpoch: result.bestEpoch,
-      history: result.history,
-    });
-    writeComplete(dir, { step: 'train-expert', key, sha256: sha256(readFileSync(path)), backend: job.backend, config: config as unknown as Record<string, unknown>, resumed: resumeFrom !== null });
-    // The state is up to 4x the expert's size and of no use once the run is complete.
-    rmSync(statePath, { force: true });
-    return { path, key, reused: false, evaluation };
+    return { path: r.path, key, reused: false, evaluation: r.evaluation };
   } finally {
-    expert.dispose();
     tensorboard?.close();
   }
-}
-
-/** Keeps the metrics lines of the first `epochs` epochs (a resumed run rewrites what came after its state). */
-function keepEpochs(path: string, epochs: number): void {
-  if (!existsSync(path)) return;
-  const keep = readFileSync(path, 'utf8').split('\n').filter((l) => {
-    try {
-      return l.trim() !== '' && (JSON.parse(l) as { epoch: number }).epoch <= epochs;
-    } catch {
-      return false;
-    }
-  });
-  writeFileAtomicSync(path, keep.length ? `${keep.join('\n')}\n` : '');
 }
 
 /**
@@ -364,10 +228,3 @@ export function expertOutputs(expert: ExpertModel, images: Float32Array, n: numb
   return libraryExpertOutputs({ expert, images, n, size, channels, batchSize });
 }
 
-/** A trainExpert error for the user: divergence (exit 4), filesystem (naming the path), or as it is. */
-function expertTrainingError(err: unknown, dir: string): unknown {
-  const e = err as Error & { code?: string; path?: string };
-  if (e?.code === 'FAD_NON_FINITE') return new DivergenceError(`expert training in ${dir} diverged: ${e.message.replace(/^trainExpert: /, '')}`);
-  if (typeof e?.code === 'string' && e.path) return fsError(e, e.path, 'write the expert training output');
-  return err;
-}

@@ -58,7 +58,7 @@ export function readJsonIfExists<T>(path: string): T | null {
   }
 }
 
-export { COMPLETE_FILE, sha256, stableStringify, stepKey } from '@fad/diffusion-core/node';
+export { COMPLETE_FILE, formatDuration, sha256, stableStringify, stepKey } from '@fad/diffusion-core/node';
 export type { CompleteMarker } from '@fad/diffusion-core/node';
 
 export function sha256File(path: string): string {
@@ -97,11 +97,3 @@ function asCliError<T>(fn: () => T): T {
   }
 }
 
-/** Formats seconds as 1h02m, 3m05s or 12s. */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  const s = Math.round(seconds);
-  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${s}s`;
-}

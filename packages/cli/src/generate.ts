@@ -33,7 +33,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { BuiltinSchedulerName } from '@fad/diffusion-core';
-import { type GuidanceFn, shardName, type ShardSpec } from '@fad/diffusion-core';
+import { shardName, type ShardSpec } from '@fad/diffusion-core';
 import {
   assertReplaceableSet,
   classIntensityStats as classIntensityStatsCore,
@@ -50,7 +50,7 @@ import {
   type StepTiming,
   writePngFile,
 } from '@fad/diffusion-core/node';
-import { expertGuidance } from '@fad/expert-models';
+import { type ExpertGuidanceRecord, type GenerationGuidance, type GuidanceKind, generationGuidance } from '@fad/expert-models';
 import type { GenerateSection } from './config';
 import { CliError, fromLibraryError, withLibraryErrors } from './errors';
 import { makeScheduler } from './diffusion';
@@ -81,18 +81,7 @@ export function readGenerateTiming(dir: string): GenerateTiming | null {
 
 export type { DreamBoothInfo } from './model-files';
 
-export interface ExpertGuidanceRecord {
-  kind: 'classifier' | 'entropy' | 'margin' | 'least-confidence';
-  scale: number;
-  expert: string;
-  expertSha256: string;
-  /** Whether the expert was trained noise-aware (fad expert train --noise-aware), per its checkpoint. */
-  expertNoiseAware: boolean;
-  twoStage: boolean;
-  minTimestep: number;
-  /** classifier: the expert class index of each U-Net class index. */
-  labelMap: number[] | null;
-}
+export type { ExpertGuidanceRecord } from '@fad/expert-models';
 
 export interface GenerateJob {
   checkpoint: string;
@@ -197,30 +186,19 @@ export async function generateImages(job: GenerateJob): Promise<GenerateManifest
     for (const c of wanted) {
       if (!classNames.includes(c)) throw new CliError(`class "${c}" is not one of the model's classes (${classNames.join(', ')})`);
     }
-    let guidance: { fn: GuidanceFn; twoStage: boolean; record: ExpertGuidanceRecord } | null = null;
+    let guidance: GenerationGuidance | null = null;
     if (eg) {
       guiding = loadExpertModel(eg.expert!);
-      const ex = guiding.expert;
-      const kind = eg.kind as ExpertGuidanceRecord['kind'];
-      let labelMap: number[] | null = null;
-      if (eg.kind === 'classifier') {
-        const missing = classNames.filter((c) => !ex.classNames.includes(c));
-        if (missing.length === 0) labelMap = classNames.map((c) => ex.classNames.indexOf(c));
-        else if (ex.numClasses === classNames.length && classNames.every((c, i) => c === `class_${i}`)) labelMap = classNames.map((_, i) => i);
-        else throw new CliError(`--guidance classifier: the expert ${eg.expert} has no class named ${missing.map((c) => `"${c}"`).join(', ')} (its classes: ${ex.classNames.join(', ')})`);
-      }
-      let noiseAware = false;
       try {
-        noiseAware = Boolean(guiding.metadata.training && JSON.parse(guiding.metadata.training).noiseAware);
-      } catch {
-        noiseAware = false;
+        guidance = generationGuidance({
+          expert: guiding.expert, expertFile: { name: eg.expert!, sha256: guiding.sha256, metadata: guiding.metadata }, modelClassNames: classNames,
+          kind: eg.kind as GuidanceKind, scale: eg.scale, minTimestep: eg.minTimestep, twoStage: eg.twoStage, dataRange: [-1, 1],
+        });
+      } catch (e) {
+        if (e instanceof RangeError && eg.kind === 'classifier') throw new CliError(`--guidance classifier: ${e.message}`);
+        throw e;
       }
-      if (!noiseAware) job.log(`fad: note: the guiding expert was not trained noise-aware (fad expert train --noise-aware); its gradients on noisy x_t are less informative`);
-      guidance = {
-        fn: expertGuidance({ expert: ex, kind, scale: eg.scale, dataRange: [-1, 1], minTimestep: eg.minTimestep, ...(labelMap ? { labelMap } : {}) }),
-        twoStage: eg.twoStage,
-        record: { kind, scale: eg.scale, expert: eg.expert!, expertSha256: guiding.sha256, expertNoiseAware: noiseAware, twoStage: eg.twoStage, minTimestep: eg.minTimestep, labelMap },
-      };
+      if (guidance.note) job.log(`fad: note: ${guidance.note.replace('not trained noise-aware', 'not trained noise-aware (fad expert train --noise-aware)')}`);
     }
     const label = token ? `generate ${token.token}` : shard ? `generate ${shardName(shard)}` : 'generate';
     const { manifest } = await generateImageSet({

@@ -31,15 +31,14 @@ import {
   deserializeAutoencoder,
   findNonFiniteWeights,
   ModelFileError,
+  parseMetadataJson,
   parseModelFile,
   readCheckedHeader as readCheckedHeaderBytes,
 } from '@fad/diffusion-core';
-import { CHECKPOINT_STATUS_KEY, deserializeExpert, EXPERT_FORMAT, type ExpertConfig, type ExpertModel, resolveExpertConfig } from '@fad/expert-models';
+import { CHECKPOINT_STATUS_KEY, type ExpertModel, parseExpertFile } from '@fad/expert-models';
 import { loadCheckpointInto, type ParseTrainingCheckpointParams, parseTrainingCheckpoint } from '@fad/diffusion-core/node';
 import { CliError, DivergenceError, fsError, withLibraryErrors } from './errors';
 import { sha256 } from './fsutil';
-import { LIMITS } from './limits';
-import { assertSafeNames } from './safety';
 
 /** The completion marker of final model/expert files (`fad.status` metadata). */
 export const STATUS_KEY = CHECKPOINT_STATUS_KEY;
@@ -78,9 +77,9 @@ export function readCheckedHeader(bytes: Uint8Array, where: string): { metadata:
 
 function parseJsonField(metadata: Record<string, string>, key: string, where: string): unknown {
   try {
-    return JSON.parse(metadata[key]);
+    return parseMetadataJson({ metadata, key, where });
   } catch (e) {
-    throw new CliError(`${where}: metadata.${key} is not valid JSON (${(e as Error).message})`);
+    throw asCliError(e);
   }
 }
 
@@ -90,10 +89,6 @@ function checkStatus(metadata: Record<string, string>, where: string, resumeHint
   } catch (e) {
     throw asCliError(e);
   }
-}
-
-function bound(where: string, field: string, v: unknown, max: number): void {
-  if (typeof v === 'number' && v > max) throw new CliError(`${where}: metadata.config.${field} is ${v}, above the limit ${max}; the file is damaged or hand-made`);
 }
 
 /** Throws a DivergenceError when the module's weights hold NaN or infinity. */
@@ -154,50 +149,15 @@ export interface LoadedExpertFile {
   metadata: Record<string, string>;
 }
 
-/** Loads, checks and freezes an expert file (`fad expert train` output). */
+/** Loads, checks and freezes an expert file (`fad expert train` output; expert-models' `parseExpertFile`). */
 export function loadExpertFile(path: string, what = 'the expert'): LoadedExpertFile {
   const bytes = readInputFile(path, what === 'the expert' ? 'the expert checkpoint' : what);
-  const where = `${what} ${path}`;
-  const { metadata } = readCheckedHeader(bytes, where);
-  if (metadata.format !== EXPERT_FORMAT) throw new CliError(`${path} is not a usable expert checkpoint: metadata.format is ${JSON.stringify(metadata.format)}, expected "${EXPERT_FORMAT}"`);
-  checkStatus(metadata, where, 'Finish its training with `fad expert train --out EXPERT_DIR --resume` (EXPERT_DIR is the folder holding it), or use a finished expert.');
-  if (typeof metadata.config !== 'string') throw new CliError(`${where}: metadata.config is missing`);
-  let config: ExpertConfig;
   try {
-    config = resolveExpertConfig(parseJsonField(metadata, 'config', where) as never);
+    const { expert, metadata } = parseExpertFile({ bytes, name: path, what, resumeHint: 'Finish its training with `fad expert train --out EXPERT_DIR --resume` (EXPERT_DIR is the folder holding it), or use a finished expert.' });
+    return { expert, path, sha256: sha256(bytes), metadata };
   } catch (e) {
-    throw new CliError(`${where}: metadata.config: ${(e as Error).message.replace(/^resolveExpertConfig: /, '')}`);
+    throw asCliError(e);
   }
-  bound(where, 'input.size', config.input.size, LIMITS.maxImageSize);
-  bound(where, 'input.channels', config.input.channels, LIMITS.maxChannels);
-  bound(where, 'numClasses', config.numClasses, LIMITS.maxClasses);
-  if (config.head.type === 'mlp') bound(where, 'head.hiddenDim', config.head.hiddenDim, LIMITS.maxWidth);
-  if (config.arch === 'resnet') {
-    bound(where, 'baseWidth', config.baseWidth, LIMITS.maxWidth);
-    bound(where, 'baseWidth x 2^(stages - 1) (the widest stage)', config.baseWidth * 2 ** (config.layers.length - 1), LIMITS.maxWidth);
-    bound(where, 'layers.length', config.layers.length, LIMITS.maxLevels);
-    config.layers.forEach((n, i) => bound(where, `layers[${i}]`, n, LIMITS.maxBlocks));
-  } else {
-    bound(where, 'width', config.width, LIMITS.maxWidth);
-    bound(where, 'width * mlpRatio', config.width * config.mlpRatio, 4 * LIMITS.maxWidth);
-    bound(where, 'depth', config.depth, LIMITS.maxBlocks);
-  }
-  if (metadata.classNames === undefined) throw new CliError(`${where}: metadata.classNames is missing`);
-  assertSafeNames(parseJsonField(metadata, 'classNames', where), `${where}: metadata.classNames`, config.numClasses);
-  let expert: ExpertModel;
-  try {
-    expert = deserializeExpert({ bytes }).expert;
-  } catch (e) {
-    throw new CliError(`${path} is not a usable expert checkpoint: ${(e as Error).message}`);
-  }
-  try {
-    assertFiniteWeights(expert.namedParameters(), `${where} cannot be used: its weights are not finite (training diverged)`);
-  } catch (e) {
-    expert.dispose();
-    throw e;
-  }
-  expert.freeze();
-  return { expert, path, sha256: sha256(bytes), metadata };
 }
 
 /** Loads and checks an autoencoder file (`fad autoencoder train` output). */

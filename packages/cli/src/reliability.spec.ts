@@ -12,8 +12,6 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { decodeSafetensors, encodeSafetensors, UNET_PRESETS, UNet2DConditional, serializeUNet } from '@fad/diffusion-core';
-import { createExpert } from '@fad/expert-models';
-import { saveExpert } from '@fad/expert-models/node';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from './cli';
 import { parseConfig } from './config';
@@ -23,7 +21,7 @@ import { CliError, DivergenceError } from './errors';
 import { readManifest } from './evaluate';
 import { countNonFinite, generateImages } from './generate';
 import { chooseMicroBatch } from './memory-fit';
-import { loadExpertFile, loadModelFile } from './model-files';
+import { loadModelFile } from './model-files';
 import { assertNotDeletingInputs, pathInside, unsafeNameReason } from './safety';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-reliability-'));
@@ -168,21 +166,6 @@ describe('model metadata is validated by the library\'s own validators, within l
     bytes.writeBigUInt64LE(BigInt(header.length), 0);
     writeFileSync(join(root, 'shape.safetensors'), bytes);
     expect(errorOf(() => loadModelFile(join(root, 'shape.safetensors'))).message).toMatch(/shape\.safetensors: the tensors hold more than 1000000000 values \(at "w"\)/);
-  });
-
-  it('expert files: config through resolveExpertConfig, class names like a model\'s', async () => {
-    const expert = createExpert({ config: { arch: 'resnet', block: 'basic', layers: [1], baseWidth: 4, numClasses: 2, input: { size: 8 } }, classNames: ['a', 'b'], seed: 1 });
-    const path = join(root, 'expert.safetensors');
-    await saveExpert({ expert, path });
-    expert.dispose();
-    const e = loadExpertFile(path);
-    e.expert.dispose();
-    const trav = withMetadata(path, 'expert-trav.safetensors', (m) => (m.classNames = JSON.stringify(['a', '../b'])));
-    expect(errorOf(() => loadExpertFile(trav)).message).toMatch(/expert-trav\.safetensors: metadata\.classNames\[1\] "\.\.\/b" is not a usable class name/);
-    const few = withMetadata(path, 'expert-few.safetensors', (m) => (m.classNames = JSON.stringify(['a'])));
-    expect(errorOf(() => loadExpertFile(few)).message).toMatch(/metadata\.classNames lists 1 name\(s\), but the model has 2 classes/);
-    const big = withMetadata(path, 'expert-big.safetensors', (m) => (m.config = JSON.stringify({ ...JSON.parse(m.config), baseWidth: 100000 })));
-    expect(errorOf(() => loadExpertFile(big)).message).toMatch(/expert-big\.safetensors: metadata\.config\.baseWidth is 100000, above the limit 8192/);
   });
 });
 

@@ -43,19 +43,5 @@ export function openRunTensorBoard(p: { cfg: FadConfig; dir: string; resumeStep:
 /** The scalars of a diffusion or autoencoder metrics.jsonl line (the library's, see @fad/diffusion-core/node metrics-log.ts). */
 export { trainingScalars } from '@fad/diffusion-core/node';
 
-/** The scalars of a validation record (see validation.ts). */
-export function validationScalars(v: {
-  perClass: Array<{ class: string; mean: number; contrast: number }>;
-  overall: { mean: number; contrast: number };
-  judgeAccuracy: number | null;
-  judgePerClass: Array<{ class: string; accuracy: number | null }> | null;
-}): Record<string, number | null> {
-  const out: Record<string, number | null> = { 'validation/overall/mean': v.overall.mean, 'validation/overall/contrast': v.overall.contrast };
-  for (const c of v.perClass) {
-    out[`validation/mean/${c.class}`] = c.mean;
-    out[`validation/contrast/${c.class}`] = c.contrast;
-  }
-  if (v.judgeAccuracy !== null) out['validation/judgeAccuracy'] = v.judgeAccuracy;
-  for (const c of v.judgePerClass ?? []) out[`validation/judgeAccuracy/${c.class}`] = c.accuracy;
-  return out;
-}
+/** The scalars of a validation record (expert-models' `validationScalars`). */
+export { validationScalars } from '@fad/expert-models/node';

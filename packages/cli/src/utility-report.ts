@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonIfExists } from './fsutil';
-import type { UtilityJson } from './utility';
+import type { UtilityJson } from '@fad/expert-models/node';
 
 /** The utility results of a run directory, or null. */
 export function readUtilityJson(runDir: string): { path: string; json: UtilityJson } | null {

@@ -16,7 +16,7 @@ describe('@fad/diffusion-core exports', () => {
       'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents', 'reconstructImages',
       'findNonFiniteWeights', 'describeNonFiniteWeights',
       'checkLatentSampling', 'AUTOENCODER_PREFIX',
-      'parseModelFile', 'readCheckedHeader', 'checkClassNames', 'ModelFileError', 'MODEL_FILE_LIMITS',
+      'parseModelFile', 'readCheckedHeader', 'CodedError', 'checkClassNames', 'checkConfigLimit', 'parseMetadataJson', 'ModelFileError', 'MODEL_FILE_LIMITS',
       'serializeDiffusersUNet', 'diffusersUNetFromFiles', 'diffusersWeightNames',
       'unetConfigFromDiffusers', 'diffusersConfigFromUNet', 'DiffusersConfigError', 'unetLayout',
       'flipImages', 'rotate90', 'resizeImages', 'resampleDownUp', 'resizeImageData', 'areaMatrix', 'RESIZE_METHODS',

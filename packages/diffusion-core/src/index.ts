@@ -283,14 +283,18 @@ export type {
   LoadedDiffusersUNet,
   SerializedDiffusersUNet,
 } from './io/diffusers-unet-io';
+// The base of the run errors (code + details).
+export { CodedError } from './coded-error';
 // Untrusted model files: checks on bytes (the CLI and a web page read model files through these).
 export {
   checkAutoencoderConfigLimits,
   checkClassNames,
+  checkConfigLimit,
   classNameProblem,
   MODEL_FILE_LIMITS,
   MODEL_STATUS_KEY,
   ModelFileError,
+  parseMetadataJson,
   readCheckedHeader,
 } from './io/model-file-checks';
 export type {

@@ -18,7 +18,8 @@ describe('@fad/diffusion-core subpath exports', () => {
       'DREAMBOOTH_CLASS_IMAGES_FORMAT', 'DREAMBOOTH_RUN_FILES', 'chooseInstances', 'dreamBoothClassImages', 'prepareDreamBoothRun', 'trainDreamBoothRun',
       'GENERATED_SET_FILES', 'GENERATED_SET_FORMAT', 'GENERATED_TIMING_FORMAT', 'GenerationRunError', 'assertNotReplacingInputs', 'assertReplaceableSet', 'classIntensityStats',
       'countNonFinite', 'generateImageSet', 'generatedSetDir', 'isPathInside', 'mergeGeneratedShards', 'pathInside', 'prepareGeneratedSet', 'readFinishedShard',
-      'readGeneratedSetTiming', 'readGeneratedSetManifest', 'readGeneratedSetImages', 'listShardFolders', 'killedShardHints', 'removeStaleTemps', 'realpathOfExistingPrefix', 'writePngFile',
+      'readGeneratedSetTiming', 'readGeneratedSetManifest', 'readGeneratedSetImages', 'listShardFolders', 'killedShardHints', 'removeStaleTemps', 'realpathOfExistingPrefix', 'writePngFile', 'encodePng', 'TEXTURE_CLASSES', 'textureImage', 'writeTextureDataset',
+      'readJsonFileIfExists', 'formatDuration',
     ].sort());
     for (const name of Object.keys(node)) expect(name in api, name).toBe(false);
   });

@@ -67,6 +67,7 @@ export {
   GENERATED_TIMING_FORMAT,
   readFinishedShard,
   readGeneratedSetTiming,
+  readJsonFileIfExists,
 } from './node/generated-set';
 export type { GeneratedImage, GeneratedSetManifest, GeneratedSetTiming, GeneratedShardRecord, IntensityStats, StepTiming } from './node/generated-set';
 export { readGeneratedSetImages, readGeneratedSetManifest } from './node/read-generated-set';
@@ -74,9 +75,12 @@ export type { ReadGeneratedSetImagesParams, ReadGeneratedSetManifestParams } fro
 export { killedShardHints, listShardFolders } from './node/shard-folders';
 export type { KilledShardHintsParams, ListShardFoldersParams, ShardFolders } from './node/shard-folders';
 export { removeStaleTemps } from './node/stale-temps';
+export { formatDuration } from './node/format-duration';
 export type { RemoveStaleTempsParams } from './node/stale-temps';
-export { writePngFile } from './node/write-png-file';
-export type { WritePngFileParams } from './node/write-png-file';
+export { encodePng, writePngFile } from './node/write-png-file';
+export { TEXTURE_CLASSES, textureImage, writeTextureDataset } from './node/texture-dataset';
+export type { TextureImageParams, WriteTextureDatasetParams } from './node/texture-dataset';
+export type { EncodePngParams, WritePngFileParams } from './node/write-png-file';
 export { classIntensityStats, countNonFinite } from './node/class-intensity-stats';
 export type { ClassIntensityStatsParams } from './node/class-intensity-stats';
 export { generatedSetDir, generateImageSet, prepareGeneratedSet } from './node/generate-image-set';

@@ -16,7 +16,7 @@ function meanClassifier(names: string[]): Expert {
   const features = (x: tf.Tensor4D) => tf.mean(x, [1, 2]) as tf.Tensor2D;
   const logits = (x: tf.Tensor4D) => tf.tidy(() => {
     const m = tf.sub(features(x), 0.5);
-    return tf.concat(names.map((n) => (n === 'bright' ? m : n === 'dark' ? tf.neg(m) : tf.fill(m.shape, -9))), 1) as tf.Tensor2D;
+    return tf.concat(names.map((n) => (n === 'bright' ? m : n === 'dark' ? tf.neg(m) : tf.fill(m.shape as [number, number], -9))), 1) as tf.Tensor2D;
   });
   return {
     config: {} as never, featureDim: 1, numClasses: names.length, classNames: names, frozen: true,

@@ -16,7 +16,7 @@ describe('@fad/expert-models exports', () => {
         'maxPool2d', 'presetConfig', 'resampleDownUp', 'resizeImages', 'resolveAugmentConfig', 'resolveExpertConfig', 'rotate90',
         'sampleAugmentParams', 'serializeExpert', 'softmaxCrossEntropy', 'stepDecayLearningRate', 'stratifiedSplit',
         'TRAIN_STATE_FORMAT', 'expertTrainingStateInfo',
-        'trainExpert', 'unsharpMask', 'GUIDANCE_KINDS', 'UNCERTAINTY_KINDS', 'classLogLikelihood', 'uncertaintyEnergy', 'toExpertInput', 'expertOutputs', 'argMax', 'expertGuidance', 'noisyExpertBatch',
+        'trainExpert', 'unsharpMask', 'GUIDANCE_KINDS', 'UNCERTAINTY_KINDS', 'classLogLikelihood', 'uncertaintyEnergy', 'toExpertInput', 'expertOutputs', 'argMax', 'generationGuidance', 'parseExpertFile', 'expertGuidance', 'noisyExpertBatch',
         'mixSynthetic', 'planProtocols', 'stratifiedFraction', 'protocolTrainingSet', 'runUtility', 'summarizeUtility',
         'TORCHVISION_RESNET_ARCHS', 'describeTorchvisionResNet', 'exportTorchvisionResNet', 'loadTorchvisionResNet',
         'torchvisionStateDict', 'decodeTorchStateDict',

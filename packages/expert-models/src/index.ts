@@ -108,6 +108,8 @@ export type { SummarizeUtilityParams, UtilityEstimate, UtilityGain, UtilityProto
 export { GUIDANCE_KINDS, UNCERTAINTY_KINDS, classLogLikelihood, uncertaintyEnergy } from './guidance-energies';
 export type { ClassLogLikelihoodParams, GuidanceKind, UncertaintyEnergyParams, UncertaintyKind } from './guidance-energies';
 export { toExpertInput } from './expert-input';
+export { generationGuidance } from './generation-guidance';
+export type { ExpertGuidanceRecord, GenerationGuidance, GenerationGuidanceParams } from './generation-guidance';
 export { argMax, expertOutputs } from './expert-outputs';
 export type { ExpertOutputs, ExpertOutputsParams } from './expert-outputs';
 export type { ToExpertInputParams } from './expert-input';
@@ -118,6 +120,8 @@ export type { NoiseAwareConfig, NoisyExpertBatch, NoisyExpertBatchParams } from 
 
 // Checkpoints
 export { CHECKPOINT_STATUS_KEY, EXPERT_FORMAT, deserializeExpert, serializeExpert } from './expert-checkpoint';
+export { parseExpertFile } from './expert-file';
+export type { ParsedExpertFile, ParseExpertFileParams } from './expert-file';
 export type { DeserializeExpertParams, LoadExpertParams, LoadedExpert, SaveExpertParams, SerializeExpertParams } from './expert-checkpoint';
 
 // torchvision ResNet state dicts (pretrained weights in, fad experts out)

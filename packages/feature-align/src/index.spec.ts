@@ -37,6 +37,7 @@ describe('@fad/feature-align exports', () => {
         'stopGradient',
         'tapDiffusionModel',
         'tapLayersModel',
+        'unetFeatureAlignment',
       ].sort(),
     );
   });

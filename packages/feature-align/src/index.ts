@@ -33,6 +33,8 @@ export type { TapDiffusionModelParams, TappableDiffusionModel, TappedDiffusionMo
 
 // Composition with @fad/diffusion-core
 export { ALIGNMENT_TARGETS, featureAlignmentObjective, LATENT_EXPERT_INPUTS, latentExpertImages } from './feature-alignment-objective';
+export { unetFeatureAlignment } from './unet-feature-alignment';
+export type { UNetFeatureAlignment, UNetFeatureAlignmentParams } from './unet-feature-alignment';
 export type { AlignmentTarget, FeatureAlignmentObjective, FeatureAlignmentObjectiveParams, LatentExpertInput } from './feature-alignment-objective';
 
 // Saving and loading as bytes (the file functions are in `@fad/feature-align/node`)

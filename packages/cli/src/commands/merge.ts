@@ -9,10 +9,10 @@ import { type Command } from 'commander';
 import { parseShardName } from '@fad/diffusion-core';
 import { effectiveConfig, type GlobalOptions, initBackend, makeLogger } from '../context';
 import { mergeEvaluationShards } from '../evaluate-shards';
-import { CliError } from '../errors';
+import { CliError, withLibraryErrors } from '../errors';
 import { mergeGeneratedShards } from '../generate';
 import { readJsonIfExists } from '../fsutil';
-import { mergeUtilityShards } from '../utility-shards';
+import { mergeUtilityShards, UTILITY_SHARD_FORMAT } from '@fad/expert-models/node';
 import type { CommandContext } from './shared';
 
 /** Which command wrote the shard folders in `dir`: generate, evaluate or utility. */
@@ -24,7 +24,7 @@ export function shardKind(dir: string): 'generate' | 'evaluate' | 'utility' {
     const m = readJsonIfExists<{ format?: string }>(join(dir, name, 'manifest.json'));
     if (m?.format === 'fad-generated/1') kinds.add('generate');
     const s = readJsonIfExists<{ format?: string }>(join(dir, name, 'shard.json'));
-    if (s?.format === 'fad-utility-shard/1') kinds.add('utility');
+    if (s?.format === UTILITY_SHARD_FORMAT) kinds.add('utility');
     if (s?.format === 'fad-evaluation-shard/1') kinds.add('evaluate');
   }
   if (kinds.size === 0) throw new CliError(`${dir} holds no finished shard folders (I-of-N, written by fad generate, evaluate or utility with --shard I/N)`);
@@ -47,7 +47,7 @@ export function registerMerge(program: Command, { out }: CommandContext): void {
         const r = mergeGeneratedShards({ dir, out: o.out, force: Boolean(o.force), log: log.info });
         out(`merged ${r.count} shards: ${r.manifest.images.length} images to ${r.out}\n`);
       } else if (kind === 'utility') {
-        const r = mergeUtilityShards({ dir, out: o.out, force: Boolean(o.force), log: log.info });
+        const r = withLibraryErrors(() => mergeUtilityShards({ dir, out: o.out, force: Boolean(o.force), log: (m) => log.info(`fad: ${m}`) }));
         out(`merged ${r.count} shards: ${r.json.runs.length} classifiers to ${r.out}\n`);
       } else {
         // The shards' config picks the backend (the run.backend they ran with), unless --backend says otherwise.

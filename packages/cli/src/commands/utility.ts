@@ -7,7 +7,8 @@ import { withInterrupt } from '../interrupt';
 import { join, resolve } from 'node:path';
 import { shardName } from '@fad/diffusion-core';
 import { addShardOptions, shardFromOptions } from '../shard-options';
-import { checkpointExpertConfig, formatUtilityTable, runUtilityJob, runUtilityShardJob } from '../utility';
+import { checkpointExpertConfig, formatUtilityTable } from '@fad/expert-models/node';
+import { runUtilityJob, runUtilityShardJob } from '../utility';
 import { abs, applyRenamedFlags, choicesOf, type CommandContext, float, floatList, globals, int, namedDir, type RenamedFlag, renamedOption, seedArg } from './shared';
 
 /** Old spellings kept as deprecated aliases (`--seeds` is a list of seeds in fad generate). */
@@ -47,7 +48,7 @@ export function registerUtility(program: Command, { out }: CommandContext): void
         'utility.syntheticOnly': o.withoutSyntheticOnly ? false : undefined,
       });
       const expertPath = cfg.expert.checkpoint;
-      const expertConfig = expertPath ? checkpointExpertConfig(expertPath) : null;
+      const expertConfig = expertPath ? checkpointExpertConfig({ path: expertPath }) : null;
       if (expertPath && !expertConfig) throw new CliError(`cannot read the architecture of the expert checkpoint ${expertPath} (--expert or expert.checkpoint)`);
       const backend = await initBackend(cfg, log);
       const generatorExpert = expertConfig ? { config: expertConfig, path: expertPath as string } : null;
@@ -62,6 +63,6 @@ export function registerUtility(program: Command, { out }: CommandContext): void
       const r = await withInterrupt((interrupt) =>
         runUtilityJob({ cfg, synthetic: o.synthetic, out: o.out, backend, log, interrupt, force: Boolean(o.force), generatorExpert }),
       );
-      out(`${formatUtilityTable(r.json)}\n${r.trained} classifier(s) trained, ${r.reused} reused\nutility: ${r.path}\n`);
+      out(`${formatUtilityTable({ json: r.json })}\n${r.trained} classifier(s) trained, ${r.reused} reused\nutility: ${r.path}\n`);
     });
 }

@@ -2,7 +2,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Generator } from '@fad/diffusion-core';
-import { DEMO_CLASSES, texture } from '../demo';
+import { textureImage } from '@fad/diffusion-core/node';
+import { DEMO_CLASSES } from '../demo';
 import { mapClassName } from '../data';
 import { writeJsonAtomic } from '../fsutil';
 import { type GenerateManifest, type GeneratedImage, writePng } from '../generate';
@@ -27,7 +28,7 @@ export async function writeToyGeneratedSet(params: WriteToyGeneratedSetParams): 
     const k = classNames.indexOf(cls);
     mkdirSync(join(dir, cls), { recursive: true });
     for (let i = 0; i < perClass; i++) {
-      const px = texture(k, size, g);
+      const px = textureImage({ classIndex: k, size, generator: g });
       const file = `${cls}/s${seed}-${i}.png`;
       await writePng(join(dir, file), px, size, 1);
       images.push({ file, class: cls, label: k, seed, index: i, mean: px.reduce((a, b) => a + b, 0) / px.length });

@@ -126,6 +126,20 @@ export function readCheckedHeader(p: ReadCheckedHeaderParams): { metadata: Recor
   return { metadata: meta as Record<string, string>, tensors };
 }
 
+/** A metadata field's JSON; a `metadata` ModelFileError naming the field when it does not parse. */
+export function parseMetadataJson(p: { metadata: Record<string, string>; key: string; where: string }): unknown {
+  try {
+    return JSON.parse(p.metadata[p.key]);
+  } catch (e) {
+    throw new ModelFileError('metadata', `${p.where}: metadata.${p.key} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** A `limits` ModelFileError when a config number of a file is above `max` (`metadata.config.<field>`). */
+export function checkConfigLimit(p: { where: string; field: string; value: unknown; max: number }): void {
+  if (typeof p.value === 'number' && p.value > p.max) throw new ModelFileError('limits', `${p.where}: metadata.config.${p.field} is ${p.value}, above the limit ${p.max}; the file is damaged or hand-made`);
+}
+
 /** Why `name` is not a safe single path segment (a class name that becomes a folder name), or null when it is. */
 export function classNameProblem(name: unknown): string | null {
   if (typeof name !== 'string') return `must be a string, got ${typeof name}`;

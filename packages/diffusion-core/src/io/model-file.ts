@@ -15,7 +15,7 @@ import { schedulerFromName } from '../schedulers/registry';
 import { describeNonFiniteWeights, findNonFiniteWeights } from '../training/finite-weights';
 import type { UNet2DConditional } from '../unet/unet';
 import { conditioningLabelCount, resolveUNetConfig, type UNetConfig } from '../unet/unet-config';
-import { checkAutoencoderConfigLimits, checkClassNames, MODEL_FILE_LIMITS, MODEL_STATUS_KEY, ModelFileError, readCheckedHeader } from './model-file-checks';
+import { checkAutoencoderConfigLimits, checkClassNames, checkConfigLimit, MODEL_FILE_LIMITS, MODEL_STATUS_KEY, ModelFileError, parseMetadataJson, readCheckedHeader } from './model-file-checks';
 import { deserializeUNet, UNET_FORMAT } from './unet-io';
 
 /** What a DreamBooth model's metadata says about its token. */
@@ -58,17 +58,8 @@ export interface ParsedModelFile {
 
 const DEFAULT_RESUME_HINT = 'Finish its training with `fad train --out RUN_DIR --resume` (RUN_DIR is the folder holding it), or use a finished model.';
 
-function parseJsonField(metadata: Record<string, string>, key: string, where: string): unknown {
-  try {
-    return JSON.parse(metadata[key]);
-  } catch (e) {
-    throw new ModelFileError('metadata', `${where}: metadata.${key} is not valid JSON (${(e as Error).message})`);
-  }
-}
-
-function bound(where: string, field: string, v: unknown, max: number): void {
-  if (typeof v === 'number' && v > max) throw new ModelFileError('limits', `${where}: metadata.config.${field} is ${v}, above the limit ${max}; the file is damaged or hand-made`);
-}
+const parseJsonField = (metadata: Record<string, string>, key: string, where: string): unknown => parseMetadataJson({ metadata, key, where });
+const bound = (where: string, field: string, v: unknown, max: number): void => checkConfigLimit({ where, field, value: v, max });
 
 function checkUNetLimits(c: UNetConfig, where: string): void {
   const L = MODEL_FILE_LIMITS;

@@ -5,6 +5,7 @@
  * word it its own way (the `fad` CLI names its flags, `--out` and `--force`, from the details).
  * Bad params are `TypeError`/`RangeError`s.
  */
+import { CodedError } from '@fad/diffusion-core';
 
 /** What went wrong. */
 export type GenerationRunErrorCode =
@@ -39,15 +40,8 @@ export type GenerationRunErrorCode =
   /** A file system call failed (`details.path`, `details.doing`; the Node error is `cause`, with its `code`). */
   | 'fs';
 
-export class GenerationRunError extends Error {
-  readonly code: GenerationRunErrorCode;
-  readonly details: Readonly<Record<string, unknown>>;
-  constructor(code: GenerationRunErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.name = 'GenerationRunError';
-    this.code = code;
-    this.details = details;
-  }
+export class GenerationRunError extends CodedError<GenerationRunErrorCode> {
+  override readonly name = 'GenerationRunError';
 }
 
 /**

@@ -4,6 +4,7 @@
  * behind it, so an application can word it in its own vocabulary (the `fad` CLI names its config
  * fields).
  */
+import { CodedError } from '@fad/diffusion-core';
 
 /** What went wrong. */
 export type ImageFolderErrorCode =
@@ -26,15 +27,8 @@ export type ImageFolderErrorCode =
   /** sharp is not installed. */
   | 'no-sharp';
 
-export class ImageFolderError extends Error {
-  readonly code: ImageFolderErrorCode;
-  readonly details: Readonly<Record<string, unknown>>;
-  constructor(code: ImageFolderErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.name = 'ImageFolderError';
-    this.code = code;
-    this.details = details;
-  }
+export class ImageFolderError extends CodedError<ImageFolderErrorCode> {
+  override readonly name = 'ImageFolderError';
 }
 
 /** Runs a file system call; its error becomes an ImageFolderError `fs` naming the path and what was being done. */

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkClassNames, MODEL_FILE_LIMITS, ModelFileError } from '../io/model-file-checks';
+import { checkClassNames, MODEL_FILE_LIMITS, ModelFileError } from '@fad/diffusion-core';
 import { decodeImageFile } from './decode-image-file';
 import { GENERATED_SET_FILES, GENERATED_SET_FORMAT, type GeneratedSetManifest } from './generated-set';
 import { GenerationRunError } from './generation-run-error';

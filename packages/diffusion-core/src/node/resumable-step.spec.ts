@@ -110,6 +110,10 @@ describe('atomic writes and the metrics log', () => {
     writeFileSync(p, ['{"step":1}', '{"step":3}', 'garbage', '{"step":4}', ''].join('\n'));
     truncateMetricsLog(p, 3);
     expect(readFileSync(p, 'utf8')).toBe('{"step":1}\n{"step":3}\n');
+    // By another field: an expert's log keeps its first epochs.
+    writeFileSync(p, ['{"epoch":1,"step":9}', '{"epoch":2,"step":18}', '{"epoch":3,"step":27}', ''].join('\n'));
+    truncateMetricsLog(p, 2, 'epoch');
+    expect(readFileSync(p, 'utf8')).toBe('{"epoch":1,"step":9}\n{"epoch":2,"step":18}\n');
     expect(COMPLETE_FILE).toBe('complete.json');
   });
 });

@@ -5,8 +5,8 @@
  * that a missing shard that was killed is reported as such.
  */
 import { readdirSync } from 'node:fs';
-import { parseShardName } from '../shard/shard-spec';
-import type { ShardSetProblem } from '../shard/shard-set';
+import { parseShardName } from '@fad/diffusion-core';
+import type { ShardSetProblem } from '@fad/diffusion-core';
 
 /** Parameters of {@link listShardFolders}. */
 export interface ListShardFoldersParams {

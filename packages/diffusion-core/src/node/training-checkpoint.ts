@@ -50,14 +50,15 @@ export function numberedTensors(tensors: Record<string, StoredTensor>, prefix: s
 }
 
 /**
- * Keeps the lines of a JSON-lines metrics log whose `step` is at most `step` (a resumed run rewrites
- * what came after its checkpoint); unparsable lines go too. Atomic; nothing happens without the file.
+ * Keeps the lines of a JSON-lines metrics log whose `step` (or the field `key`, e.g. `epoch`) is at
+ * most `step` (a resumed run rewrites what came after its checkpoint); unparsable lines go too.
+ * Atomic; nothing happens without the file.
  */
-export function truncateMetricsLog(path: string, step: number): void {
+export function truncateMetricsLog(path: string, step: number, key: 'step' | 'epoch' = 'step'): void {
   if (!existsSync(path)) return;
   const keep = readFileSync(path, 'utf8').split('\n').filter((l) => {
     try {
-      return l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step;
+      return l.trim() !== '' && (JSON.parse(l) as Record<string, number>)[key] <= step;
     } catch {
       return false;
     }

@@ -5,6 +5,7 @@
  * `non-finite` into its divergence error, `fs` into its file-system errors naming `path` and `doing`).
  * Bad params are `TypeError`/`RangeError`s; a refused run folder is a `ResumableStepError`.
  */
+import { CodedError } from '@fad/diffusion-core';
 
 /** What went wrong. */
 export type TrainingRunErrorCode =
@@ -20,15 +21,8 @@ export type TrainingRunErrorCode =
   /** A file system call failed (`details.path`, `details.doing`; the Node error is `cause`). */
   | 'fs';
 
-export class TrainingRunError extends Error {
-  readonly code: TrainingRunErrorCode;
-  readonly details: Readonly<Record<string, unknown>>;
-  constructor(code: TrainingRunErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.name = 'TrainingRunError';
-    this.code = code;
-    this.details = details;
-  }
+export class TrainingRunError extends CodedError<TrainingRunErrorCode> {
+  override readonly name = 'TrainingRunError';
 }
 
 /**
