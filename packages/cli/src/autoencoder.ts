@@ -1,9 +1,11 @@
 /**
- * `fad autoencoder train`: trains the latent-diffusion autoencoder (@fad/diffusion-core's
- * `AutoencoderKL` and `AutoencoderTrainer`) on the training split as a resumable job, measures the
- * latent scaling factor, and runs the fidelity check on the held-out split. The data order, the
- * metrics log, the loop (checkpoint cadence, interruption) and the checkpoint reader are
- * @fad/diffusion-core/node's, shared with `fad train`; the checkpoint format is this file's.
+ * `fad autoencoder train` as wiring: the training run (data order, metrics log, checkpoint format
+ * `fad-autoencoder-checkpoint/1`, resume, the latent scaling factor, the final file) is
+ * `trainAutoencoderRun` of @fad/diffusion-core/node, the fidelity check (PSNR, SSIM and the
+ * classifiers' accuracy on reconstructions against originals) `autoencoderFidelity` of
+ * @fad/expert-models. What stays here: the config as the run's params, the step key, the expert as
+ * the perceptual term's feature function, `fidelity.json` (the expert and judge by their files),
+ * progress, the TensorBoard writer, and the libraries' errors as the CLI's (same messages).
  *
  * Output folder (`dir`):
  * - `autoencoder-checkpoint.safetensors`: resumable state (weights, Adam moments, RNG and data order)
@@ -13,52 +15,23 @@
  * - `fidelity.json`: PSNR, SSIM and the expert's/judge's accuracy on reconstructions against originals
  * - `complete.json`: written when training finished
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  AUTOENCODER_PRESETS,
-  AutoencoderKL,
-  type AutoencoderKLConfig,
-  AutoencoderTrainer,
-  type AutoencoderTrainerState,
-  computeScalingFactor,
-  decodeSafetensors,
-  deserializeAutoencoder,
-  encodeSafetensors,
-  resolveAutoencoderConfig,
-  serializeAutoencoder,
-} from '@fad/diffusion-core';
-import {
-  assertFiniteTraining,
-  DataOrder,
-  type DataOrderState,
-  emptyMetricsWindow,
-  makeBatch,
-  type MetricsWindow,
-  numberedTensors,
-  numberTensors,
-  prefixTensors,
-  runTrainingLoop,
-  tensorsWithPrefix,
-  truncateMetricsLog,
-} from '@fad/diffusion-core/node';
-import type { ExpertModel } from '@fad/expert-models';
-import { ssim } from '@fad/metrics';
+import { AUTOENCODER_PRESETS, AutoencoderKL, type AutoencoderKLConfig, resolveAutoencoderConfig } from '@fad/diffusion-core';
+import { AUTOENCODER_RUN_FILES, prepareAutoencoderRun, trainAutoencoderRun } from '@fad/diffusion-core/node';
+import { type AutoencoderFidelity, autoencoderFidelity, type ClassifierFidelity as LibraryClassifierFidelity } from '@fad/expert-models';
 import type { FadConfig } from './config';
 import { type DiffusionResult, type ResumableTrainingJob, type TrainingData, pickData } from './diffusion';
 import { CliError, fromLibraryError, InterruptedError, withLibraryErrors } from './errors';
-import { type LoadedExpertModel, expertOutputs } from './expert';
-import { assertSameStateKey, prepareStep, sha256, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
-import { loadAutoencoderFile, loadCheckpointWeights, readTrainCheckpoint, STATUS_COMPLETE, STATUS_KEY } from './model-files';
+import type { LoadedExpertModel } from './expert';
+import { CLI_FLAGS, sha256, stepKey, writeJsonAtomic } from './fsutil';
+import { loadAutoencoderFile } from './model-files';
 import { removeStaleTemps } from './safety';
 import { Progress } from './progress';
 import { openRunTensorBoard } from './tensorboard';
 
-export const AUTOENCODER_FILE = 'autoencoder.safetensors';
-export const AUTOENCODER_CHECKPOINT_FILE = 'autoencoder-checkpoint.safetensors';
 export const FIDELITY_FILE = 'fidelity.json';
-const CHECKPOINT_FORMAT = 'fad-autoencoder-checkpoint/1';
 
 /** The autoencoder config for a data set: the preset, its overrides, and the data's channels. */
 export function autoencoderConfigFor(cfg: FadConfig): AutoencoderKLConfig {
@@ -90,6 +63,7 @@ export interface AutoencoderJob extends ResumableTrainingJob {
   judge?: LoadedExpertModel;
 }
 
+/** A classifier's part of `fidelity.json`: the library's, named by its file. */
 export interface ClassifierFidelity {
   path: string;
   /** Images whose class the classifier knows. */
@@ -102,6 +76,7 @@ export interface ClassifierFidelity {
   withinTolerance: boolean;
 }
 
+/** `fidelity.json` (besides modelPath, key and time). */
 export interface FidelityReport {
   numImages: number;
   /** Mean PSNR in dB over images in [0, 1] (an exact reconstruction counts as 100 dB). */
@@ -118,7 +93,7 @@ export interface FidelityReport {
 }
 
 export interface AutoencoderResult extends DiffusionResult {
-  fidelity: FidelityReport;
+  fidelity: AutoencoderFidelity;
 }
 
 export function autoencoderStepKey(cfg: FadConfig, data: TrainingData, expertHash: string | null): string {
@@ -129,157 +104,42 @@ export function autoencoderStepKey(cfg: FadConfig, data: TrainingData, expertHas
   return stepKey('train-autoencoder', relevant, { data: data.fingerprint, split: sha256(JSON.stringify(data.indices)), expert: expertHash ?? '' });
 }
 
-interface CheckpointState {
-  format: typeof CHECKPOINT_FORMAT;
-  key: string;
-  step: number;
-  generator: AutoencoderTrainerState['generator'];
-  optimizerStep: number;
-  data: DataOrderState;
-  window: MetricsWindow;
-  backend: string;
-  config: AutoencoderKLConfig;
-  elapsedSeconds: number;
-  lastLoss: number;
-}
-
-
-function writeCheckpoint(path: string, state: CheckpointState, model: AutoencoderKL, trainer: AutoencoderTrainer): void {
-  withLibraryErrors(() => assertFiniteTraining({ modules: [model], step: state.step, what: `the checkpoint ${path}` }));
-  const ts = trainer.getState();
-  const tensors = { ...prefixTensors('model.', model.stateDict()), ...numberTensors('adam.m.', ts.optimizer.m), ...numberTensors('adam.v.', ts.optimizer.v) };
-  const st: CheckpointState = { ...state, generator: ts.generator, optimizerStep: ts.optimizer.step };
-  writeFileAtomicSync(path, encodeSafetensors({ tensors, metadata: { format: CHECKPOINT_FORMAT, state: JSON.stringify(st) } }), 'the training checkpoint');
-}
-
-function readCheckpoint(path: string, totalSteps: number): { state: CheckpointState; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
-  return readTrainCheckpoint<CheckpointState>({
-    path, format: CHECKPOINT_FORMAT, what: 'the autoencoder checkpoint', totalSteps, totalKey: 'autoencoder.steps',
-    check: (st) => {
-      if (!Number.isInteger(st.optimizerStep) || st.optimizerStep < 0 || st.optimizerStep > totalSteps) return ['optimizerStep', `an integer in 0..${totalSteps}`];
-      if (!Array.isArray(st.generator?.s) || st.generator.s.length !== 4) return ['generator', 'a generator state { s: [4 integers], spare }'];
-      return null;
-    },
-  });
-}
-
-/** Images [n,S,S,C] in [0,1] (the rows `indices` of `images`) as a tensor in [-1, 1]. */
-function gather(data: Pick<TrainingData, 'images' | 'imageSize' | 'channels'>, indices: number[]): tf.Tensor4D {
-  const per = data.imageSize * data.imageSize * data.channels;
-  const out = new Float32Array(indices.length * per);
-  indices.forEach((k, i) => {
-    const src = data.images.subarray(k * per, (k + 1) * per);
-    for (let j = 0; j < per; j++) out[i * per + j] = src[j] * 2 - 1;
-  });
-  return tf.tensor4d(out, [indices.length, data.imageSize, data.imageSize, data.channels]);
-}
-
-/** Reconstructions (posterior mean, decoded, clipped) of images [n,S,S,C] in [0,1], in [0,1], in batches. */
-export function reconstructImages(p: { model: AutoencoderKL; images: Float32Array; n: number; imageSize: number; channels: number; batchSize?: number }): Float32Array {
-  const per = p.imageSize * p.imageSize * p.channels;
-  const out = new Float32Array(p.n * per);
-  const bs = p.batchSize ?? 32;
-  for (let s = 0; s < p.n; s += bs) {
-    const m = Math.min(bs, p.n - s);
-    const y = tf.tidy(() => {
-      const x = tf.sub(tf.mul(tf.tensor4d(p.images.subarray(s * per, (s + m) * per), [m, p.imageSize, p.imageSize, p.channels]), 2), 1) as tf.Tensor4D;
-      const { mean, logVar } = p.model.encode(x);
-      logVar.dispose();
-      return tf.clipByValue(tf.div(tf.add(p.model.decode(mean), 1), 2), 0, 1);
-    });
-    out.set(y.dataSync(), s * per);
-    y.dispose();
-  }
-  return out;
-}
-
-function classifierFidelity(p: {
-  loaded: LoadedExpertModel; originals: Float32Array; reconstructions: Float32Array; labels: number[]; classNames: string[]; imageSize: number; channels: number; maxDrop: number;
-}): ClassifierFidelity {
-  const expert: ExpertModel = p.loaded.expert;
-  const known = [...expert.classNames];
-  // Labels in the classifier's class order; images of classes it does not know are left out.
-  const keep: number[] = [];
-  const target: number[] = [];
-  p.labels.forEach((l, i) => {
-    const k = known.indexOf(p.classNames[l]);
-    if (k >= 0) {
-      keep.push(i);
-      target.push(k);
-    }
-  });
-  if (keep.length === 0) throw new CliError(`${p.loaded.path}: the classifier knows none of the data's classes (${p.classNames.join(', ')}); its classes: ${known.join(', ')}`);
-  const per = p.imageSize * p.imageSize * p.channels;
-  const pick = (src: Float32Array) => {
-    const out = new Float32Array(keep.length * per);
-    keep.forEach((i, j) => out.set(src.subarray(i * per, (i + 1) * per), j * per));
-    return out;
-  };
-  const acc = (src: Float32Array) => {
-    const { logits } = expertOutputs(expert, pick(src), keep.length, p.imageSize, p.channels);
-    let correct = 0;
-    logits.forEach((row, i) => {
-      let best = 0;
-      for (let k = 1; k < row.length; k++) if (row[k] > row[best]) best = k;
-      if (best === target[i]) correct++;
-    });
-    return correct / keep.length;
-  };
-  const accuracyOriginal = acc(p.originals);
-  const accuracyReconstruction = acc(p.reconstructions);
-  const dropPoints = (accuracyOriginal - accuracyReconstruction) * 100;
-  return { path: p.loaded.path, numImages: keep.length, accuracyOriginal, accuracyReconstruction, dropPoints, withinTolerance: dropPoints <= p.maxDrop };
-}
-
 /**
- * The fidelity check of Medfusion (Müller-Franzes et al. 2022): on held-out real tiles, the
- * reconstruction's PSNR and SSIM, and each classifier's accuracy on reconstructions against
- * originals (the drop should stay within `maxAccuracyDrop` points).
+ * The fidelity check (`autoencoderFidelity` of @fad/expert-models) on the held-out images `indices`
+ * with the expert and the judge, the SSIM window of `evaluate.*`.
  */
-export function autoencoderFidelity(p: {
+function autoencoderFidelityCheck(p: {
   model: AutoencoderKL; data: Pick<TrainingData, 'images' | 'labels' | 'imageSize' | 'channels' | 'classNames'>; indices: number[];
   expert?: LoadedExpertModel; judge?: LoadedExpertModel; cfg: FadConfig;
-}): FidelityReport {
-  const { model, data, cfg } = p;
+}): AutoencoderFidelity {
+  const { data } = p;
   if (p.indices.length === 0) throw new CliError('the fidelity check needs held-out images, but the validation split is empty (data.validationFraction is 0)');
-  const s = data.imageSize;
-  const c = data.channels;
-  const per = s * s * c;
-  const n = p.indices.length;
-  const originals = new Float32Array(n * per);
-  p.indices.forEach((k, i) => originals.set(data.images.subarray(k * per, (k + 1) * per), i * per));
-  const recon = reconstructImages({ model, images: originals, n, imageSize: s, channels: c });
-  let psnrSum = 0;
-  for (let i = 0; i < n; i++) {
-    let se = 0;
-    for (let j = i * per; j < (i + 1) * per; j++) se += (originals[j] - recon[j]) ** 2;
-    const mse = se / per;
-    psnrSum += mse > 0 ? Math.min(100, 10 * Math.log10(1 / mse)) : 100;
+  const classifiers = [['expert', p.expert], ['judge', p.judge]].flatMap(([name, loaded]) => (loaded ? [{ name: name as string, loaded: loaded as LoadedExpertModel }] : []));
+  // Each classifier must know a class of the held-out images (the library's check, with the file in the message).
+  const present = p.indices.map((k) => data.classNames[data.labels[k]]);
+  for (const { loaded } of classifiers) {
+    const known = [...loaded.expert.classNames];
+    if (!present.some((c) => known.includes(c))) throw new CliError(`${loaded.path}: the classifier knows none of the data's classes (${data.classNames.join(', ')}); its classes: ${known.join(', ')}`);
   }
-  const ev = cfg.evaluate;
-  const ssimWindow = ev.ssimWindow === 'gaussian' && s < 11 ? 'uniform' : ev.ssimWindow;
-  const ss = ssim({ x: { data: originals, shape: [n, s, s, c] }, y: { data: recon, shape: [n, s, s, c] }, dataRange: 1, window: ssimWindow, winSize: Math.min(ev.ssimWinSize, s % 2 === 1 ? s : s - 1) });
-  const labels = p.indices.map((k) => data.labels[k]);
-  const maxDrop = cfg.autoencoder.maxAccuracyDrop;
-  const fid = (loaded?: LoadedExpertModel) =>
-    loaded ? classifierFidelity({ loaded, originals, reconstructions: recon, labels, classNames: data.classNames, imageSize: s, channels: c, maxDrop }) : null;
-  return {
-    numImages: n, psnr: psnrSum / n, ssim: ss.mean, maxAccuracyDrop: maxDrop,
-    expert: fid(p.expert), judge: fid(p.judge), scalingFactor: model.config.scalingFactor, latentShape: model.latentShape(s),
-  };
+  const per = data.imageSize * data.imageSize * data.channels;
+  const images = new Float32Array(p.indices.length * per);
+  p.indices.forEach((k, i) => images.set(data.images.subarray(k * per, (k + 1) * per), i * per));
+  return autoencoderFidelity({
+    autoencoder: p.model, images, imageSize: data.imageSize, channels: data.channels, labels: p.indices.map((k) => data.labels[k]), classNames: data.classNames,
+    classifiers: classifiers.map(({ name, loaded }) => ({ name, expert: loaded.expert })), maxAccuracyDrop: p.cfg.autoencoder.maxAccuracyDrop,
+    ssim: { window: p.cfg.evaluate.ssimWindow, winSize: p.cfg.evaluate.ssimWinSize },
+  });
 }
 
-/** The fidelity report as text lines (what the command prints). */
-export function formatFidelity(r: FidelityReport): string {
-  const lines = [
-    `fidelity on ${r.numImages} held-out images: PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(4)}; latents ${r.latentShape.join('x')}, scaling factor ${r.scalingFactor.toPrecision(5)}`,
-  ];
-  for (const [name, f] of [['expert', r.expert], ['judge', r.judge]] as const) {
-    if (!f) continue;
-    const flag = f.withinTolerance ? 'ok' : `WARNING: drop above ${r.maxAccuracyDrop} points`;
-    lines.push(`${name} accuracy: originals ${(f.accuracyOriginal * 100).toFixed(1)}%, reconstructions ${(f.accuracyReconstruction * 100).toFixed(1)}%, drop ${f.dropPoints.toFixed(1)} points (${flag}) [${f.numImages} images]`);
-  }
-  return lines.join('\n');
+/** The fidelity report as `fidelity.json` records it: the expert and the judge by their files. */
+function fidelityRecord(r: AutoencoderFidelity, paths: { expert?: LoadedExpertModel; judge?: LoadedExpertModel }): FidelityReport {
+  const named = (name: 'expert' | 'judge'): ClassifierFidelity | null => {
+    const f: LibraryClassifierFidelity | undefined = r.classifiers.find((c) => c.name === name);
+    if (!f) return null;
+    const { name: _, ...rest } = f;
+    return { path: paths[name]!.path, ...rest };
+  };
+  return { numImages: r.numImages, psnr: r.psnr, ssim: r.ssim, maxAccuracyDrop: r.maxAccuracyDrop, expert: named('expert'), judge: named('judge'), scalingFactor: r.scalingFactor, latentShape: r.latentShape };
 }
 
 /** Runs (or resumes, or reuses) an autoencoder training job, then the fidelity check. */
@@ -288,42 +148,32 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
   const a = cfg.autoencoder;
   if (a.perceptualWeight > 0 && !job.expert) throw new CliError('autoencoder.perceptualWeight > 0 needs an expert for the perceptual features: --expert FILE');
   const key = autoencoderStepKey(cfg, data, a.perceptualWeight > 0 && job.expert ? job.expert.sha256 : null);
-  const ckptPath = join(dir, AUTOENCODER_CHECKPOINT_FILE);
-  const metricsPath = join(dir, 'metrics.jsonl');
-  const modelPath = join(dir, AUTOENCODER_FILE);
+  const modelPath = join(dir, AUTOENCODER_RUN_FILES.model);
+  const onLog = (m: string) => log(`fad: ${m}`);
   mkdirSync(dir, { recursive: true });
   removeStaleTemps({ dir, log });
   const aeConfig = autoencoderConfigFor(cfg);
 
   const finish = (model: AutoencoderKL, r: Omit<AutoencoderResult, 'fidelity'>): AutoencoderResult => {
-    const fidelity = autoencoderFidelity({ model, data, indices: a.fidelityImages ? job.validation.slice(0, a.fidelityImages) : job.validation, expert: job.expert, judge: job.judge, cfg });
-    writeJsonAtomic(join(dir, FIDELITY_FILE), { ...fidelity, modelPath, key, time: new Date().toISOString() });
+    const fidelity = autoencoderFidelityCheck({ model, data, indices: a.fidelityImages ? job.validation.slice(0, a.fidelityImages) : job.validation, expert: job.expert, judge: job.judge, cfg });
+    writeJsonAtomic(join(dir, FIDELITY_FILE), { ...fidelityRecord(fidelity, job), modelPath, key, time: new Date().toISOString() });
     return { ...r, fidelity };
   };
 
-  const prepared = prepareStep({
-    dir, key, resume: job.resume, force: job.force, stateFile: AUTOENCODER_CHECKPOINT_FILE, outputs: ['metrics.jsonl', AUTOENCODER_FILE, FIDELITY_FILE],
-    describe: { finished: 'a finished autoencoder run', unfinished: 'a checkpoint of an unfinished autoencoder run' },
-  });
+  // Reuse, resume (the checkpoint read and checked) or start: decided before the model is built.
+  const prepared = withLibraryErrors(() => prepareAutoencoderRun({
+    dir, key, resume: job.resume, force: job.force, steps: a.steps, outputs: [FIDELITY_FILE], flags: CLI_FLAGS, totalKey: 'autoencoder.steps', backend: job.backend, onLog,
+  }));
   if (prepared.action === 'reuse') {
-    const done = prepared.marker;
     log(`fad: ${dir} holds an autoencoder trained with this config (key ${key}); reusing it`);
     const loaded = loadAutoencoderFile(modelPath);
     try {
-      return finish(loaded.model, { dir, modelPath, steps: a.steps, finalLoss: Number(done.finalLoss), reused: true, key });
+      return finish(loaded.model, { dir, modelPath, steps: a.steps, finalLoss: Number(prepared.marker.finalLoss), reused: true, key });
     } finally {
       loaded.model.dispose();
     }
   }
-  let resumeFrom: ReturnType<typeof readCheckpoint> | null = null;
-  if (prepared.action === 'resume') {
-    resumeFrom = readCheckpoint(ckptPath, a.steps);
-    assertSameStateKey({ where: `the checkpoint ${ckptPath}`, stored: resumeFrom.state.key, storedName: 'state.key', key });
-    if (resumeFrom.state.backend !== job.backend) log(`fad: warning: the checkpoint was written on the "${resumeFrom.state.backend}" backend, resuming on "${job.backend}": the result will not be bit-identical to an uninterrupted run`);
-  } else if (existsSync(metricsPath)) {
-    rmSync(metricsPath);
-  }
-
+  const resumeStep = prepared.action === 'resume' ? prepared.checkpoint.state.step : null;
   const model = new AutoencoderKL(aeConfig, { seed: a.seed });
   const expert = job.expert?.expert;
   // The perceptual features: the expert sees images in [0, 1] at its own input size and channels.
@@ -337,89 +187,47 @@ export async function trainAutoencoder(job: AutoencoderJob): Promise<Autoencoder
         return expert.features(y);
       }
     : undefined;
-  const warmupSteps = Math.min(a.warmupSteps, Math.max(0, a.steps - 1));
-  const trainer = new AutoencoderTrainer({
-    model, seed: a.seed, optimizer: { learningRate: a.learningRate }, lrSchedule: { type: 'constant', warmupSteps },
-    gradClipNorm: a.gradClipNorm, lossWeights: { l1: a.l1Weight, ssim: a.ssimWeight, kl: a.klWeight, perceptual: a.perceptualWeight }, perceptual,
-    ssim: data.imageSize < 11 ? { window: 'uniform', winSize: 3 } : undefined,
-  });
-  const order = new DataOrder({ indices: data.indices, seed: (a.seed + 1) >>> 0 });
-  let window = emptyMetricsWindow();
-  let step = 0;
-  let elapsedBefore = 0;
-  let lastLoss = NaN;
-  if (resumeFrom) {
-    const { state, tensors } = resumeFrom;
-    try {
-      loadCheckpointWeights(() => {
-        model.loadStateDict(tensorsWithPrefix(tensors, 'model.'));
-        trainer.setState({ step: state.optimizerStep, generator: state.generator, optimizer: { step: state.optimizerStep, m: numberedTensors(tensors, 'adam.m.'), v: numberedTensors(tensors, 'adam.v.') } });
-        order.setState(state.data);
-      }, `the autoencoder checkpoint ${ckptPath}`);
-    } catch (e) {
-      trainer.dispose();
-      model.dispose();
-      throw e;
-    }
-    window = state.window;
-    step = state.step;
-    elapsedBefore = state.elapsedSeconds;
-    lastLoss = state.lastLoss;
-    truncateMetricsLog(metricsPath, step);
-    log(`fad: resuming ${dir} at step ${step}/${a.steps}`);
-  }
-  const t0 = Date.now();
-  const stateNow = (): CheckpointState => ({
-    format: CHECKPOINT_FORMAT, key, step, generator: { s: [0, 0, 0, 0], spare: null }, optimizerStep: 0, data: order.getState(), window,
-    backend: job.backend, config: aeConfig, elapsedSeconds: elapsedBefore + (Date.now() - t0) / 1000, lastLoss,
-  });
-  const progress = new Progress({ label: 'train autoencoder', total: a.steps, start: step, quiet: job.quiet });
-  const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep: resumeFrom ? resumeFrom.state.step : null });
+  const progress = new Progress({ label: 'train autoencoder', total: a.steps, start: resumeStep ?? 0, quiet: job.quiet });
+  const tensorboard = openRunTensorBoard({ cfg, dir, resumeStep });
   try {
-    // The loop (metrics, checkpoints, interruption) is @fad/diffusion-core/node's, as for fad train.
     const interrupt = job.interrupt;
-    const outcome = await runTrainingLoop({
-      startStep: step, steps: a.steps, metricsPath, window, logEvery: a.logEvery, sink: tensorboard, checkpointEvery: a.checkpointEvery, lastLoss,
+    const run = await trainAutoencoderRun({
+      model,
+      data: { images: data.images, imageSize: data.imageSize, channels: data.channels, indices: data.indices },
+      steps: a.steps,
+      batchSize: a.batchSize,
+      trainer: {
+        seed: a.seed, optimizer: { learningRate: a.learningRate }, lrSchedule: { type: 'constant', warmupSteps: Math.min(a.warmupSteps, Math.max(0, a.steps - 1)) },
+        gradClipNorm: a.gradClipNorm, lossWeights: { l1: a.l1Weight, ssim: a.ssimWeight, kl: a.klWeight, perceptual: a.perceptualWeight },
+      },
+      perceptual,
+      scalingImages: a.scalingImages,
+      hflip: cfg.data.hflip,
+      vflip: cfg.data.vflip,
+      dataSeed: (a.seed + 1) >>> 0,
+      dir,
+      key,
+      prepared,
+      checkpointEvery: a.checkpointEvery,
+      logEvery: a.logEvery,
+      backend: job.backend,
+      sink: tensorboard,
       signal: { get aborted() { return interrupt?.requested ?? false; } },
       stopAfterStep: job.stopAfterStep,
-      trainStep: () => {
-        const idx = order.next(a.batchSize);
-        const x = makeBatch({ images: data.images, imageSize: data.imageSize, channels: data.channels, indices: idx, order, hflip: cfg.data.hflip, vflip: cfg.data.vflip });
-        try {
-          return trainer.step({ x });
-        } finally {
-          x.dispose();
-        }
-      },
-      writeCheckpoint: (s) => {
-        ({ step, window, lastLoss } = s);
-        writeCheckpoint(ckptPath, stateNow(), model, trainer);
-      },
-      onProgress: ({ step: at, result: r }) => progress.update(at, `loss ${r.loss.toFixed(4)} (l1 ${r.terms.l1.toFixed(4)}, 1-ssim ${r.terms.ssim.toFixed(4)})`),
+      onLog,
+      onProgress: ({ step, result: r }) => progress.update(step, `loss ${r.loss.toFixed(4)} (l1 ${r.terms.l1.toFixed(4)}, 1-ssim ${r.terms.ssim.toFixed(4)})`),
+      modelMetadata: ({ scalingImages }) => ({ classes: JSON.stringify(data.classNames), steps: String(a.steps), backend: job.backend, key, scalingImages: String(scalingImages) }),
+      flags: CLI_FLAGS,
+      totalKey: 'autoencoder.steps',
     }).catch((e: unknown) => {
       throw fromLibraryError(e);
     });
-    ({ step, window, lastLoss } = outcome);
-    if (outcome.status === 'interrupted') {
+    if (run.status === 'interrupted') {
       progress.end();
-      throw new InterruptedError(outcome.reason === 'stop-after-step' ? `stopped at step ${step} (test hook)` : `interrupted at step ${step}/${a.steps}; checkpoint written to ${ckptPath}; continue with --resume`);
+      throw new InterruptedError(run.reason === 'stop-after-step' ? `stopped at step ${run.step} (test hook)` : `interrupted at step ${run.step}/${a.steps}; checkpoint written to ${run.checkpointPath}; continue with --resume`);
     }
-    // The latent scaling factor 1/std(z) over (up to) scalingImages training images, posterior means.
-    const scaleIdx = data.indices.slice(0, a.scalingImages);
-    const xs = gather(data, scaleIdx);
-    try {
-      model.setScalingFactor(computeScalingFactor({ model, images: xs }));
-    } finally {
-      xs.dispose();
-    }
-    const meta = { classes: JSON.stringify(data.classNames), steps: String(a.steps), backend: job.backend, key, scalingImages: String(scaleIdx.length) };
-    withLibraryErrors(() => assertFiniteTraining({ modules: [model], step, what: `the final autoencoder ${modelPath}` }));
-    writeFileAtomicSync(modelPath, serializeAutoencoder(model, { ...meta, [STATUS_KEY]: STATUS_COMPLETE }), 'the final autoencoder');
-    const elapsedSeconds = elapsedBefore + (Date.now() - t0) / 1000;
-    writeComplete(dir, { step: 'train-autoencoder', key, steps: a.steps, finalLoss: lastLoss, backend: job.backend, modelSha256: sha256(readFileSync(modelPath)), elapsedSeconds, resumed: resumeFrom !== null });
-    return finish(model, { dir, modelPath, steps: a.steps, finalLoss: lastLoss, reused: false, key });
+    return finish(model, { dir, modelPath, steps: a.steps, finalLoss: run.finalLoss, reused: false, key });
   } finally {
-    trainer.dispose();
     model.dispose();
     tensorboard?.close();
   }

@@ -11,7 +11,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { UNET_PRESETS, UNet2DConditional, addConditioningToken, serializeUNet } from '@fad/diffusion-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from './config';
-import { generateDreamBooth } from './dreambooth';
+import { dreamBoothStepKey, generateDreamBooth } from './dreambooth';
 import { generateImages } from './generate';
 
 const root = mkdtempSync(join(tmpdir(), 'fad-dreambooth-'));
@@ -64,5 +64,13 @@ describe('generateDreamBooth', () => {
     await expect(generateDreamBooth({ checkpoint: plainPath, out, gen: gen(), backend: 'cpu', quiet: true })).rejects.toThrow(`${plainPath} is not a DreamBooth model (no dreambooth metadata); train one with fad train --dreambooth`);
     expect(readdirSync(root).filter((f) => f.startsWith('not-db'))).toEqual([]);
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('dreamBoothStepKey', () => {
+  it('keeps the keys of earlier runs (pinned values: a changed key redoes every DreamBooth run)', () => {
+    const data = { fingerprint: 'fp', indices: [0, 1, 2] } as unknown as Parameters<typeof dreamBoothStepKey>[1];
+    expect(dreamBoothStepKey(parseConfig({ dreambooth: { class: 'rings' } }), data, 'p', null)).toBe('a039f4752caa6f9c');
+    expect(dreamBoothStepKey(parseConfig({ dreambooth: { class: 'rings', withPriorPreservation: false }, alignment: { enabled: true } }), data, 'p', 'e')).toBe('0dac2beea9d09385');
   });
 });

@@ -111,6 +111,7 @@ export function fromLibraryError(e: unknown): unknown {
   if (e instanceof ModelFileError) return e.reason === 'non-finite' ? new DivergenceError(e.message) : new CliError(e.message);
   if (!(e instanceof TrainingRunError)) return e;
   if (e.code === 'non-finite') return new DivergenceError(e.message);
+  if (e.code === 'too-few-images') return fromTooFewImages(e);
   if (e.code === 'fs') {
     const path = String(e.details.path);
     const doing = String(e.details.doing);
@@ -121,6 +122,15 @@ export function fromLibraryError(e: unknown): unknown {
     return fsError(e.cause, path, doing);
   }
   return new CliError(e.message);
+}
+
+/**
+ * A TrainingRunError `too-few-images` (DreamBooth's instance images) worded with the setting and
+ * the flag that choose their number.
+ */
+function fromTooFewImages(e: TrainingRunError): CliError {
+  const d = e.details;
+  return new CliError(`dreambooth.instanceImages is ${String(d.requested)} but class "${String(d.className)}" has only ${String(d.available)} training image(s); lower --instance-images`);
 }
 
 /**

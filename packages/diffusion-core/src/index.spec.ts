@@ -13,7 +13,7 @@ describe('@fad/diffusion-core exports', () => {
       'conditioningTokenLabel', 'conditioningLabelCount', 'energyGuidance', 'guidedStep', 'invertDdim', 'sampleTwoStage', 'sampleClassGrid', 'tileClassGrid',
       'rescaleZeroTerminalSnr', 'rescaleGuidance', 'checkGuidanceRescale', 'minSnrWeight', 'predictedMeanByTimestep',
       'AutoencoderKL', 'AutoencoderTrainer', 'autoencoderLoss', 'ssimTensor', 'klDivergence', 'computeScalingFactor',
-      'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents',
+      'serializeAutoencoder', 'deserializeAutoencoder', 'AUTOENCODER_PRESETS', 'encodeToLatents', 'decodeLatents', 'reconstructImages',
       'findNonFiniteWeights', 'describeNonFiniteWeights',
       'checkLatentSampling', 'AUTOENCODER_PREFIX',
       'parseModelFile', 'readCheckedHeader', 'CodedError', 'withFsError', 'chooseMicroBatch', 'WASM_MICRO_BATCH_64', 'checkClassNames', 'checkConfigLimit', 'parseMetadataJson', 'ModelFileError', 'MODEL_FILE_LIMITS',

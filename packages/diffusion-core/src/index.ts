@@ -249,6 +249,8 @@ export type {
 export { AutoencoderTrainer } from './autoencoder/autoencoder-trainer';
 export type { AutoencoderStepResult, AutoencoderTrainerParams, AutoencoderTrainerState } from './autoencoder/autoencoder-trainer';
 export { computeScalingFactor } from './autoencoder/scaling-factor';
+export { reconstructImages } from './autoencoder/reconstruct-images';
+export type { ReconstructImagesParams } from './autoencoder/reconstruct-images';
 export { decodeLatents, encodeToLatents } from './autoencoder/latents';
 export type { DecodeLatentsParams, EncodeToLatentsParams } from './autoencoder/latents';
 export type { ComputeScalingFactorParams } from './autoencoder/scaling-factor';

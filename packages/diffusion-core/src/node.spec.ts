@@ -14,6 +14,8 @@ describe('@fad/diffusion-core subpath exports', () => {
       'DIFFUSION_CHECKPOINT_FORMAT', 'DIFFUSION_RUN_FILES', 'DataOrder', 'TrainingRunError', 'assertFiniteTraining', 'emptyMetricsWindow', 'encodeDiffusionCheckpoint',
       'loadCheckpointInto', 'logTrainingStep', 'makeBatch', 'parseTrainingCheckpoint', 'prepareDiffusionRun', 'readDiffusionCheckpoint', 'runTrainingLoop',
       'trainDiffusionRun', 'trainingScalars',
+      'AUTOENCODER_CHECKPOINT_FORMAT', 'AUTOENCODER_RUN_FILES', 'encodeAutoencoderCheckpoint', 'prepareAutoencoderRun', 'readAutoencoderCheckpoint', 'trainAutoencoderRun',
+      'DREAMBOOTH_CLASS_IMAGES_FORMAT', 'DREAMBOOTH_RUN_FILES', 'chooseInstances', 'dreamBoothClassImages', 'prepareDreamBoothRun', 'trainDreamBoothRun',
       'GENERATED_SET_FILES', 'GENERATED_SET_FORMAT', 'GENERATED_TIMING_FORMAT', 'GenerationRunError', 'assertNotReplacingInputs', 'assertReplaceableSet', 'classIntensityStats',
       'countNonFinite', 'generateImageSet', 'generatedSetDir', 'isPathInside', 'mergeGeneratedShards', 'pathInside', 'prepareGeneratedSet', 'readFinishedShard',
       'readGeneratedSetTiming', 'readGeneratedSetManifest', 'readGeneratedSetImages', 'listShardFolders', 'killedShardHints', 'removeStaleTemps', 'realpathOfExistingPrefix', 'writePngFile', 'encodePng', 'TEXTURE_CLASSES', 'textureImage', 'writeTextureDataset',

@@ -12,7 +12,7 @@ describe('@fad/expert-models exports', () => {
         'BatchNorm2d', 'CHECKPOINT_STATUS_KEY', 'ClassifierHead', 'DEFAULT_AUGMENT_CONFIG', 'EXPERT_ARCHS', 'EXPERT_FORMAT', 'EXPERT_PRESETS', 'ExpertModel', 'ExpertTrainer',
         'HEAD_TYPES', 'KATHER_CLASS_NAMES', 'NO_AUGMENTATION', 'RESIZE_METHODS', 'ResNet', 'VisionTransformer', 'WEIGHT_DECAY_MODES',
         'adjustBrightness', 'adjustContrast', 'applyAugmentParams', 'areaMatrix', 'augmentBatch', 'createExpert', 'deserializeExpert',
-        'evaluateExpert', 'featureDimOf', 'flipImages', 'gaussianBlur', 'gaussianKernel1d', 'gelu', 'isBufferVariable',
+        'autoencoderFidelity', 'formatAutoencoderFidelity', 'evaluateExpert', 'featureDimOf', 'flipImages', 'gaussianBlur', 'gaussianKernel1d', 'gelu', 'isBufferVariable',
         'maxPool2d', 'presetConfig', 'resampleDownUp', 'resizeImages', 'resolveAugmentConfig', 'resolveExpertConfig', 'rotate90',
         'sampleAugmentParams', 'serializeExpert', 'softmaxCrossEntropy', 'stepDecayLearningRate', 'stratifiedSplit',
         'TRAIN_STATE_FORMAT', 'expertTrainingStateInfo',

@@ -82,6 +82,8 @@ export type { EpochSummary, TrainExpertParams, TrainExpertResult, TrainProgress 
 export { TRAIN_STATE_FORMAT, expertTrainingStateInfo } from './train-state';
 export type { ExpertTrainingStateInfo, ExpertTrainingStateInfoParams } from './train-state';
 export type { TrainingFiles } from './training-files';
+export { autoencoderFidelity, formatAutoencoderFidelity } from './autoencoder-fidelity';
+export type { AutoencoderFidelity, AutoencoderFidelityParams, ClassifierFidelity, FidelityClassifier } from './autoencoder-fidelity';
 export { evaluateExpert } from './evaluate-expert';
 export type { ClassEvaluation, EvaluateExpertParams, ExpertEvaluation } from './evaluate-expert';
 export { formatConfusionMatrix, formatIntensityTable } from './evaluation-tables';

@@ -2,7 +2,8 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { formatFidelity, trainAutoencoder } from '../autoencoder';
+import { formatAutoencoderFidelity } from '@fad/expert-models';
+import { trainAutoencoder } from '../autoencoder';
 import { effectiveConfig, initBackend, loadDataAndSplit, makeLogger } from '../context';
 import { loadExpertModel } from '../expert';
 import { formatDuration, writeJsonAtomic } from '../fsutil';
@@ -64,7 +65,7 @@ export function registerAutoencoder(program: Command, { out }: CommandContext): 
             stopAfterStep: o.stopAfter as number | undefined,
           }),
         );
-        out(`${r.reused ? 'already trained' : `trained ${r.steps} steps in ${formatDuration((Date.now() - t0) / 1000)}`}; final loss ${r.finalLoss.toFixed(4)}\n${formatFidelity(r.fidelity)}\nautoencoder: ${r.modelPath}\nfidelity: ${join(dir, 'fidelity.json')}\n`);
+        out(`${r.reused ? 'already trained' : `trained ${r.steps} steps in ${formatDuration((Date.now() - t0) / 1000)}`}; final loss ${r.finalLoss.toFixed(4)}\n${formatAutoencoderFidelity(r.fidelity)}\nautoencoder: ${r.modelPath}\nfidelity: ${join(dir, 'fidelity.json')}\n`);
       } finally {
         expert?.expert.dispose();
         judge?.expert.dispose();

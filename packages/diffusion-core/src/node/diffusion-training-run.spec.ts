@@ -1,13 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeSafetensors } from '../io/safetensors';
-import { Module } from '../nn/module';
 import { DDPMScheduler } from '../schedulers';
+import { expectDerivedKeys, runFixtures } from '../testing/run-fixtures';
 import { useCpuBackend } from '../testing/setup-cpu';
-import type { TrainingObjective } from '../training/trainer';
+import { Gain, gainObjective } from '../testing/gain-objective';
 import { UNet2DConditional } from '../unet/unet';
 import { UNET_PRESETS } from '../unet/unet-config';
 import { DIFFUSION_RUN_FILES, prepareDiffusionRun, type TrainDiffusionRunParams, trainDiffusionRun } from './diffusion-training-run';
@@ -27,43 +26,13 @@ function images(): { images: Float32Array; labels: Int32Array; imageSize: number
   return { images: d, labels: Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3]), imageSize: s, channels: 1 };
 }
 
-/** An extra trainable module (like the CLI's alignment projection) and an objective that trains it. */
-class Gain extends Module {
-  readonly w: tf.Variable;
-  constructor() {
-    super();
-    this.w = this.addParameter('gain.weight', tf.tensor1d([0.5, -0.25]));
-  }
-}
-function gainObjective(gain: Gain): TrainingObjective {
-  return {
-    name: 'gain',
-    activations: [],
-    trainableVariables: () => [gain.w],
-    loss: (ctx) => {
-      const total = tf.tidy(() => tf.mul(0.1, tf.square(tf.sub(tf.mul(tf.mean(ctx.modelOutput), tf.sum(gain.w)), 1))) as tf.Scalar);
-      return { total, terms: { fit: tf.clone(total) } };
-    },
-  };
-}
-
-const dirs: string[] = [];
-const disposables: Array<{ dispose(): void }> = [];
-afterEach(() => {
-  disposables.splice(0).forEach((d) => d.dispose());
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'fad-run-'));
-  dirs.push(d);
-  return d;
-}
+const { tmp, keep } = runFixtures('fad-run-');
 
 /** Params of a 4-step run with EMA, flips, an extra module and its final file; a fresh model each call. */
 function params(dir: string, over: Partial<TrainDiffusionRunParams> = {}): TrainDiffusionRunParams {
   const model = new UNet2DConditional(small, { seed: 1 });
   const gain = new Gain();
-  disposables.push(model, gain);
+  keep(model, gain);
   return {
     model, scheduler: new DDPMScheduler({ betaSchedule: 'squaredcos_cap_v2' }), data: images(), steps: 4, batchSize: 3,
     trainer: { seed: 7, optimizer: { learningRate: 1e-3 }, emaDecay: 0.9, condDropProb: 0.1 },
@@ -169,12 +138,7 @@ describe('trainDiffusionRun', () => {
   }, 60_000);
 
   it('without a key, derives one from the settings and the data (another step count, another key)', async () => {
-    const a = await trainDiffusionRun(params(tmp(), { key: undefined, steps: 1 }));
-    const b = await trainDiffusionRun(params(tmp(), { key: undefined, steps: 1 }));
-    const c = await trainDiffusionRun(params(tmp(), { key: undefined, steps: 2 }));
-    expect(a.key).toMatch(/^[0-9a-f]{16}$/);
-    expect(b.key).toBe(a.key);
-    expect(c.key).not.toBe(a.key);
+    await expectDerivedKeys((other) => trainDiffusionRun(params(tmp(), { key: undefined, steps: other ? 2 : 1 })));
   }, 60_000);
 
   it('validates every param up front, naming the field', async () => {

@@ -13,6 +13,11 @@ export type TrainingRunErrorCode =
   | 'bad-checkpoint'
   /** Training diverged: a weight is NaN or infinite; nothing was written. */
   | 'non-finite'
+  /**
+   * The training images hold fewer images of a class than asked for (DreamBooth's instance images:
+   * `details.className`, `details.requested`, `details.available`).
+   */
+  | 'too-few-images'
   /** A file system call failed (`details.path`, `details.doing`; the Node error is `cause`). */
   | 'fs';
 
