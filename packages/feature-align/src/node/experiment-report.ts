@@ -14,7 +14,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { resizeImageData } from '@fad/diffusion-core';
+import { resizeImageData, withFsError } from '@fad/diffusion-core';
 import { decodeImageFile, type GeneratedSetManifest, ImageFolderError, readGeneratedSetManifest, readJsonFileIfExists, writeFileAtomicSync } from '@fad/diffusion-core/node';
 import { assertKnownKeys, assertParamsObject, describe, fail } from '../validate';
 import { intensityTableHtml } from './intensity-table';
@@ -97,13 +97,9 @@ export async function writeExperimentReport(params: WriteExperimentReportParams)
   }
 }
 
-/** Writes a report file; a failure is a ReportError `fs` naming the path. */
+/** Writes a report file; a file system failure is a ReportError `fs` naming the path. */
 function writeReportFile(path: string, data: Uint8Array | string): void {
-  try {
-    writeFileAtomicSync(path, data);
-  } catch (e) {
-    throw new ReportError('fs', `cannot write ${path}: ${(e as Error)?.message ?? String(e)}`, { path, doing: 'write' }, e);
-  }
+  withFsError({ path, doing: 'write', error: (m, d, c) => new ReportError('fs', m, d, c), run: () => writeFileAtomicSync(path, data) });
 }
 
 /** Decodes a generated image; one that cannot be decoded is a ReportError `bad-image`. */
