@@ -4,6 +4,7 @@
 import { ModelFileError } from '@fad/diffusion-core';
 import { GenerationRunError, ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
 import { EvaluationRunError, UtilityRunError } from '@fad/expert-models/node';
+import { ReportError } from '@fad/feature-align/node';
 import { describe, expect, it } from 'vitest';
 import { CliError, classifyError, DivergenceError, EnvironmentError, fromLibraryError, InterruptedError, withLibraryErrors } from './errors';
 
@@ -111,6 +112,21 @@ describe('fromLibraryError', () => {
       [E('fs', { path: '/o/0-of-2.tmp-1/outputs.f32', doing: 'write the expert outputs' }, errno('ENOSPC')), EnvironmentError, 3, 'cannot write the expert outputs /o/0-of-2.tmp-1/outputs.f32: no space left on the device (disk full) [ENOSPC]'],
     ];
     expectMapped(cases);
+  });
+
+  it('words each report error as fad report did before the report moved to @fad/feature-align/node', () => {
+    const R = (code: ConstructorParameters<typeof ReportError>[0], message: string, details: Record<string, unknown>, cause?: unknown) => new ReportError(code, message, details, cause);
+    expectMapped([
+      [R('missing', 'run directory /r does not exist', { runDir: '/r' }), CliError, 1, 'run directory /r does not exist'],
+      [R('not-run-dir', '/r is not an experiment run directory (library wording)', { runDir: '/r' }), CliError, 1, '/r is not an experiment run directory (no variants/ or expert/ folder); run fad experiment or fad demo first'],
+      [R('no-renderer', 'the report needs ... npm i vega vega-lite sharp', { module: 'vega' }), CliError, 1, 'the report needs ... npm i vega vega-lite sharp'],
+      [R('fs', 'cannot write /r/report.tmp-1/report.html: ...', { path: '/r/report.tmp-1/report.html', doing: 'write' }, errno('ENOSPC')), EnvironmentError, 3,
+        'cannot write /r/report.tmp-1/report.html: no space left on the device (disk full) [ENOSPC]'],
+    ]);
+    // An image the decoder refuses: its reason as before (not a CliError: reported as unexpected), the channels named as the config's.
+    const bad = fromLibraryError(R('bad-image', 'cannot read the generated image /g/a.png: ...', { path: '/g/a.png', reason: 'has 1 channel(s) (grayscale), but channels is 3 (RGB)' })) as Error;
+    expect(bad).not.toBeInstanceOf(CliError);
+    expect(bad.message).toBe('has 1 channel(s) (grayscale), but data.channels is 3 (RGB)');
   });
 
   it('returns other errors unchanged; classifyError and withLibraryErrors apply it', () => {

@@ -1,6 +1,7 @@
 import { ModelFileError } from '@fad/diffusion-core';
 import { GenerationRunError, ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
 import { EvaluationRunError, ExpertRunError, UtilityRunError } from '@fad/expert-models/node';
+import { ReportError } from '@fad/feature-align/node';
 
 /**
  * Errors the user can act on (bad input, missing files, bad config). The top-level handler prints
@@ -108,6 +109,7 @@ export function fromLibraryError(e: unknown): unknown {
   if (e instanceof ExpertRunError) return fromExpertRunError(e);
   if (e instanceof UtilityRunError) return fromUtilityRunError(e);
   if (e instanceof EvaluationRunError) return fromEvaluationRunError(e);
+  if (e instanceof ReportError) return fromReportError(e);
   if (e instanceof ModelFileError) return e.reason === 'non-finite' ? new DivergenceError(e.message) : new CliError(e.message);
   if (!(e instanceof TrainingRunError)) return e;
   if (e.code === 'non-finite') return new DivergenceError(e.message);
@@ -275,6 +277,26 @@ function shardsFolderMessage(code: 'not-shards' | 'no-shards', d: Readonly<Recor
   const killed = (d.killed as string[] | undefined) ?? [];
   const hint = killed.length ? ` (only temp folders of killed shards: ${killed.join(', ')})` : '';
   return `${dir} holds no finished shard folders (I-of-N, written by fad ${command} --shard I/N --out ${dir})${hint}`;
+}
+
+/**
+ * A ReportError (fad report, the last step of fad experiment and fad demo) as the CLI's error, worded
+ * as fad report always said it: a folder that is not a run directory names the commands that make
+ * one; an image the decoder refuses is its reason as before (the channels named as the config's); a
+ * failed write an {@link fsError}.
+ */
+function fromReportError(e: ReportError): unknown {
+  const d = e.details;
+  switch (e.code) {
+    case 'not-run-dir':
+      return new CliError(`${String(d.runDir)} is not an experiment run directory (no variants/ or expert/ folder); run fad experiment or fad demo first`);
+    case 'bad-image':
+      return new Error(String(d.reason).replace(', but channels is ', ', but data.channels is '));
+    case 'fs':
+      return fsError(e.cause, String(d.path), String(d.doing));
+    default:
+      return new CliError(e.message);
+  }
 }
 
 /** The message of a GenerationRunError `holds-input` with the CLI's flag (`--force`). */

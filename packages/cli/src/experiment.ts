@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { evaluateExpert, formatConfusionMatrix } from '@fad/expert-models';
 import { checkDiffersFromExpert, checkpointExpertConfig, type EvaluationResult, evaluateGeneratedSet } from '@fad/expert-models/node';
+import { writeExperimentReport } from '@fad/feature-align/node';
 import { type FadConfig, type VariantName, configToYaml } from './config';
 import { type Logger, loadDataAndSplit } from './context';
 import { type DiffusionResult, diffusionStepKey, latentAutoencoderSha256, trainDiffusion } from './diffusion';
@@ -21,7 +22,6 @@ import { expertConfigFor, expertStepKey, loadExpertModel, trainExpertJob } from 
 import { COMPLETE_FILE, formatDuration, readComplete, readJsonIfExists, sha256, sha256File, stepKey, writeComplete, writeFileAtomicSync, writeJsonAtomic } from './fsutil';
 import { classIntensityStats, type GenerateManifest, generateImages } from './generate';
 import type { Interrupt } from './interrupt';
-import { writeReport } from './report';
 import { runUtilityJob, utilityClassifierConfig } from './utility';
 
 export interface ExperimentJob {
@@ -247,7 +247,7 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
 
     // 6. Report.
     const report = await timed('report', async () => {
-      const r = await writeReport(runDir, { log: () => {} });
+      const r = await writeExperimentReport({ runDir });
       for (const w of r.warnings) log.warn(w);
       return { key: '', reused: false, value: r.html };
     });

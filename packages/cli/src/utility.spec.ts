@@ -65,19 +65,6 @@ describe('fad utility', () => {
     expect(timeless(readUtility(a))).toEqual(timeless(j));
   }, 170_000);
 
-  it('fad report shows the utility figure and table of a fad utility folder', async () => {
-    const a = join(root, 'a');
-    // The old spelling `fad report DIR` (deprecated for --run-dir DIR) still works.
-    const r = await runFad(['report', a]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/fad: warning: fad report RUN_DIR is deprecated; use fad report --run-dir RUN_DIR/);
-    expect(existsSync(join(a, 'report', 'figures', 'utility-accuracy.png'))).toBe(true);
-    const html = readFileSync(join(a, 'report', 'report.html'), 'utf8');
-    expect(html).toMatch(/Does the synthetic data help\?/);
-    expect(html).toMatch(/<td>mix-synA-r1-f0.5<\/td><td>16<\/td><td>16<\/td>/);
-    expect(html).toMatch(/recall checker/);
-  }, 170_000);
-
   it('after SIGKILL, keeps the finished classifiers, trains only the rest, and ends as an uninterrupted run', async () => {
     const b = join(root, 'b');
     const first = join(b, 'runs', 'real-f0.5-s0.json');

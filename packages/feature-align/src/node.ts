@@ -3,3 +3,11 @@
 // functions moved here from it with the same names and signatures.
 export { loadFeatureAlignmentLoss, saveFeatureAlignmentLoss } from './node/feature-alignment-loss-files';
 export type { LoadFeatureAlignmentLossParams, SaveFeatureAlignmentLossParams } from './node/feature-alignment-loss-files';
+// The report of the paper's experiment (vega, vega-lite and sharp: optional peer dependencies).
+export { writeExperimentReport } from './node/experiment-report';
+export type { ExperimentReport, WriteExperimentReportParams } from './node/experiment-report';
+export type { ReportEvaluation, ReportExpertEvaluation, ReportRunInfo, ReportSplit, ReportUtilityResults } from './node/report-inputs';
+export { renderVegaLite } from './node/report-renderer';
+export type { RenderVegaLiteParams } from './node/report-renderer';
+export { ReportError } from './node/report-error';
+export type { ReportErrorCode } from './node/report-error';

@@ -1,9 +1,9 @@
 /** fad report: the self-contained HTML report of a run directory. */
 import { resolve } from 'node:path';
+import { writeExperimentReport } from '@fad/feature-align/node';
 import type { Command } from 'commander';
 import { makeLogger } from '../context';
 import { CliError } from '../errors';
-import { writeReport } from '../report';
 import { type CommandContext, globals } from './shared';
 
 export function registerReport(program: Command, { out }: CommandContext): void {
@@ -25,7 +25,7 @@ export function registerReport(program: Command, { out }: CommandContext): void 
       }
       const runDir = (o.runDir ?? positional) as string | undefined;
       if (runDir === undefined) throw new CliError('give the run directory: fad report --run-dir DIR');
-      const r = await writeReport(resolve(runDir), { log: log.info });
+      const r = await writeExperimentReport({ runDir: resolve(runDir), log: (m) => log.info(`fad: ${m}`) });
       for (const w of r.warnings) log.warn(w);
       out(`report: ${r.html} (${r.figures.length} figures)\n`);
     });

@@ -1,31 +1,25 @@
 /**
- * The utility part of `fad report`: when the run directory holds `utility/utility.json` (the
- * experiment's utility stage) or `utility.json` (a `fad utility --out` folder), a figure of held-out
- * accuracy against the fraction of real data (one line per synthetic set and ratio, one for
+ * The utility part of the experiment report: when the run folder holds `utility/utility.json` (the
+ * experiment's utility stage) or `utility.json` (a folder of the utility study alone), a figure of
+ * held-out accuracy against the fraction of real data (one line per synthetic set and ratio, one for
  * real-only, 95% CIs as error bars, synthetic-only as dashed rules) and a table of every protocol.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readJsonIfExists } from './fsutil';
-import type { UtilityJson } from '@fad/expert-models/node';
+import { readJsonFileIfExists } from '@fad/diffusion-core/node';
+import { esc, pct, pts } from './report-format';
+import type { ReportUtilityResults } from './report-inputs';
 
-/** The utility results of a run directory, or null. */
-export function readUtilityJson(runDir: string): { path: string; json: UtilityJson } | null {
+/** The utility results of a run folder (format `fad-utility/1`) and where they are, or null. */
+export function readUtilityResults(runDir: string): { path: string; json: ReportUtilityResults } | null {
   for (const path of [join(runDir, 'utility', 'utility.json'), join(runDir, 'utility.json')]) {
-    const json = existsSync(path) ? readJsonIfExists<UtilityJson>(path) : null;
+    const json = readJsonFileIfExists<ReportUtilityResults>(path);
     if (json?.format === 'fad-utility/1') return { path, json };
   }
   return null;
 }
 
-function esc(s: unknown): string {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
-}
-const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '–');
-const pts = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}` : '–');
-
 /** Vega-lite spec of accuracy against the real fraction. */
-export function utilityFigureSpec(json: UtilityJson): Record<string, unknown> {
+export function utilityFigureSpec(json: ReportUtilityResults): Record<string, unknown> {
   const ps = json.summary.protocols;
   const series = (p: (typeof ps)[number]) => (p.kind === 'real' ? 'real only' : `real + ${p.synthetic} ${p.ratio}:1`);
   const points = ps.filter((p) => p.kind !== 'synthetic').map((p) => ({ series: series(p), fraction: p.fraction, accuracy: p.accuracy.mean, lo: p.accuracy.ci95[0], hi: p.accuracy.ci95[1] }));
@@ -51,8 +45,8 @@ export function utilityFigureSpec(json: UtilityJson): Record<string, unknown> {
   };
 }
 
-/** The HTML table of every protocol. */
-export function utilityTableHtml(json: UtilityJson, figureFile: string | null): string {
+/** The HTML section with the table of every protocol; `figureFile` is linked when given. */
+export function utilityTableHtml(json: ReportUtilityResults, figureFile: string | null): string {
   const s = json.summary;
   const classes = json.data.classNames;
   const ci = (c: [number, number], f: (v: number) => string) => `<br><small>[${f(c[0])}, ${f(c[1])}]</small>`;
