@@ -10,6 +10,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readSafetensorsMetadata } from '@fad/diffusion-core';
 import { evaluateExpert, formatConfusionMatrix } from '@fad/expert-models';
 import { checkDiffersFromExpert, checkpointExpertConfig, type EvaluationResult, evaluateGeneratedSet } from '@fad/expert-models/node';
 import { writeExperimentReport } from '@fad/feature-align/node';
@@ -259,12 +260,10 @@ export async function runExperiment(job: ExperimentJob): Promise<ExperimentResul
   }
 }
 
-function checkpointKeyMatches(path: string, key: string): boolean {
+/** Whether the training checkpoint at `path` was written with `key` (its `state` metadata). */
+export function checkpointKeyMatches(path: string, key: string): boolean {
   try {
-    const buf = readFileSync(path);
-    const n = Number(buf.readBigUInt64LE(0));
-    const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-    return JSON.parse(header.__metadata__.state).key === key;
+    return JSON.parse(readSafetensorsMetadata(new Uint8Array(readFileSync(path))).state).key === key;
   } catch {
     return false;
   }
