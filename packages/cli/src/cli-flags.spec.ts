@@ -114,14 +114,14 @@ describe('alignment.centering', () => {
   });
 });
 
-/** The diffusion section as the step key saw it before noiseOffset, snrGamma, rescaleBetasZeroSnr, space, autoencoder and pretrainedDiffusers existed. */
+/** The diffusion section as the step key saw it before noiseOffset, snrGamma, rescaleBetasZeroSnr, space, autoencoder, pretrainedDiffusers and emaWarmup existed. */
 function legacyDiffusion(cfg: ReturnType<typeof parseConfig>) {
-  const { noiseOffset: _n, snrGamma: _s, space: _sp, autoencoder: _ae, pretrainedDiffusers: _pd, scheduler, ...rest } = cfg.diffusion;
+  const { noiseOffset: _n, snrGamma: _s, space: _sp, autoencoder: _ae, pretrainedDiffusers: _pd, emaWarmup: _ew, scheduler, ...rest } = cfg.diffusion;
   const { rescaleBetasZeroSnr: _r, ...sched } = scheduler;
   return { ...rest, scheduler: sched, checkpointEvery: undefined };
 }
 
-describe('diffusion.noiseOffset, diffusion.snrGamma, diffusion.scheduler.rescaleBetasZeroSnr', () => {
+describe('diffusion.noiseOffset, diffusion.snrGamma, diffusion.scheduler.rescaleBetasZeroSnr, diffusion.emaWarmup', () => {
   const data = { fingerprint: 'fp', indices: [0, 1, 2] } as unknown as Parameters<typeof diffusionStepKey>[1];
   const legacyKey = (cfg: ReturnType<typeof parseConfig>) =>
     stepKey('train-diffusion', { data: pickData(cfg.data), diffusion: legacyDiffusion(cfg), alignment: { enabled: false } }, { data: 'fp', split: sha256(JSON.stringify([0, 1, 2])), expert: '' });
@@ -131,19 +131,22 @@ describe('diffusion.noiseOffset, diffusion.snrGamma, diffusion.scheduler.rescale
     expect(plain.diffusion.noiseOffset).toBe(0);
     expect(plain.diffusion.snrGamma).toBeNull();
     expect(plain.diffusion.scheduler.rescaleBetasZeroSnr).toBe(false);
+    expect(plain.diffusion.emaWarmup).toBe(false);
     expect(diffusionStepKey(plain, data, null)).toBe(legacyKey(plain));
     const keys = new Set([
       diffusionStepKey(plain, data, null),
       diffusionStepKey(parseConfig({ diffusion: { noiseOffset: 0.1 } }), data, null),
       diffusionStepKey(parseConfig({ diffusion: { snrGamma: 5 } }), data, null),
       diffusionStepKey(parseConfig({ diffusion: { scheduler: { predictionType: 'v_prediction', rescaleBetasZeroSnr: true } } }), data, null),
+      diffusionStepKey(parseConfig({ diffusion: { emaWarmup: true } }), data, null),
     ]);
-    expect(keys.size).toBe(4);
+    expect(keys.size).toBe(5);
   });
 
   it('reject bad values naming the key', () => {
     expect(() => parseConfig({ diffusion: { noiseOffset: -1 } })).toThrow(/diffusion\.noiseOffset/);
     expect(() => parseConfig({ diffusion: { snrGamma: 0 } })).toThrow(/diffusion\.snrGamma/);
+    expect(() => parseConfig({ diffusion: { emaWarmup: 'on' } })).toThrow(/diffusion\.emaWarmup/);
     expect(() => parseConfig({ diffusion: { scheduler: { rescaleBetasZeroSnr: 'yes' } } })).toThrow(/diffusion\.scheduler\.rescaleBetasZeroSnr/);
     expect(() => parseConfig({ generate: { timestepSpacing: 'middle' } })).toThrow(/generate\.timestepSpacing/);
     expect(() => parseConfig({ diffusion: { scheduler: { rescaleBetasZeroSnr: true } } })).toThrow(/diffusion\.scheduler\.rescaleBetasZeroSnr: needs predictionType v_prediction or sample/);

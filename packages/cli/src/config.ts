@@ -184,6 +184,8 @@ export const DiffusionConfigSchema = z.strictObject({
   gradClipNorm: z.number().positive().nullable().default(1),
   /** EMA of the weights (the EMA weights are what is saved and sampled); null: no EMA. */
   emaDecay: z.number().min(0).lt(1).nullable().default(0.999),
+  /** EMA decay warm-up as in diffusers' EMAModel: min(emaDecay, (1 + s) / (10 + s)) at update s + 1 (diffusion-core's EmaOptions.warmup). */
+  emaWarmup: z.boolean().default(false),
   /** Label dropout for classifier-free guidance. */
   condDropProb: z.number().min(0).lt(1).default(0.1),
   /** Offset noise: add noiseOffset * N(0, 1) per image and channel to the noise (diffusers' --noise_offset; e.g. 0.1). 0: off. */

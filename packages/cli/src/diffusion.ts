@@ -181,6 +181,7 @@ export function diffusionStepKey(cfg: FadConfig, data: TrainingData, expertHash:
       logEvery: cfg.diffusion.logEvery,
       scheduler: { ...cfg.diffusion.scheduler, rescaleBetasZeroSnr: cfg.diffusion.scheduler.rescaleBetasZeroSnr || undefined },
       noiseOffset: cfg.diffusion.noiseOffset || undefined,
+      emaWarmup: cfg.diffusion.emaWarmup || undefined,
       snrGamma: cfg.diffusion.snrGamma ?? undefined,
       validation: validationEnabled(cfg.diffusion) ? cfg.diffusion.validation : undefined,
       // Latent diffusion: in the key only when on; the autoencoder by its content hash (below), not its path.
@@ -297,6 +298,7 @@ async function trainDiffusionIn(job: DiffusionJob, latent: ReturnType<typeof loa
           : { type: 'constant', warmupSteps: Math.min(d.warmupSteps, Math.max(0, d.steps - 1)) },
         gradClipNorm: d.gradClipNorm,
         emaDecay: d.emaDecay,
+        emaWarmup: d.emaWarmup,
         condDropProb: d.condDropProb,
         diffusionLossWeight: a.enabled ? a.lambda1 : 1,
         microBatchSize: micro.microBatchSize ?? undefined,

@@ -160,7 +160,7 @@ export { Adam, DEFAULT_ADAM_CONFIG, resolveAdamConfig } from './training/adam';
 export type { AdamConfig, AdamState } from './training/adam';
 export { DEFAULT_LR_SCHEDULE, learningRateAt, LR_SCHEDULE_TYPES, resolveLrSchedule } from './training/lr-schedule';
 export type { LrScheduleConfig } from './training/lr-schedule';
-export { EmaWeights } from './training/ema';
+export { EmaWeights, type EmaOptions } from './training/ema';
 export { clipByGlobalNorm, globalNorm } from './training/grad-clip';
 export { describeNonFiniteWeights, findNonFiniteWeights } from './training/finite-weights';
 export { chooseMicroBatch, WASM_MICRO_BATCH_64 } from './training/micro-batch';

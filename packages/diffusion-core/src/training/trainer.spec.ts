@@ -124,6 +124,41 @@ describe('DiffusionTrainer', () => {
     x0.dispose();
   });
 
+  it('emaWarmup: the EMA equals the weights after step 1 and follows min(d, (1+s)/(10+s)) after, also across a resume', () => {
+    const x0 = patterns();
+    const make = (emaWarmup: boolean) => {
+      const model = new UNet2DConditional(small, { seed: 4 });
+      const trainer = new DiffusionTrainer({ model, scheduler: scheduler(), seed: 9, emaDecay: 0.999, emaWarmup, condDropProb: 0 });
+      return { model, trainer };
+    };
+    const ema = (t: DiffusionTrainer) => t.getState().ema!.map((a) => Array.from(a)).flat();
+    const weights = (m: UNet2DConditional) => m.trainableVariables().map((v) => Array.from(v.dataSync())).flat();
+    const a = make(true);
+    const w0 = weights(a.model);
+    a.trainer.step({ x0, classLabels: labels });
+    const w1 = weights(a.model);
+    expect(relMaxError(ema(a.trainer), w1)).toBeLessThan(1e-6); // decay 0 at the first update
+    const off = make(false);
+    off.trainer.step({ x0, classLabels: labels });
+    // Without warm-up the shadow is 0.999 w0 + 0.001 w1.
+    expect(relMaxError(ema(off.trainer), w0.map((v, i) => 0.999 * v + 0.001 * w1[i]))).toBeLessThan(1e-5);
+    a.trainer.step({ x0, classLabels: labels });
+    // Step 2, resumed in a fresh trainer from step 1's state: the same decay 2/11 applies.
+    const b = make(true);
+    b.trainer.step({ x0, classLabels: labels });
+    const state = b.trainer.getState();
+    const c = make(true);
+    c.model.loadStateDict(b.model.stateDict());
+    c.trainer.setState(state);
+    const e1 = ema(c.trainer);
+    c.trainer.step({ x0, classLabels: labels });
+    const w2 = weights(c.model);
+    expect(relMaxError(ema(c.trainer), e1.map((v, i) => (2 / 11) * v + (9 / 11) * w2[i]))).toBeLessThan(1e-5);
+    expect(relMaxError(ema(c.trainer), ema(a.trainer))).toBeLessThan(1e-6);
+    [a, off, b, c].forEach((m) => { m.trainer.dispose(); m.model.dispose(); });
+    x0.dispose();
+  });
+
   it('passes noisy input, activations and dropped labels to objectives, and trains their variables', () => {
     const model = new UNet2DConditional(small, { seed: 6 });
     const w = tf.variable(tf.scalar(3));

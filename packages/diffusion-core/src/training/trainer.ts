@@ -91,6 +91,8 @@ export interface DiffusionTrainerParams {
   gradClipNorm?: number | null;
   /** Keep an exponential moving average of the model weights with this decay (e.g. 0.999). */
   emaDecay?: number | null;
+  /** Decay warm-up of the EMA as in diffusers' `EMAModel` (`EmaOptions.warmup`); default false. */
+  emaWarmup?: boolean;
   /** Probability of replacing a label with the null class (classifier-free guidance training). */
   condDropProb?: number;
   /** Weight of the diffusion MSE (lambda_1 in the paper). Default 1. */
@@ -196,7 +198,7 @@ export class DiffusionTrainer {
   readonly optimizer: Adam;
   readonly lrSchedule: LrScheduleConfig;
   readonly ema: EmaWeights | null;
-  private readonly params: Required<Omit<DiffusionTrainerParams, 'model' | 'scheduler' | 'optimizer' | 'lrSchedule' | 'gradClipNorm' | 'emaDecay' | 'microBatchSize' | 'snrGamma' | 'autoencoder'>> & {
+  private readonly params: Required<Omit<DiffusionTrainerParams, 'model' | 'scheduler' | 'optimizer' | 'lrSchedule' | 'gradClipNorm' | 'emaDecay' | 'emaWarmup' | 'microBatchSize' | 'snrGamma' | 'autoencoder'>> & {
     snrGamma: number | null;
     gradClipNorm: number | null;
     microBatchSize: number | null;
@@ -257,7 +259,7 @@ export class DiffusionTrainer {
     if (this.variables.length === 0) throw new Error('DiffusionTrainer: the model has no trainable variables');
     this.optimizer = new Adam(this.variables, p.optimizer);
     this.lrSchedule = resolveLrSchedule(p.lrSchedule);
-    this.ema = p.emaDecay != null ? new EmaWeights(this.modelVariables, p.emaDecay) : null;
+    this.ema = p.emaDecay != null ? new EmaWeights(this.modelVariables, p.emaDecay, { warmup: p.emaWarmup ?? false }) : null;
     this.tapNames = [...new Set(this.params.objectives.flatMap((o) => o.activations))];
     this.needsPixelNoise = ae !== null && this.params.objectives.some((o) => o.needsPixelNoise === true);
   }
@@ -387,7 +389,7 @@ export class DiffusionTrainer {
         throw new Error(`DiffusionTrainer.step: non-finite loss (${lossSum}) or gradient norm (${gradNorm}) at step ${this.optimizer.step + 1}; lower the learning rate or enable gradClipNorm`);
       }
       this.optimizer.apply(grads as tf.Tensor[], lr);
-      this.ema?.update();
+      this.ema?.update({ step: this.optimizer.step });
       return { step: this.optimizer.step, loss: lossSum, terms: termSums, learningRate: lr, gradNorm, ...(lossWeights !== undefined ? { sampleLosses } : {}) };
     } finally {
       noiseData.dispose();
