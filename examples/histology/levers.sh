@@ -4,7 +4,7 @@
 # judged by the independent ResNet18 judge.
 #   examples/histology/levers.sh RUNS_DIR JUDGE.safetensors [LEVER ...]
 # Levers (default: all but v): base eps-offset v-zsnr v-zsnr-minsnr v-zsnr-both (class also through
-# the time embedding) v (v-prediction alone) v-zsnr-full (v-zsnr at the full-size U-Net, 80k image-steps) latent (U-Net on the 16x16x4 latents of the histology64
+# the time embedding) v (v-prediction alone) v-zsnr-bf16 (v-zsnr trained in bf16 mixed precision) v-zsnr-full (v-zsnr at the full-size U-Net, 80k image-steps) latent (U-Net on the 16x16x4 latents of the histology64
 # autoencoder, trained once into RUNS_DIR/autoencoder with latent.yaml's settings and judged by its
 # fidelity check) latent-v-zsnr (latent with v-prediction and zero terminal SNR); any LEVER-noclip
 # samples LEVER's model (trained once) with generate.clipSample=false
@@ -34,6 +34,11 @@ for lever in "${levers[@]}"; do
     v-zsnr-minsnr) train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true --set diffusion.snrGamma=5); gen=(--set generate.timestepSpacing=trailing) ;;
     v-zsnr-both) train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true --set 'diffusion.unet.overrides={blockChannels: [16, 32, 64], classConditioning: both}'); gen=(--set generate.timestepSpacing=trailing) ;;
     v) train=(--set diffusion.scheduler.predictionType=v_prediction); gen=() ;;
+    v-zsnr-bf16)
+      # bf16's quality check: the v-zsnr lever trained with the native backend's bf16 mixed precision
+      # (run.precision; needs @fad/tfjs-native), sampled in fp32 like every other lever.
+      train=(--set diffusion.scheduler.predictionType=v_prediction --set diffusion.scheduler.rescaleBetasZeroSnr=true --set run.precision=bf16)
+      gen=(--set generate.timestepSpacing=trailing --set run.precision=fp32) ;;
     v-zsnr-full)
       # "Spend the speed": v-zsnr at the full-size 6.2M U-Net ([32, 64, 128]) for 5000 steps of batch 16
       # (80k image-steps, the paper's 20 epochs x 4000 images), EMA 0.999, and a judged validation grid
