@@ -129,7 +129,7 @@ describe('fad train with diffusion.validation', () => {
     expect('validation' in cfg.diffusion).toBe(false);
     const data = tinyData();
     // The key as computed before diffusion.validation existed.
-    const { noiseOffset: _n, snrGamma: _s, space: _sp, autoencoder: _ae, pretrainedDiffusers: _pd, scheduler: { rescaleBetasZeroSnr: _r, ...scheduler }, ...diffusion } = cfg.diffusion;
+    const { noiseOffset: _n, snrGamma: _s, space: _sp, autoencoder: _ae, pretrainedDiffusers: _pd, emaWarmup: _ew, scheduler: { rescaleBetasZeroSnr: _r, ...scheduler }, ...diffusion } = cfg.diffusion;
     const before = stepKey('train-diffusion', { data: pickData(cfg.data), diffusion: { ...diffusion, scheduler, checkpointEvery: undefined }, alignment: { enabled: false } }, { data: data.fingerprint, split: sha256(JSON.stringify(data.indices)), expert: '' });
     expect(diffusionStepKey(cfg, data, null)).toBe(before);
     const zero = parseConfig({ ...baseConfig, diffusion: { ...baseConfig.diffusion, validation: { every: 0 } } });
