@@ -72,15 +72,6 @@ function samplerSettings(g: GenerateSection) {
   return { sampler: g.sampler, steps: g.steps, guidanceScale: g.guidanceScale, eta: g.eta };
 }
 
-/** The experiment's DreamBooth arms: without and with feature alignment. */
-export const DREAMBOOTH_ARMS = ['dreambooth', 'dreambooth-aligned'] as const;
-export type DreamBoothArm = (typeof DREAMBOOTH_ARMS)[number];
-
-/** The config of an arm: alignment off, or on with the alignment.* settings (alignTo included). */
-export function dreamBoothArmConfig(cfg: FadConfig, arm: DreamBoothArm): FadConfig {
-  return { ...cfg, alignment: { ...cfg.alignment, enabled: arm === 'dreambooth-aligned' } };
-}
-
 /** The step key of a DreamBooth run: its settings and the hashes of its inputs. */
 export function dreamBoothStepKey(cfg: FadConfig, data: TrainingData, pretrainedSha: string, expertSha: string | null): string {
   const db = cfg.dreambooth;

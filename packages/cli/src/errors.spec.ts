@@ -4,7 +4,7 @@
 import { ModelFileError } from '@fad/diffusion-core';
 import { GenerationRunError, ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
 import { EvaluationRunError, UtilityRunError } from '@fad/expert-models/node';
-import { ReportError } from '@fad/feature-align/node';
+import { ExperimentRunError, ReportError } from '@fad/feature-align/node';
 import { describe, expect, it } from 'vitest';
 import { CliError, classifyError, DivergenceError, EnvironmentError, fromLibraryError, InterruptedError, withLibraryErrors } from './errors';
 
@@ -127,6 +127,16 @@ describe('fromLibraryError', () => {
     const bad = fromLibraryError(R('bad-image', 'cannot read the generated image /g/a.png: ...', { path: '/g/a.png', reason: 'has 1 channel(s) (grayscale), but channels is 3 (RGB)' })) as Error;
     expect(bad).not.toBeInstanceOf(CliError);
     expect(bad.message).toBe('has 1 channel(s) (grayscale), but data.channels is 3 (RGB)');
+  });
+
+  it('words the experiment run\'s errors as fad experiment did before the run moved to @fad/feature-align/node', () => {
+    const X = (code: ConstructorParameters<typeof ExperimentRunError>[0], message: string, details: Record<string, unknown>, cause?: unknown) => new ExperimentRunError(code, message, details, cause);
+    expectMapped([
+      [X('fs', 'cannot write /r/steps.json: ...', { path: '/r/steps.json', doing: 'write' }, errno('ENOSPC')), EnvironmentError, 3, 'cannot write /r/steps.json: no space left on the device (disk full) [ENOSPC]'],
+      [X('fs', 'cannot write the completion marker /r/complete.json: ...', { path: '/r/complete.json', doing: 'write the completion marker' }, errno('EACCES')), EnvironmentError, 3,
+        'cannot write the completion marker /r/complete.json: permission denied [EACCES]'],
+      [X('fs', 'cannot write /r/config.yaml: ...', { path: '/r/config.yaml', doing: 'write' }, errno('EISDIR')), CliError, 1, 'cannot write /r/config.yaml: is a folder, not a file [EISDIR]'],
+    ]);
   });
 
   it('returns other errors unchanged; classifyError and withLibraryErrors apply it', () => {

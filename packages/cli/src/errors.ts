@@ -1,7 +1,7 @@
 import { ModelFileError } from '@fad/diffusion-core';
 import { GenerationRunError, ResumableStepError, TrainingRunError } from '@fad/diffusion-core/node';
 import { EvaluationRunError, ExpertRunError, UtilityRunError } from '@fad/expert-models/node';
-import { ReportError } from '@fad/feature-align/node';
+import { ExperimentRunError, ReportError } from '@fad/feature-align/node';
 
 /**
  * Errors the user can act on (bad input, missing files, bad config). The top-level handler prints
@@ -110,6 +110,7 @@ export function fromLibraryError(e: unknown): unknown {
   if (e instanceof UtilityRunError) return fromUtilityRunError(e);
   if (e instanceof EvaluationRunError) return fromEvaluationRunError(e);
   if (e instanceof ReportError) return fromReportError(e);
+  if (e instanceof ExperimentRunError) return fromExperimentRunError(e);
   if (e instanceof ModelFileError) return e.reason === 'non-finite' ? new DivergenceError(e.message) : new CliError(e.message);
   if (!(e instanceof TrainingRunError)) return e;
   if (e.code === 'non-finite') return new DivergenceError(e.message);
@@ -297,6 +298,16 @@ function fromReportError(e: ReportError): unknown {
     default:
       return new CliError(e.message);
   }
+}
+
+/**
+ * An ExperimentRunError (fad experiment, fad demo) as the CLI's error: a file of the run directory
+ * that cannot be written is an {@link fsError} naming it and what fad was doing, as before the run
+ * moved to @fad/feature-align/node.
+ */
+function fromExperimentRunError(e: ExperimentRunError): unknown {
+  if (e.code === 'fs') return fsError(e.cause, String(e.details.path), String(e.details.doing));
+  return new CliError(e.message);
 }
 
 /** The message of a GenerationRunError `holds-input` with the CLI's flag (`--force`). */

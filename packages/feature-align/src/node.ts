@@ -11,3 +11,20 @@ export { renderVegaLite } from './node/report-renderer';
 export type { RenderVegaLiteParams } from './node/report-renderer';
 export { ReportError } from './node/report-error';
 export type { ReportErrorCode } from './node/report-error';
+// The paper's experiment as a library run: the run folder, step keys and reuse, stage order, report.
+export { runAlignmentExperiment } from './node/experiment-run';
+export type {
+  AlignmentExperimentResult,
+  AlignmentExperimentStages,
+  ExperimentEvaluationSummary,
+  ExperimentExpert,
+  ExperimentInputs,
+  ExperimentRunRecord,
+  ExperimentStepOutcome,
+  ExperimentStepRecord,
+  RunAlignmentExperimentParams,
+} from './node/experiment-run';
+export { ExperimentRunError } from './node/experiment-run-error';
+export type { ExperimentRunErrorCode } from './node/experiment-run-error';
+export { DREAMBOOTH_ARMS, dreamBoothArmAlignment, EXPERIMENT_VARIANTS, variantAlignment } from './node/experiment-variants';
+export type { DreamBoothArm, ExperimentVariant, VariantAlignment } from './node/experiment-variants';

@@ -19,6 +19,7 @@ import { decodeImageFile, type GeneratedSetManifest, ImageFolderError, readGener
 import { assertKnownKeys, assertParamsObject, describe, fail } from '../validate';
 import { intensityTableHtml } from './intensity-table';
 import { colorEnc, COLORS, confusionSpec } from './report-charts';
+import { DREAMBOOTH_ARMS, EXPERIMENT_VARIANTS } from './experiment-variants';
 import { ReportError } from './report-error';
 import { esc, mean, num, pct, sd } from './report-format';
 import { type GridColumn, gridPng } from './report-grid';
@@ -51,9 +52,6 @@ interface Figure {
   title: string;
   caption: string;
 }
-
-/** The experiment's DreamBooth arms (folders under RUN_DIR/dreambooth/), in report order. */
-const DREAMBOOTH_ARMS = ['dreambooth', 'dreambooth-aligned'];
 
 /** A generated set's manifest with the DreamBooth record's fields the report reads. */
 type Manifest = GeneratedSetManifest<unknown, { class: string; token: string }>;
@@ -382,6 +380,6 @@ ${figHtml.join('\n')}
 
 /** Report order of the experiment's variants (others after them). */
 function order(v: string): number {
-  const i = ['baseline', 'aligned-noisy', 'aligned-clean'].indexOf(v);
+  const i = (EXPERIMENT_VARIANTS as readonly string[]).indexOf(v);
   return i < 0 ? 99 : i;
 }
