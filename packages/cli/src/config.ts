@@ -22,6 +22,7 @@ import {
 import { BACKEND_NAMES } from '@fad/diffusion-core/backend';
 import { EXPERT_ARCHS, GUIDANCE_KINDS } from '@fad/expert-models';
 import { ALIGNMENT_CENTERINGS, ALIGNMENT_TARGETS, INPUT_ADAPTATION_NAMES, LATENT_EXPERT_INPUTS, PROJECTION_KINDS } from '@fad/feature-align';
+import { EXPERIMENT_VARIANTS } from '@fad/feature-align/node';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { CliError } from './errors';
@@ -429,7 +430,8 @@ export const UtilityConfigSchema = z.strictObject({
   bootstrapOver: z.enum(['seeds-and-images', 'images']).default('seeds-and-images'),
 });
 
-export const VARIANT_NAMES = ['baseline', 'aligned-noisy', 'aligned-clean'] as const;
+/** The experiment's variants (feature-align/node's `EXPERIMENT_VARIANTS`). */
+export const VARIANT_NAMES = EXPERIMENT_VARIANTS;
 export type VariantName = (typeof VARIANT_NAMES)[number];
 
 export const ExperimentConfigSchema = z.strictObject({
