@@ -317,6 +317,16 @@ describe('runAlignmentExperiment', () => {
     expect(existsSync(join(runDir, 'complete.json'))).toBe(false);
   });
 
+  it('logs FD and KID as n/a when an evaluation holds them as null (a NaN written to eval.json), instead of failing', async () => {
+    const runDir = join(root, 'nan-fd');
+    const f = fake(runDir);
+    const evaluate = f.params.stages.evaluate;
+    f.params.stages.evaluate = async (a) => ({ ...(await evaluate(a)), frechetDistance: null as unknown as number, kid: { mean: null as unknown as number } });
+    await runAlignmentExperiment(f.params);
+    expect(f.logs.filter((l) => /generation accuracy/.test(l)).every((l) => /FD n\/a, KID n\/a$/.test(l))).toBe(true);
+    expect(f.logs.some((l) => /generation accuracy/.test(l))).toBe(true);
+  });
+
   it('warns when the folder was started on another backend', async () => {
     const runDir = join(root, 'backend');
     await runAlignmentExperiment(fake(runDir).params);

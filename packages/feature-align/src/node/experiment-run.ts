@@ -43,6 +43,11 @@ export interface ExperimentExpert {
   dispose(): void;
 }
 
+/** `x.toFixed(digits)`, or "n/a" for a value that is not a finite number (an eval.json stores a NaN FD or KID as null). */
+function fixedOrNa(x: number | null | undefined, digits: number): string {
+  return typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
+}
+
 /** The fields of an evaluation the run logs (what @fad/expert-models' `evaluateGeneratedSet` returns fits). */
 export interface ExperimentEvaluationSummary {
   generationAccuracy: { overall: number };
@@ -265,7 +270,7 @@ export async function runAlignmentExperiment<X extends ExperimentExpert, V exten
       const e = await timed(`evaluate:${variant}`, () => evaluateStep(variant, vdir, genDir, params.evaluateSettings));
       evaluations[variant] = e;
       trainedModels[variant] = trained.modelPath;
-      log(`fad: ${variant}: generation accuracy ${(e.generationAccuracy.overall * 100).toFixed(1)}%, SSIM diversity ${e.diversity.overall.generated.toFixed(3)} (real ${e.diversity.overall.real.toFixed(3)}), FD ${e.frechetDistance.toFixed(2)}, KID ${e.kid.mean.toFixed(4)}`);
+      log(`fad: ${variant}: generation accuracy ${(e.generationAccuracy.overall * 100).toFixed(1)}%, SSIM diversity ${e.diversity.overall.generated.toFixed(3)} (real ${e.diversity.overall.real.toFixed(3)}), FD ${fixedOrNa(e.frechetDistance, 2)}, KID ${fixedOrNa(e.kid.mean, 4)}`);
     }
 
     // 5. DreamBooth arms (paper Fig. 4, second panel): the baseline model fine-tuned on one class,
